@@ -1,0 +1,249 @@
+// The pipeline: events -> facts -> plan -> coalesce -> reconcile (one at a time) -> status.
+import {
+  BehaviorSubject,
+  Subject,
+  Subscription,
+  asyncScheduler,
+  distinctUntilChanged,
+  map,
+  merge,
+  scan,
+  switchMap,
+  throttleTime,
+  type Observable,
+} from "rxjs";
+import type { Logger } from "pino";
+import { applyStep, diff, sameDesired } from "./core/diff.js";
+import { initialFacts, reduce } from "./core/facts.js";
+import { phaseOf } from "./core/phase.js";
+import { plan as makePlan } from "./core/plan.js";
+import type { AgentStatus, ReconcileReport } from "./core/status.js";
+import type { Actual, Config, Desired, Event, Plan, State, Step } from "./core/types.js";
+import type { Firewall } from "./effects/firewall/firewall.js";
+import type { Listeners } from "./effects/listeners/listeners.js";
+import { runLatest } from "./util/run-latest.js";
+
+export interface AgentDeps {
+  config: Config;
+  log: Logger;
+  firewall: Firewall;
+  listeners: Listeners;
+  /** Interface snapshots (netlink). */
+  links: Observable<Event>;
+  /** Lease events for a given lease file; re-subscribed when the config names another file. */
+  leases: (file: string) => Observable<Event>;
+  /** Called with every new status; the caller persists or publishes it. */
+  onStatus?: (status: AgentStatus) => void;
+  version: string;
+  now?: () => number;
+}
+
+const EMPTY: Actual = { snat: null, listeners: [] };
+const RETRY_MS = { initial: 1000, max: 30000 };
+
+export class Agent {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly config$: BehaviorSubject<Config>;
+  private readonly input$ = new Subject<Event>();
+  private readonly kick$ = new Subject<void>();
+  private readonly desired$ = new Subject<Desired>();
+  private readonly status$ = new BehaviorSubject<AgentStatus | undefined>(undefined);
+  private readonly subscriptions = new Subscription();
+  private state: State;
+  private plan: Plan;
+  private actual: Actual = EMPTY;
+  private seenLinks = false;
+  private seenLeases = false;
+  private stopping = false;
+  private reconciling = false;
+  private inFlight: Promise<unknown> = Promise.resolve();
+  private lastReconcile: ReconcileReport | null = null;
+  private retryMs = RETRY_MS.initial;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt: string;
+
+  constructor(private readonly deps: AgentDeps) {
+    this.log = deps.log;
+    this.now = deps.now ?? Date.now;
+    this.startedAt = new Date(this.now()).toISOString();
+    this.config$ = new BehaviorSubject(deps.config);
+    this.state = { config: deps.config, facts: initialFacts };
+    this.plan = makePlan(this.state.facts, this.state.config);
+  }
+
+  get status(): Observable<AgentStatus | undefined> {
+    return this.status$;
+  }
+
+  currentStatus(): AgentStatus {
+    return this.buildStatus();
+  }
+
+  start(): void {
+    const { deps } = this;
+    const leases = this.config$.pipe(
+      map((c) => c.device.leases),
+      distinctUntilChanged(),
+      switchMap((file) => deps.leases(file)),
+    );
+    const states = merge(deps.links, leases, this.input$).pipe(
+      scan((state: State, event: Event) => {
+        if (event.type === "links") this.seenLinks = true;
+        if (event.type === "leases") this.seenLeases = true;
+        return reduce(state, event);
+      }, this.state),
+    );
+    // A change in what we want, or a kick (retry, operator request), asks for a reconcile. The first request is
+    // served at once; a burst collapses into at most one more at the end of debounceMs. The reconcile reads the
+    // latest plan when it runs, so it never acts on a stale one.
+    this.subscriptions.add(
+      merge(this.desired$.pipe(distinctUntilChanged(sameDesired)), this.kick$)
+        .pipe(
+          throttleTime(this.state.config.debounceMs, asyncScheduler, { leading: true, trailing: true }),
+          runLatest(() => this.track(this.reconcile())),
+        )
+        .subscribe(),
+    );
+    this.subscriptions.add(
+      states.subscribe((state) => {
+        this.state = state;
+        this.plan = makePlan(state.facts, state.config);
+        this.desired$.next(this.plan.desired);
+        this.publish();
+      }),
+    );
+    this.subscriptions.add(deps.listeners.changes.subscribe(() => this.publish()));
+    this.publish();
+  }
+
+  /** Feeds an event from outside the sources (operator command, reload). */
+  dispatch(event: Event): void {
+    if (event.type === "config") this.config$.next(event.config);
+    this.input$.next(event);
+  }
+
+  /** Asks for a reconcile even if nothing seems to have changed (drift repair, operator request). */
+  kick(): void {
+    this.kick$.next();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    this.subscriptions.unsubscribe();
+    this.publish();
+    // A reconcile in progress finishes first: nothing is left half-applied.
+    await this.inFlight;
+    await this.deps.listeners.stopAll();
+    try {
+      await this.deps.firewall.remove();
+    } catch (e) {
+      this.log.error({ error: String(e) }, "cannot remove our firewall rules");
+    }
+    this.actual = EMPTY;
+    this.log.info("stopped");
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight = work.catch(() => undefined);
+    return work;
+  }
+
+  private async execute(step: Step): Promise<void> {
+    const { firewall, listeners } = this.deps;
+    switch (step.kind) {
+      case "stop-listener":
+        return listeners.stop(step.spec.listen);
+      case "start-listener":
+        return listeners.start(step.spec);
+      case "apply-snat":
+        return firewall.apply(step.rule);
+      case "remove-snat":
+        return firewall.remove();
+    }
+  }
+
+  private async reconcile(): Promise<ReconcileReport | undefined> {
+    if (this.stopping) return undefined;
+    const steps = diff(this.actual, this.plan.desired);
+    if (steps.length === 0) return this.lastReconcile ?? undefined;
+    const started = this.now();
+    this.reconciling = true;
+    this.publish();
+    const errors: string[] = [];
+    for (const step of steps) {
+      try {
+        await this.execute(step);
+        this.actual = applyStep(this.actual, step);
+      } catch (e) {
+        errors.push(e instanceof Error ? e.message : String(e));
+        this.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
+      }
+    }
+    this.reconciling = false;
+    const report: ReconcileReport = {
+      at: new Date(started).toISOString(),
+      durationMs: this.now() - started,
+      ok: errors.length === 0,
+      steps: steps.length,
+      error: errors.length === 0 ? null : errors.join("; "),
+    };
+    this.lastReconcile = report;
+    this.log.info({ steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok }, "reconciled");
+    this.scheduleRetry(report.ok);
+    this.publish();
+    return report;
+  }
+
+  private scheduleRetry(ok: boolean): void {
+    clearTimeout(this.retryTimer);
+    if (ok) {
+      this.retryMs = RETRY_MS.initial;
+      return;
+    }
+    this.retryTimer = setTimeout(() => this.kick(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MS.max);
+  }
+
+  private buildStatus(): AgentStatus {
+    const { config, facts } = this.state;
+    const listeners = this.deps.listeners.statuses();
+    const converging = this.reconciling || !sameDesired(this.actual, this.plan.desired);
+    const failed = this.lastReconcile !== null && !this.lastReconcile.ok && converging ? this.lastReconcile.error : null;
+    const phase = phaseOf({
+      observed: this.seenLinks && this.seenLeases,
+      stopping: this.stopping,
+      plan: this.plan,
+      converging,
+      reconcileError: failed ?? undefined,
+      listeners,
+    });
+    return {
+      pid: process.pid,
+      version: this.deps.version,
+      startedAt: this.startedAt,
+      phase: phase.phase,
+      waitingFor: phase.waitingFor ?? null,
+      reason: phase.reason ?? null,
+      enabled: facts.enabled,
+      wan: { interface: config.wan.interface, address: facts.wanAddress ?? null },
+      lan: { interface: config.lan.interface, address: this.plan.lanAddress ?? null },
+      device: {
+        mac: this.plan.device.mac ?? null,
+        address: this.plan.device.address ?? null,
+        source: this.plan.device.source ?? null,
+      },
+      listeners,
+      firewall: { backend: this.deps.firewall.backend, applied: this.actual.snat !== null },
+      lastReconcile: this.lastReconcile,
+    };
+  }
+
+  private publish(): void {
+    const status = this.buildStatus();
+    this.status$.next(status);
+    this.deps.onStatus?.(status);
+  }
+}

@@ -1,0 +1,78 @@
+// The short commands: plan, status, cleanup.
+import type { Logger } from "pino";
+import { renderNftScript } from "../core/render/nft.js";
+import { renderSocatArgv } from "../core/render/socat.js";
+import type { AgentStatus } from "../core/status.js";
+import type { Config } from "../core/types.js";
+import { createRunner } from "../effects/exec.js";
+import { createIptablesFirewall } from "../effects/firewall/iptables.js";
+import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
+import { stopRecordedLeftovers } from "../effects/listeners/socat.js";
+import { observePlan } from "./inspect.js";
+import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
+
+const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+
+/** Quotes an argv element only where a reader would otherwise misread it. */
+const quote = (arg: string) => (/^[A-Za-z0-9_./:=,[\]-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+
+export async function planCommand(config: Config, log: Logger): Promise<number> {
+  const plan = await observePlan(config, createRunner(log, config.commandTimeoutMs), log);
+  const { desired } = plan;
+  if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
+  out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
+  out(`# nft -f - (${config.firewall === "iptables" ? "as iptables rules when firewall: iptables" : "firewall"})`);
+  out(renderNftScript(desired.snat));
+  out(`# listeners (${desired.listeners.length})`);
+  for (const spec of desired.listeners) out(renderSocatArgv(spec).map(quote).join(" "));
+  return 0;
+}
+
+function formatStatus(s: AgentStatus): string {
+  const lines = [
+    `phase:     ${s.phase}${s.waitingFor ? ` (waiting for ${s.waitingFor})` : ""}${s.reason ? `: ${s.reason}` : ""}`,
+    `agent:     pid ${s.pid}, version ${s.version}, since ${s.startedAt}${s.enabled ? "" : ", DISABLED"}`,
+    `wan:       ${s.wan.interface} ${s.wan.address ?? "-"}`,
+    `lan:       ${s.lan.interface} ${s.lan.address ?? "-"}`,
+    `device:    ${s.device.address ?? "-"}${s.device.mac ? ` mac ${s.device.mac}` : ""}${s.device.source ? ` (from ${s.device.source})` : ""}`,
+    `firewall:  ${s.firewall.backend ?? "-"}${s.firewall.applied ? ", SNAT applied" : ", no rules"}`,
+    `listeners: ${s.listeners.length === 0 ? "none" : ""}`,
+    ...s.listeners.map(
+      (l) =>
+        `  [${s.wan.address ?? "?"}]:${l.listen} -> ${s.device.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
+    ),
+  ];
+  if (s.lastReconcile) {
+    const r = s.lastReconcile;
+    lines.push(`reconcile: ${r.at} ${r.durationMs} ms, ${r.steps} steps, ${r.ok ? "ok" : `FAILED: ${r.error ?? ""}`}`);
+  }
+  return lines.join("\n");
+}
+
+export async function statusCommand(runtimeDir: string, json: boolean): Promise<number> {
+  const pid = await runningAgentPid(runtimeDir);
+  const status = pid === undefined ? undefined : await readStatus(runtimeDir);
+  if (pid === undefined || status === undefined) {
+    process.stderr.write(`sixgate: no agent is running for runtimeDir ${runtimeDir}\n`);
+    return 1;
+  }
+  out(json ? JSON.stringify(status, null, 2) : formatStatus(status));
+  return 0;
+}
+
+export async function cleanupCommand(config: Config, log: Logger): Promise<number> {
+  const pid = await runningAgentPid(config.runtimeDir);
+  if (pid !== undefined) {
+    process.stderr.write(`sixgate: the agent is running (pid ${pid}); stop it first, it cleans up on exit\n`);
+    return 1;
+  }
+  const runner = createRunner(log, config.commandTimeoutMs);
+  const stopped = await stopRecordedLeftovers(config.runtimeDir, log);
+  // Both backends: the config may have switched since the rules were made. Each removes only what is ours.
+  if (await nftWorks(runner)) await createNftFirewall(runner).remove();
+  const iptablesPresent = (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
+  if (iptablesPresent) await createIptablesFirewall(runner).remove();
+  await removeRuntimeFiles(config.runtimeDir);
+  log.info({ listenersStopped: stopped }, "cleaned up");
+  return 0;
+}

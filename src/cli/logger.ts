@@ -1,0 +1,9 @@
+// pino JSON on stdout; human-readable when stdout is a terminal.
+import { pino, type Logger, type LevelWithSilent } from "pino";
+import pretty from "pino-pretty";
+
+export function createLogger(level: LevelWithSilent = "info"): Logger {
+  const options = { level, base: { name: "sixgate" } };
+  // pino-pretty as a plain stream (no worker thread), so it also works from a single bundled file.
+  return process.stdout.isTTY ? pino(options, pretty({ colorize: true, sync: true })) : pino(options);
+}

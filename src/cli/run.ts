@@ -1,0 +1,122 @@
+// `sixgate run`: the composition root. Builds the adapters, wires the agent, handles signals.
+import type { Logger } from "pino";
+import { Subject } from "rxjs";
+import { Agent } from "../agent.js";
+import { loadConfig, ConfigError } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+import type { AgentStatus } from "../core/status.js";
+import { createRunner } from "../effects/exec.js";
+import { selectFirewall } from "../effects/firewall/select.js";
+import { createSocatListeners } from "../effects/listeners/socat.js";
+import { leaseEvents } from "../sources/leases.js";
+import { netlinkEvents } from "../sources/netlink.js";
+import { runLatest } from "../util/run-latest.js";
+import { VERSION } from "../version.js";
+import {
+  ensureRuntimeDir,
+  removeRuntimeFiles,
+  runningAgentPid,
+  statusPath,
+  writeAtomic,
+  writePidFile,
+} from "./runtime.js";
+
+/** How long a stop may take before we exit anyway (systemd's and the tests' limit is 5 s). */
+const STOP_DEADLINE_MS = 4500;
+
+/** Persists status changes one write at a time, skipping repeats; a burst costs at most two writes. */
+function statusWriter(runtimeDir: string, log: Logger): { push: (s: AgentStatus) => void; flush: () => Promise<void> } {
+  const updates = new Subject<string>();
+  let last = "";
+  let done: Promise<void> = Promise.resolve();
+  updates
+    .pipe(
+      runLatest(async (text) => {
+        if (text === last) return;
+        last = text;
+        await writeAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
+          log.warn({ error: String(e) }, "cannot write status");
+        });
+      }),
+    )
+    .subscribe();
+  return {
+    push: (status) => {
+      const text = JSON.stringify(status, null, 2) + "\n";
+      done = writeAtomic(statusPath(runtimeDir), text).catch(() => undefined);
+      updates.next(text);
+    },
+    flush: () => done,
+  };
+}
+
+export async function runCommand(configFile: string, config: Config, log: Logger): Promise<number> {
+  const runner = createRunner(log, config.commandTimeoutMs);
+  await ensureRuntimeDir(config.runtimeDir);
+  const other = await runningAgentPid(config.runtimeDir);
+  if (other !== undefined) {
+    log.error({ pid: other, runtimeDir: config.runtimeDir }, "another sixgate agent is running with this runtimeDir");
+    return 1;
+  }
+  await writePidFile(config.runtimeDir);
+
+  const firewall = await selectFirewall(config.firewall, runner, log);
+  const listeners = createSocatListeners({ runner, log, runtimeDir: config.runtimeDir });
+  const leftovers = await listeners.cleanupLeftovers();
+  if (leftovers > 0) log.info({ leftovers }, "stopped listeners left by an earlier run");
+
+  const status = statusWriter(config.runtimeDir, log);
+  const agent = new Agent({
+    config,
+    log,
+    firewall,
+    listeners,
+    links: netlinkEvents(runner, log),
+    leases: (file) => leaseEvents(file, log),
+    onStatus: status.push,
+    version: VERSION,
+  });
+  log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");
+  agent.start();
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "stopping");
+      const deadline = setTimeout(() => {
+        log.error("stop took too long; exiting anyway");
+        resolve(1);
+      }, STOP_DEADLINE_MS);
+      void agent
+        .stop()
+        .then(() => removeRuntimeFiles(config.runtimeDir))
+        .then(
+          () => {
+            clearTimeout(deadline);
+            resolve(0);
+          },
+          (e: unknown) => {
+            log.error({ error: String(e) }, "stop failed");
+            clearTimeout(deadline);
+            resolve(1);
+          },
+        );
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGHUP", () => {
+      loadConfig(configFile).then(
+        (next) => {
+          log.info("configuration reloaded");
+          agent.dispatch({ type: "config", config: next });
+        },
+        (e: unknown) => {
+          // A bad file changes nothing: the agent keeps serving with what it has.
+          log.error({ error: e instanceof ConfigError ? e.problems : String(e) }, "reload refused; keeping the old configuration");
+        },
+      );
+    });
+  });
+}

@@ -1,0 +1,58 @@
+// Files under the runtime directory: the agent's pid and its status, read by `sixgate status` and `cleanup`.
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { AgentStatus } from "../core/status.js";
+
+export const pidPath = (runtimeDir: string) => join(runtimeDir, "agent.pid");
+export const statusPath = (runtimeDir: string) => join(runtimeDir, "status.json");
+
+export async function ensureRuntimeDir(runtimeDir: string): Promise<void> {
+  await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
+}
+
+/** Writes via a temporary file and rename, so a reader never sees half a file. */
+export async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, file);
+}
+
+/** The kernel's start time of a process (clock ticks since boot), which tells a reused pid from the original. */
+export async function processStartTime(pid: number | "self"): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name; starttime is field 22 overall.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writePidFile(runtimeDir: string): Promise<void> {
+  await writeAtomic(pidPath(runtimeDir), `${process.pid} ${(await processStartTime("self")) ?? "?"}\n`);
+}
+
+/** The pid of a running agent for this runtime directory, if there is one. */
+export async function runningAgentPid(runtimeDir: string): Promise<number | undefined> {
+  try {
+    const [pidText, started] = (await readFile(pidPath(runtimeDir), "utf8")).trim().split(" ");
+    const pid = Number(pidText);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return undefined;
+    return started !== undefined && (await processStartTime(pid)) === started ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readStatus(runtimeDir: string): Promise<AgentStatus | undefined> {
+  try {
+    return JSON.parse(await readFile(statusPath(runtimeDir), "utf8")) as AgentStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function removeRuntimeFiles(runtimeDir: string): Promise<void> {
+  await rm(statusPath(runtimeDir), { force: true });
+  await rm(pidPath(runtimeDir), { force: true });
+}

@@ -1,0 +1,43 @@
+// Reads and validates the config file. Errors carry every problem found, each naming its field.
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { configSchema, formatIssues, type Config } from "./schema.js";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${file}:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The exit code for a bad config (EX_CONFIG), which systemd is told not to restart. */
+export const EXIT_CONFIG = 78;
+
+const MAX_CONFIG_BYTES = 256 * 1024;
+
+export function parseConfig(text: string, file: string): Config {
+  let raw: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    raw = parseYaml(text, { maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(file, [`(file): not valid YAML or JSON: ${(e as Error).message.split("\n")[0] ?? ""}`]);
+  }
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(file, formatIssues(result.error));
+  return result.data;
+}
+
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(file, [`(file): cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
+  }
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(file, [`(file): larger than ${MAX_CONFIG_BYTES} bytes`]);
+  return parseConfig(text, file);
+}

@@ -1,0 +1,97 @@
+// The configuration file's schema. Every value that can reach a command line is validated here,
+// so a bad file is refused before anything is touched.
+import { z } from "zod";
+import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
+
+const interfaceName = z
+  .string()
+  .refine(isInterfaceName, "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)");
+
+const ipv6 = z
+  .string()
+  .transform((s, ctx) => {
+    const c = canonicalIPv6(s);
+    if (c === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${s}" is not an IPv6 address` });
+      return z.NEVER;
+    }
+    return c;
+  });
+
+const ipv4 = z.string().refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
+
+const mac = z.string().transform((s, ctx) => {
+  const m = normalizeMac(s);
+  if (m === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${s}" is not a MAC address like 02:00:00:00:01:00` });
+    return z.NEVER;
+  }
+  return m;
+});
+
+const port = z.number().int("must be a whole number").min(1, "must be 1-65535").max(65535, "must be 1-65535");
+
+const absolutePath = z
+  .string()
+  .refine((s) => s.startsWith("/") && !s.includes("\0") && s.length < 4096, "must be an absolute path");
+
+export const portMapSchema = z.strictObject({ listen: port, target: port });
+
+export const portsSchema = z
+  .array(portMapSchema)
+  .min(1, "needs at least one port mapping")
+  .max(64, "at most 64 port mappings")
+  .superRefine((ports, ctx) => {
+    const seen = new Set<number>();
+    ports.forEach((p, i) => {
+      if (seen.has(p.listen)) {
+        ctx.addIssue({ code: "custom", path: [i, "listen"], message: `port ${p.listen} is listed twice` });
+      }
+      seen.add(p.listen);
+    });
+  });
+
+export const configSchema = z.strictObject({
+  wan: z.strictObject({
+    interface: interfaceName,
+    address: z.union([z.literal("auto"), ipv6]).default("auto"),
+  }),
+  lan: z.strictObject({
+    interface: interfaceName,
+    address: z.union([z.literal("auto"), ipv4]).default("auto"),
+  }),
+  device: z
+    .strictObject({
+      mac: mac.optional(),
+      address: ipv4.optional(),
+      leases: absolutePath.default("/tmp/dhcp.leases"),
+    })
+    .default({ leases: "/tmp/dhcp.leases" }),
+  ports: portsSchema,
+  firewall: z.enum(["auto", "nft", "iptables"]).default("auto"),
+  runtimeDir: absolutePath.default("/run/sixgate"),
+  stateDir: absolutePath.default("/var/lib/sixgate"),
+  debounceMs: z.number().int().min(0).max(60000).default(300),
+  listener: z
+    .strictObject({
+      maxChildren: z.number().int().min(1).max(10000).default(64),
+      backlog: z.number().int().min(1).max(65535).default(32),
+      connectTimeoutSec: z.number().min(0.1).max(300).default(5),
+    })
+    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5 }),
+  commandTimeoutMs: z.number().int().min(100).max(120000).default(10000),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type PortMap = z.output<typeof portMapSchema>;
+
+/** Formats zod issues as `path: problem` lines, the path dotted the way the YAML nests. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") message = `unknown key(s): ${issue.keys.join(", ")}`;
+    return `${path}: ${message}`;
+  });
+}

@@ -1,0 +1,17 @@
+// dnsmasq lease file: one lease a line, "<expiry> <mac> <ip> <hostname> <client-id>".
+// IPv6 leases follow a "duid" line and are ignored: the device is IPv4-only.
+import { isIPv4, normalizeMac } from "./addr.js";
+import type { Lease } from "./types.js";
+
+export function parseDnsmasqLeases(text: string): Lease[] {
+  const leases: Lease[] = [];
+  for (const line of text.split("\n")) {
+    const [expiry, mac, address, hostname] = line.trim().split(/\s+/);
+    if (expiry === "duid") break;
+    if (expiry === undefined || mac === undefined || address === undefined) continue;
+    const normalized = normalizeMac(mac);
+    if (!/^[0-9]+$/.test(expiry) || normalized === undefined || !isIPv4(address)) continue;
+    leases.push({ mac: normalized, address, hostname: hostname ?? "*", expires: Number(expiry) });
+  }
+  return leases;
+}

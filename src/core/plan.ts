@@ -1,0 +1,100 @@
+// plan(facts, config) -> the desired state and, if incomplete, what it waits for.
+import { parseIPv4, sameIPv4Subnet } from "./addr.js";
+import type { Config, DeviceSource, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
+
+interface DeviceChoice {
+  mac: string | undefined;
+  address: string | undefined;
+  source: DeviceSource | undefined;
+  detail: string | undefined;
+}
+
+/** Which device to serve: a static address, the lease of device.mac, or the single lease on the LAN. */
+export function chooseDevice(facts: Facts, config: Config): DeviceChoice {
+  const { mac, address } = config.device;
+  if (address !== undefined) return { mac, address, source: "config", detail: undefined };
+  const leases = facts.leases ?? [];
+  if (mac !== undefined) {
+    // The newest lease wins if the file holds stale ones for the same MAC.
+    const mine = leases.filter((l) => l.mac === mac).sort((a, b) => b.expires - a.expires)[0];
+    return mine === undefined
+      ? { mac, address: undefined, source: undefined, detail: `no DHCP lease for ${mac}` }
+      : { mac, address: mine.address, source: "lease-mac", detail: undefined };
+  }
+  const only = leases.length === 1 ? leases[0] : undefined;
+  if (only !== undefined) return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
+  return {
+    mac: undefined,
+    address: undefined,
+    source: undefined,
+    detail:
+      leases.length === 0
+        ? "no DHCP lease on the LAN"
+        : `${leases.length} DHCP leases on the LAN; set device.mac to choose one`,
+  };
+}
+
+/** The gateway's LAN IPv4: the configured literal, else the address whose subnet holds the device, else the first. */
+export function chooseLanAddress(lan: LinkInfo | undefined, config: Config, device: string | undefined): string | undefined {
+  if (lan === undefined) return undefined;
+  const v4 = lan.addresses.filter((a) => a.family === "inet" && !a.tentative);
+  if (config.lan.address !== "auto") {
+    const wanted = config.lan.address;
+    return v4.some((a) => a.address === wanted) ? wanted : undefined;
+  }
+  const inSubnet = device === undefined ? undefined : v4.find((a) => sameIPv4Subnet(a.address, device, a.prefixlen));
+  const sorted = [...v4].sort((a, b) => (parseIPv4(a.address) ?? 0) - (parseIPv4(b.address) ?? 0));
+  return (inSubnet ?? sorted[0])?.address;
+}
+
+const EMPTY = { snat: null, listeners: [] };
+
+export function plan(facts: Facts, config: Config): Plan {
+  const device = chooseDevice(facts, config);
+  const deviceInfo = { mac: device.mac, address: device.address, source: device.source };
+  const links = facts.links ?? {};
+  const lan = links[config.lan.interface];
+  const wan = links[config.wan.interface];
+  const lanAddress = chooseLanAddress(lan, config, device.address);
+  const waiting = (waitingFor: Plan["waitingFor"], detail: string, snat: SnatRule | null = null): Plan => ({
+    desired: { snat, listeners: [] },
+    waitingFor,
+    detail,
+    lanAddress,
+    device: deviceInfo,
+  });
+
+  if (!facts.enabled) return { desired: EMPTY, waitingFor: undefined, detail: "disabled", lanAddress, device: deviceInfo };
+  if (lan === undefined || !lan.up) return waiting("lan-link", `${config.lan.interface} is missing or down`);
+  if (lanAddress === undefined) return waiting("lan-address", `no IPv4 address on ${config.lan.interface}`);
+  if (device.address === undefined) return waiting("device", device.detail ?? "device unknown");
+
+  // SNAT depends only on the LAN side, so a WAN flap never churns the firewall.
+  const snat: SnatRule = {
+    lanInterface: config.lan.interface,
+    lanAddress,
+    deviceAddress: device.address,
+    ports: [...new Set(config.ports.map((p) => p.target))].sort((a, b) => a - b),
+  };
+  if (wan === undefined || !wan.up) return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
+  if (facts.wanAddress === undefined) {
+    const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
+    return waiting("wan-address", `waiting for ${what} on ${config.wan.interface}`, snat);
+  }
+  const wanAddress = facts.wanAddress;
+  const listeners: ListenerSpec[] = config.ports
+    .map((p) => ({
+      listen: p.listen,
+      target: p.target,
+      wanInterface: config.wan.interface,
+      wanAddress,
+      deviceAddress: snat.deviceAddress,
+      lanAddress,
+      lanInterface: config.lan.interface,
+      maxChildren: config.listener.maxChildren,
+      backlog: config.listener.backlog,
+      connectTimeoutSec: config.listener.connectTimeoutSec,
+    }))
+    .sort((a, b) => a.listen - b.listen);
+  return { desired: { snat, listeners }, waitingFor: undefined, detail: undefined, lanAddress, device: deviceInfo };
+}

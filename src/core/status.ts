@@ -1,0 +1,37 @@
+// The agent's health as it is written to the runtime directory and shown by `sixgate status`.
+import type { PhaseName } from "./phase.js";
+import type { DeviceSource, WaitingFor } from "./types.js";
+import type { ListenerState } from "./phase.js";
+
+export interface ListenerStatus {
+  listen: number;
+  target: number;
+  state: ListenerState;
+  pid: number | null;
+  restarts: number;
+  lastError: string | null;
+}
+
+export interface ReconcileReport {
+  at: string;
+  durationMs: number;
+  ok: boolean;
+  steps: number;
+  error: string | null;
+}
+
+export interface AgentStatus {
+  pid: number;
+  version: string;
+  startedAt: string;
+  phase: PhaseName;
+  waitingFor: WaitingFor | null;
+  reason: string | null;
+  enabled: boolean;
+  wan: { interface: string; address: string | null };
+  lan: { interface: string; address: string | null };
+  device: { mac: string | null; address: string | null; source: DeviceSource | null };
+  listeners: ListenerStatus[];
+  firewall: { backend: "nft" | "iptables" | null; applied: boolean };
+  lastReconcile: ReconcileReport | null;
+}

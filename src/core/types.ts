@@ -1,0 +1,104 @@
+// The data the pure core works on: what we observed (facts), what we want (desired), what we have (actual).
+import type { Config } from "../config/schema.js";
+
+export type { Config, PortMap } from "../config/schema.js";
+
+/** One address as `ip -json addr` reports it, reduced to what selection needs. */
+export interface AddrInfo {
+  family: "inet" | "inet6";
+  address: string;
+  prefixlen: number;
+  scope: string;
+  tentative: boolean;
+  deprecated: boolean;
+  temporary: boolean;
+  dadfailed: boolean;
+}
+
+export interface LinkInfo {
+  name: string;
+  /** Administratively up and with carrier (LOWER_UP). */
+  up: boolean;
+  addresses: AddrInfo[];
+}
+
+export interface Lease {
+  mac: string;
+  address: string;
+  hostname: string;
+  /** Expiry as the lease file states it, seconds since the epoch (0 = infinite). */
+  expires: number;
+}
+
+/** Everything the agent has observed, folded from events by reduce(). */
+export interface Facts {
+  /** Interfaces by name, from the latest snapshot; undefined until the first one. */
+  links: Record<string, LinkInfo> | undefined;
+  /** The WAN address in use; kept while it stays usable so equal candidates never flap. */
+  wanAddress: string | undefined;
+  /** Leases from the lease file; undefined until first read. */
+  leases: Lease[] | undefined;
+  /** The proxy as a whole may be switched off by the operator. */
+  enabled: boolean;
+}
+
+export interface State {
+  config: Config;
+  facts: Facts;
+}
+
+export type Event =
+  | { type: "links"; links: LinkInfo[] }
+  | { type: "leases"; leases: Lease[] }
+  | { type: "config"; config: Config }
+  | { type: "enabled"; enabled: boolean };
+
+export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device";
+
+export interface SnatRule {
+  lanInterface: string;
+  lanAddress: string;
+  deviceAddress: string;
+  /** Target ports on the device, sorted and unique. */
+  ports: number[];
+}
+
+export interface ListenerSpec {
+  listen: number;
+  target: number;
+  wanInterface: string;
+  wanAddress: string;
+  deviceAddress: string;
+  lanAddress: string;
+  lanInterface: string;
+  maxChildren: number;
+  backlog: number;
+  connectTimeoutSec: number;
+}
+
+export interface Desired {
+  snat: SnatRule | null;
+  /** Sorted by listen port. */
+  listeners: ListenerSpec[];
+}
+
+export type DeviceSource = "config" | "lease-mac" | "lease-single";
+
+export interface Plan {
+  desired: Desired;
+  /** Set when the desired state is incomplete because something is missing. */
+  waitingFor: WaitingFor | undefined;
+  /** A human-readable detail for waitingFor ("no lease for 02:00:...", "2 leases, set device.mac"). */
+  detail: string | undefined;
+  lanAddress: string | undefined;
+  device: { mac: string | undefined; address: string | undefined; source: DeviceSource | undefined };
+}
+
+/** What is in place, as the reconciler last applied and verified it. Same shape as Desired. */
+export type Actual = Desired;
+
+export type Step =
+  | { kind: "stop-listener"; spec: ListenerSpec }
+  | { kind: "apply-snat"; rule: SnatRule }
+  | { kind: "remove-snat" }
+  | { kind: "start-listener"; spec: ListenerSpec };

@@ -1,0 +1,122 @@
+// The one way sixgate runs external commands: argv arrays, never a shell, a timeout, argv and exit code at debug.
+import { execa, type ResultPromise } from "execa";
+import type { Logger } from "pino";
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Written to the command's stdin (nft -f -, iptables-restore). */
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface SpawnOptions {
+  /** Called with each line the process writes to stdout. */
+  onStdoutLine?: (line: string) => void;
+  /** Called with each line the process writes to stderr. */
+  onStderrLine?: (line: string) => void;
+}
+
+/** A long-running child started through the runner. */
+export interface Spawned {
+  pid: number | undefined;
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface Runner {
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  spawn(argv: readonly string[], options?: SpawnOptions): Spawned;
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: RunResult,
+  ) {
+    const detail = result.stderr.trim().split("\n").slice(0, 3).join(" | ") || `exit code ${result.exitCode}`;
+    super(`${argv[0] ?? "command"} failed: ${detail}`);
+    this.name = "CommandError";
+  }
+}
+
+/** Runs a command and throws a CommandError unless it exits 0. */
+export async function runChecked(runner: Runner, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+  const result = await runner.run(argv, options);
+  if (result.exitCode !== 0) throw new CommandError(argv, result);
+  return result;
+}
+
+function splitLines(onLine: (line: string) => void): (chunk: Buffer) => void {
+  let rest = "";
+  return (chunk) => {
+    const text = rest + chunk.toString("utf8");
+    const lines = text.split("\n");
+    rest = lines.pop() ?? "";
+    // An endless line from a child must not grow memory without bound.
+    if (rest.length > 65536) rest = "";
+    for (const line of lines) if (line.length > 0) onLine(line);
+  };
+}
+
+export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
+  return {
+    async run(argv, options = {}) {
+      const [file, ...args] = argv;
+      if (file === undefined) throw new Error("empty argv");
+      const started = performance.now();
+      const result = await execa(file, args, {
+        input: options.input,
+        stdin: options.input === undefined ? "ignore" : "pipe",
+        timeout: options.timeoutMs ?? defaultTimeoutMs,
+        reject: false,
+        shell: false,
+        stripFinalNewline: false,
+        env: { LC_ALL: "C" },
+        extendEnv: true,
+      });
+      const exitCode = result.exitCode ?? (result.timedOut ? 124 : 125);
+      const out: RunResult = { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+      if (result.timedOut) out.stderr += `\ntimed out after ${options.timeoutMs ?? defaultTimeoutMs} ms`;
+      else if (result.failed && result.exitCode === undefined) out.stderr += `\n${result.shortMessage}`;
+      log.debug({ argv, exitCode, ms: Math.round(performance.now() - started) }, "command");
+      return out;
+    },
+
+    spawn(argv, options = {}) {
+      const [file, ...args] = argv;
+      if (file === undefined) throw new Error("empty argv");
+      const child: ResultPromise = execa(file, args, {
+        stdin: "ignore",
+        stdout: options.onStdoutLine ? "pipe" : "ignore",
+        stderr: options.onStderrLine ? "pipe" : "ignore",
+        reject: false,
+        shell: false,
+        buffer: false,
+        cleanup: false,
+        env: { LC_ALL: "C" },
+      });
+      if (options.onStdoutLine) child.stdout?.on("data", splitLines(options.onStdoutLine));
+      if (options.onStderrLine) child.stderr?.on("data", splitLines(options.onStderrLine));
+      log.debug({ argv, pid: child.pid }, "spawned");
+      const exited = child.then((r) => {
+        const exitCode = r.exitCode;
+        const signal = r.signal;
+        log.debug({ argv, pid: child.pid, exitCode, signal }, "exited");
+        return { exitCode, signal };
+      });
+      return {
+        pid: child.pid,
+        exited,
+        kill: (signal: NodeJS.Signals = "SIGTERM") => {
+          child.kill(signal);
+        },
+      };
+    },
+  };
+}

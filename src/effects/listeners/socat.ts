@@ -1,0 +1,240 @@
+// Supervises one socat per listen port: spawn, wait until bound, restart with backoff, stop by pid.
+// Pids are recorded under the runtime directory so a restarted agent can find and stop its leftovers.
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Subject, type Observable } from "rxjs";
+import type { Logger } from "pino";
+import { renderSocatArgv } from "../../core/render/socat.js";
+import type { ListenerStatus } from "../../core/status.js";
+import type { ListenerSpec } from "../../core/types.js";
+import type { Runner, Spawned } from "../exec.js";
+import type { Listeners } from "./listeners.js";
+
+export interface SocatOptions {
+  runner: Runner;
+  log: Logger;
+  runtimeDir: string;
+  socatPath?: string;
+  /** How long socat may take to report "listening" before start() gives up. */
+  readyTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
+  /** Clock and timers, injectable for tests. */
+  now?: () => number;
+}
+
+interface Entry {
+  spec: ListenerSpec;
+  argv: string[];
+  child: Spawned | undefined;
+  state: ListenerStatus["state"];
+  restarts: number;
+  lastError: string | null;
+  backoffMs: number;
+  startedAt: number;
+  timer: NodeJS.Timeout | undefined;
+  stopping: boolean;
+}
+
+const LEVELS: Record<string, "error" | "warn" | "debug"> = { F: "error", E: "error", W: "warn" };
+
+/** socat log lines look like "2026/11/26 15:00:00 socat[123] E connect(...): Connection refused". */
+function parseSocatLine(line: string): { level: "error" | "warn" | "debug"; message: string } {
+  const m = /socat\[\d+\] ([FEWNID]) (.*)$/.exec(line);
+  if (m === null) return { level: "debug", message: line };
+  return { level: LEVELS[m[1] ?? ""] ?? "debug", message: m[2] ?? line };
+}
+
+export function pidDir(runtimeDir: string): string {
+  return join(runtimeDir, "listeners");
+}
+
+export function createSocatListeners(options: SocatOptions): Listeners {
+  const { runner, log, runtimeDir } = options;
+  const socat = options.socatPath ?? "socat";
+  const readyTimeoutMs = options.readyTimeoutMs ?? 3000;
+  const backoff = options.backoff ?? { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 };
+  const now = options.now ?? Date.now;
+  const entries = new Map<number, Entry>();
+  const changes = new Subject<void>();
+  const dir = pidDir(runtimeDir);
+  const pidFile = (listen: number) => join(dir, `${listen}.json`);
+
+  const launch = (entry: Entry): Promise<void> => {
+    const { listen } = entry.spec;
+    let lastError: string | null = null;
+    let markReady: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    const child = runner.spawn(entry.argv, {
+      onStderrLine: (line) => {
+        const { level, message } = parseSocatLine(line);
+        if (level === "error") lastError = message;
+        log[level]({ listen, pid: child.pid, socat: message }, "socat");
+        if (message.startsWith("listening on")) markReady();
+      },
+    });
+    entry.child = child;
+    entry.startedAt = now();
+    entry.state = "starting";
+    changes.next();
+
+    const exited = child.exited.then(async (exit) => {
+      if (entry.child !== child) return exit;
+      entry.child = undefined;
+      entry.lastError = lastError ?? `exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`;
+      if (entry.stopping || entries.get(listen) !== entry) return exit;
+      // Unexpected exit: come back after a delay that grows while it keeps failing.
+      if (now() - entry.startedAt > backoff.resetAfterMs) entry.backoffMs = backoff.initialMs;
+      entry.state = "restarting";
+      entry.restarts += 1;
+      log.warn({ listen, error: entry.lastError, retryInMs: entry.backoffMs, restarts: entry.restarts }, "listener exited; restarting");
+      changes.next();
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (!entry.stopping) void launch(entry).catch(() => undefined);
+      }, entry.backoffMs);
+      entry.backoffMs = Math.min(entry.backoffMs * 2, backoff.maxMs);
+      return exit;
+    });
+
+    let timeout: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => (timeout = setTimeout(() => resolve("timeout"), readyTimeoutMs)));
+    return Promise.race([ready.then(() => "ready" as const), exited.then(() => "exited" as const), timedOut]).then(
+      async (outcome) => {
+        clearTimeout(timeout);
+        if (outcome === "exited") throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
+        if (outcome === "timeout") log.warn({ listen }, "socat did not report listening in time; assuming it is");
+        if (entry.child === child) {
+          entry.state = "running";
+          entry.lastError = null;
+          changes.next();
+          await writeFile(pidFile(listen), JSON.stringify({ pid: child.pid, argv: entry.argv }) + "\n");
+        }
+      },
+    );
+  };
+
+  const terminate = async (child: Spawned): Promise<void> => {
+    child.kill("SIGTERM");
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      child.exited.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2000))),
+    ]);
+    clearTimeout(timer);
+    if (!gone) {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+  };
+
+  const stop = async (listen: number): Promise<void> => {
+    const entry = entries.get(listen);
+    if (entry === undefined) return;
+    entry.stopping = true;
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entries.delete(listen);
+    if (entry.child !== undefined) await terminate(entry.child);
+    await rm(pidFile(listen), { force: true });
+    changes.next();
+  };
+
+  return {
+    changes: changes as Observable<void>,
+
+    async start(spec) {
+      await stop(spec.listen);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const entry: Entry = {
+        spec,
+        argv: renderSocatArgv(spec, socat),
+        child: undefined,
+        state: "starting",
+        restarts: 0,
+        lastError: null,
+        backoffMs: backoff.initialMs,
+        startedAt: now(),
+        timer: undefined,
+        stopping: false,
+      };
+      entries.set(spec.listen, entry);
+      try {
+        await launch(entry);
+      } catch (e) {
+        // A listener that never came up is not ours to keep restarting: the reconciler retries it.
+        await stop(spec.listen);
+        throw e;
+      }
+    },
+
+    stop,
+
+    async stopAll() {
+      await Promise.all([...entries.keys()].map(stop));
+    },
+
+    statuses() {
+      return [...entries.values()]
+        .map((e) => ({
+          listen: e.spec.listen,
+          target: e.spec.target,
+          state: e.state,
+          pid: e.child?.pid ?? null,
+          restarts: e.restarts,
+          lastError: e.lastError,
+        }))
+        .sort((a, b) => a.listen - b.listen);
+    },
+
+    async cleanupLeftovers() {
+      return stopRecordedLeftovers(runtimeDir, log);
+    },
+  };
+}
+
+async function cmdlineOf(pid: number): Promise<string[] | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    // A zombie has an empty command line: it is gone for our purposes.
+    return raw === "" ? undefined : raw.split("\0").slice(0, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stops socat processes a previous agent recorded, but only those whose command line is still exactly the one
+ * recorded: a pid reused by another program is left alone. Returns how many were stopped.
+ */
+export async function stopRecordedLeftovers(runtimeDir: string, log: Logger): Promise<number> {
+  const dir = pidDir(runtimeDir);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith(".json"));
+  } catch {
+    return 0;
+  }
+  let stopped = 0;
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const record = JSON.parse(await readFile(file, "utf8")) as { pid?: unknown; argv?: unknown };
+      const { pid, argv } = record;
+      if (typeof pid === "number" && Number.isInteger(pid) && pid > 1 && Array.isArray(argv)) {
+        const cmdline = await cmdlineOf(pid);
+        if (cmdline !== undefined && cmdline.join("\0") === argv.join("\0")) {
+          log.info({ pid, argv }, "stopping a listener left over by an earlier run");
+          process.kill(pid, "SIGTERM");
+          for (let i = 0; i < 40 && (await cmdlineOf(pid)) !== undefined; i++) await sleep(50);
+          if ((await cmdlineOf(pid)) !== undefined) process.kill(pid, "SIGKILL");
+          stopped++;
+        }
+      }
+    } catch (e) {
+      log.warn({ file, error: String(e) }, "cannot read a leftover pid file; removing it");
+    }
+    await rm(file, { force: true });
+  }
+  return stopped;
+}
