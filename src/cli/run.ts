@@ -1,6 +1,5 @@
 // `sixgate run`: the composition root. Builds the adapters, wires the agent, handles signals.
 import type { Logger } from "pino";
-import { Subject } from "rxjs";
 import { Agent } from "../agent.js";
 import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
@@ -10,7 +9,6 @@ import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
-import { runLatest } from "../util/run-latest.js";
 import { VERSION } from "../version.js";
 import {
   ensureRuntimeDir,
@@ -24,29 +22,36 @@ import {
 /** How long a stop may take before we exit anyway (systemd's and the tests' limit is 5 s). */
 const STOP_DEADLINE_MS = 4500;
 
-/** Persists status changes one write at a time, skipping repeats; a burst costs at most two writes. */
-function statusWriter(runtimeDir: string, log: Logger): { push: (s: AgentStatus) => void; flush: () => Promise<void> } {
-  const updates = new Subject<string>();
-  let last = "";
-  let done: Promise<void> = Promise.resolve();
-  updates
-    .pipe(
-      runLatest(async (text) => {
-        if (text === last) return;
-        last = text;
-        await writeAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
-          log.warn({ error: String(e) }, "cannot write status");
-        });
-      }),
-    )
-    .subscribe();
+/**
+ * Persists status changes one write at a time, skipping repeats: a burst of changes costs at most the write in
+ * progress plus one. close() waits for the last write, so nothing recreates the file after the agent removed it.
+ */
+function statusWriter(runtimeDir: string, log: Logger): { push: (s: AgentStatus) => void; close: () => Promise<void> } {
+  let pending: string | undefined;
+  let written = "";
+  let closed = false;
+  let draining: Promise<void> = Promise.resolve();
+  const drain = async () => {
+    for (let text = pending; text !== undefined; text = pending) {
+      pending = undefined;
+      if (text === written) continue;
+      await writeAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
+        log.warn({ error: String(e) }, "cannot write status");
+      });
+      written = text;
+    }
+  };
   return {
     push: (status) => {
-      const text = JSON.stringify(status, null, 2) + "\n";
-      done = writeAtomic(statusPath(runtimeDir), text).catch(() => undefined);
-      updates.next(text);
+      if (closed) return;
+      const idle = pending === undefined;
+      pending = JSON.stringify(status, null, 2) + "\n";
+      if (idle) draining = draining.then(drain);
     },
-    flush: () => done,
+    close: () => {
+      closed = true;
+      return draining;
+    },
   };
 }
 
@@ -91,6 +96,7 @@ export async function runCommand(configFile: string, config: Config, log: Logger
       }, STOP_DEADLINE_MS);
       void agent
         .stop()
+        .then(() => status.close())
         .then(() => removeRuntimeFiles(config.runtimeDir))
         .then(
           () => {

@@ -10,12 +10,14 @@ export const NFT_TABLE = "sixgate";
 export function renderNftScript(rule: SnatRule | null): string {
   const reset = `table ip ${NFT_TABLE} {}\ndelete table ip ${NFT_TABLE}\n`;
   if (rule === null) return reset;
+  // A single port without braces, as `nft list` prints it, so read-back compares like with like.
+  const ports = rule.ports.length === 1 ? String(rule.ports[0]) : `{ ${rule.ports.join(", ")} }`;
   return (
     reset +
     `table ip ${NFT_TABLE} {\n` +
     `\tchain postrouting {\n` +
     `\t\ttype nat hook postrouting priority srcnat; policy accept;\n` +
-    `\t\toifname "${rule.lanInterface}" ip daddr ${rule.deviceAddress} tcp dport { ${rule.ports.join(", ")} } snat to ${rule.lanAddress}\n` +
+    `\t\toifname "${rule.lanInterface}" ip daddr ${rule.deviceAddress} tcp dport ${ports} snat to ${rule.lanAddress}\n` +
     `\t}\n` +
     `}\n`
   );

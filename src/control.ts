@@ -1,0 +1,38 @@
+// What a dashboard may ask of a running agent. MQTT commands (and later other front ends) go through this.
+import type { Observable } from "rxjs";
+import type { AgentStatus, ReconcileReport } from "./core/status.js";
+import type { PortMap } from "./core/types.js";
+
+export interface ProbeResult {
+  /** "device" = TCP connect to device:target from the LAN address; "end-to-end" = through [wan]:listen. */
+  hop: "device" | "end-to-end";
+  listen: number;
+  target: number;
+  ok: boolean;
+  ms: number;
+  error: string | null;
+}
+
+export interface ProbeReport {
+  at: string;
+  ok: boolean;
+  results: ProbeResult[];
+}
+
+export interface AgentControl {
+  status(): AgentStatus;
+  /** Every status change (distinct values only). */
+  statusChanges: Observable<AgentStatus>;
+  /** Reconciles now (repairing drift too) and reports how it went. */
+  reconcile(): Promise<ReconcileReport | undefined>;
+  restartListeners(): Promise<void>;
+  probe(): Promise<ProbeReport>;
+  /** Switches the proxy as a whole on or off; persisted across restarts. */
+  setEnabled(enabled: boolean): Promise<void>;
+  /** Re-reads the config file; rejects with the problems and changes nothing if it is invalid. */
+  reloadConfig(): Promise<void>;
+  /** Replaces the port mappings at run time (validated like the config); persisted across restarts. */
+  setPorts(ports: PortMap[]): Promise<void>;
+  /** Back to the config file's port mappings. */
+  resetPorts(): Promise<void>;
+}
