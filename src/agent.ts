@@ -1,10 +1,12 @@
 // The pipeline: events -> facts -> plan -> coalesce -> reconcile (one at a time) -> status.
+// The Agent is also what a dashboard steers (AgentControl).
 import {
   BehaviorSubject,
   Subject,
   Subscription,
   asyncScheduler,
   distinctUntilChanged,
+  filter,
   map,
   merge,
   scan,
@@ -13,14 +15,17 @@ import {
   type Observable,
 } from "rxjs";
 import type { Logger } from "pino";
-import { applyStep, diff, sameDesired } from "./core/diff.js";
+import { portsSchema, formatIssues } from "./config/schema.js";
+import type { AgentControl, ProbeReport } from "./control.js";
+import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
 import { initialFacts, reduce } from "./core/facts.js";
 import { phaseOf } from "./core/phase.js";
 import { plan as makePlan } from "./core/plan.js";
 import type { AgentStatus, ReconcileReport } from "./core/status.js";
-import type { Actual, Config, Desired, Event, Plan, State, Step } from "./core/types.js";
+import type { Actual, Config, Desired, Event, Plan, PortMap, SnatRule, State, Step } from "./core/types.js";
 import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
+import type { PersistedState, StateStore } from "./effects/state-store.js";
 import { runLatest } from "./util/run-latest.js";
 
 export interface AgentDeps {
@@ -32,16 +37,22 @@ export interface AgentDeps {
   links: Observable<Event>;
   /** Lease events for a given lease file; re-subscribed when the config names another file. */
   leases: (file: string) => Observable<Event>;
-  /** Called with every new status; the caller persists or publishes it. */
-  onStatus?: (status: AgentStatus) => void;
+  /** Operator choices from an earlier run. */
+  persisted?: PersistedState;
+  store?: StateStore;
+  /** Re-reads the config file (rejects with a ConfigError when it is invalid). */
+  loadConfig?: () => Promise<Config>;
+  probe?: (status: AgentStatus) => Promise<ProbeReport>;
   version: string;
   now?: () => number;
 }
 
 const EMPTY: Actual = { snat: null, listeners: [] };
 const RETRY_MS = { initial: 1000, max: 30000 };
+/** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
+const DRIFTED: SnatRule = { lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] };
 
-export class Agent {
+export class Agent implements AgentControl {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly config$: BehaviorSubject<Config>;
@@ -57,27 +68,27 @@ export class Agent {
   private seenLeases = false;
   private stopping = false;
   private reconciling = false;
-  private inFlight: Promise<unknown> = Promise.resolve();
+  /** The tail of the exclusive section: every change to what is in place runs after the one before. */
+  private tail: Promise<unknown> = Promise.resolve();
   private lastReconcile: ReconcileReport | null = null;
   private retryMs = RETRY_MS.initial;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly startedAt: string;
+
+  readonly statusChanges: Observable<AgentStatus>;
 
   constructor(private readonly deps: AgentDeps) {
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
     this.startedAt = new Date(this.now()).toISOString();
     this.config$ = new BehaviorSubject(deps.config);
-    this.state = { config: deps.config, facts: initialFacts };
+    const facts = { ...initialFacts, enabled: deps.persisted?.enabled ?? true, ports: deps.persisted?.ports };
+    this.state = { config: deps.config, facts };
     this.plan = makePlan(this.state.facts, this.state.config);
-  }
-
-  get status(): Observable<AgentStatus | undefined> {
-    return this.status$;
-  }
-
-  currentStatus(): AgentStatus {
-    return this.buildStatus();
+    this.statusChanges = this.status$.pipe(
+      filter((s): s is AgentStatus => s !== undefined),
+      distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b)),
+    );
   }
 
   start(): void {
@@ -94,14 +105,14 @@ export class Agent {
         return reduce(state, event);
       }, this.state),
     );
-    // A change in what we want, or a kick (retry, operator request), asks for a reconcile. The first request is
-    // served at once; a burst collapses into at most one more at the end of debounceMs. The reconcile reads the
-    // latest plan when it runs, so it never acts on a stale one.
+    // A change in what we want, or a kick (retry), asks for a reconcile. The first request is served at once;
+    // a burst collapses into at most one more at the end of debounceMs. The reconcile reads the latest plan when
+    // it runs, so it never acts on a stale one.
     this.subscriptions.add(
       merge(this.desired$.pipe(distinctUntilChanged(sameDesired)), this.kick$)
         .pipe(
           throttleTime(this.state.config.debounceMs, asyncScheduler, { leading: true, trailing: true }),
-          runLatest(() => this.track(this.reconcile())),
+          runLatest(() => this.exclusive(() => this.reconcileNow(false))),
         )
         .subscribe(),
     );
@@ -117,17 +128,6 @@ export class Agent {
     this.publish();
   }
 
-  /** Feeds an event from outside the sources (operator command, reload). */
-  dispatch(event: Event): void {
-    if (event.type === "config") this.config$.next(event.config);
-    this.input$.next(event);
-  }
-
-  /** Asks for a reconcile even if nothing seems to have changed (drift repair, operator request). */
-  kick(): void {
-    this.kick$.next();
-  }
-
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -135,20 +135,90 @@ export class Agent {
     this.subscriptions.unsubscribe();
     this.publish();
     // A reconcile in progress finishes first: nothing is left half-applied.
-    await this.inFlight;
-    await this.deps.listeners.stopAll();
-    try {
-      await this.deps.firewall.remove();
-    } catch (e) {
-      this.log.error({ error: String(e) }, "cannot remove our firewall rules");
-    }
-    this.actual = EMPTY;
+    await this.exclusive(async () => {
+      await this.deps.listeners.stopAll();
+      try {
+        await this.deps.firewall.remove();
+      } catch (e) {
+        this.log.error({ error: String(e) }, "cannot remove our firewall rules");
+      }
+      this.actual = EMPTY;
+    });
     this.log.info("stopped");
   }
 
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.inFlight = work.catch(() => undefined);
-    return work;
+  // ---- AgentControl ----
+
+  status(): AgentStatus {
+    return this.buildStatus();
+  }
+
+  reconcile(): Promise<ReconcileReport | undefined> {
+    return this.exclusive(() => this.reconcileNow(true));
+  }
+
+  restartListeners(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.deps.listeners.stopAll();
+      this.actual = { ...this.actual, listeners: [] };
+      await this.reconcileNow(false);
+    });
+  }
+
+  async probe(): Promise<ProbeReport> {
+    if (this.deps.probe === undefined) throw new Error("probes are not available");
+    return this.deps.probe(this.buildStatus());
+  }
+
+  async setEnabled(enabled: boolean): Promise<void> {
+    await this.persist({ enabled, ports: this.state.facts.ports });
+    this.dispatch({ type: "enabled", enabled });
+  }
+
+  async setPorts(ports: PortMap[]): Promise<void> {
+    const checked = portsSchema.safeParse(ports);
+    if (!checked.success)
+      throw new Error(
+        formatIssues(checked.error)
+          .map((m) => `ports.${m}`)
+          .join("; "),
+      );
+    await this.persist({ enabled: this.state.facts.enabled, ports: checked.data });
+    this.dispatch({ type: "ports", ports: checked.data });
+  }
+
+  async resetPorts(): Promise<void> {
+    await this.persist({ enabled: this.state.facts.enabled, ports: undefined });
+    this.dispatch({ type: "ports", ports: undefined });
+  }
+
+  async reloadConfig(): Promise<void> {
+    if (this.deps.loadConfig === undefined) throw new Error("reload is not available");
+    const next = await this.deps.loadConfig();
+    const current = this.state.config;
+    if (next.firewall !== current.firewall || next.runtimeDir !== current.runtimeDir) {
+      this.log.warn("firewall and runtimeDir changes take effect at the next restart");
+    }
+    this.dispatch({ type: "config", config: next });
+    this.log.info("configuration reloaded");
+  }
+
+  // ---- internals ----
+
+  /** Feeds an event from outside the sources (operator command, reload). */
+  private dispatch(event: Event): void {
+    if (event.type === "config") this.config$.next(event.config);
+    this.input$.next(event);
+  }
+
+  private async persist(next: PersistedState): Promise<void> {
+    await this.deps.store?.save(next);
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work);
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
   private async execute(step: Step): Promise<void> {
@@ -165,8 +235,22 @@ export class Agent {
     }
   }
 
-  private async reconcile(): Promise<ReconcileReport | undefined> {
+  /** Reads back what is in place and forgets what is no longer there, so the diff repairs it. */
+  private async verify(): Promise<void> {
+    const running = new Set(this.deps.listeners.statuses().map((l) => l.listen));
+    const listeners = this.actual.listeners.filter((l) => running.has(l.listen));
+    let snat = this.actual.snat;
+    if (!(await this.deps.firewall.matches(snat).catch(() => false))) {
+      this.log.warn({ expected: snat }, "firewall rules changed behind our back; repairing");
+      snat = DRIFTED;
+    }
+    if (listeners.length !== this.actual.listeners.length) this.log.warn("a listener vanished; repairing");
+    this.actual = { snat, listeners };
+  }
+
+  private async reconcileNow(verify: boolean): Promise<ReconcileReport | undefined> {
     if (this.stopping) return undefined;
+    if (verify) await this.verify();
     const steps = diff(this.actual, this.plan.desired);
     if (steps.length === 0) return this.lastReconcile ?? undefined;
     const started = this.now();
@@ -191,7 +275,10 @@ export class Agent {
       error: errors.length === 0 ? null : errors.join("; "),
     };
     this.lastReconcile = report;
-    this.log.info({ steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok }, "reconciled");
+    this.log.info(
+      { steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok },
+      "reconciled",
+    );
     this.scheduleRetry(report.ok);
     this.publish();
     return report;
@@ -203,7 +290,7 @@ export class Agent {
       this.retryMs = RETRY_MS.initial;
       return;
     }
-    this.retryTimer = setTimeout(() => this.kick(), this.retryMs);
+    this.retryTimer = setTimeout(() => this.kick$.next(), this.retryMs);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MS.max);
   }
 
@@ -211,7 +298,8 @@ export class Agent {
     const { config, facts } = this.state;
     const listeners = this.deps.listeners.statuses();
     const converging = this.reconciling || !sameDesired(this.actual, this.plan.desired);
-    const failed = this.lastReconcile !== null && !this.lastReconcile.ok && converging ? this.lastReconcile.error : null;
+    const failed =
+      this.lastReconcile !== null && !this.lastReconcile.ok && converging ? this.lastReconcile.error : null;
     const phase = phaseOf({
       observed: this.seenLinks && this.seenLeases,
       stopping: this.stopping,
@@ -228,6 +316,8 @@ export class Agent {
       waitingFor: phase.waitingFor ?? null,
       reason: phase.reason ?? null,
       enabled: facts.enabled,
+      ports: facts.ports ?? config.ports,
+      portsSource: facts.ports === undefined ? "config" : "runtime",
       wan: { interface: config.wan.interface, address: facts.wanAddress ?? null },
       lan: { interface: config.lan.interface, address: this.plan.lanAddress ?? null },
       device: {
@@ -236,14 +326,16 @@ export class Agent {
         source: this.plan.device.source ?? null,
       },
       listeners,
-      firewall: { backend: this.deps.firewall.backend, applied: this.actual.snat !== null },
+      firewall: {
+        backend: this.deps.firewall.backend,
+        applied: this.actual.snat !== null && this.actual.snat !== DRIFTED,
+        matchesPlan: sameSnat(this.actual.snat, this.plan.desired.snat),
+      },
       lastReconcile: this.lastReconcile,
     };
   }
 
   private publish(): void {
-    const status = this.buildStatus();
-    this.status$.next(status);
-    this.deps.onStatus?.(status);
+    this.status$.next(this.buildStatus());
   }
 }

@@ -14,14 +14,17 @@ import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 
 /** Quotes an argv element only where a reader would otherwise misread it. */
-const quote = (arg: string) => (/^[A-Za-z0-9_./:=,[\]-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
+const quote = (arg: string) =>
+  /^[A-Za-z0-9_./:=,[\]-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
 
 export async function planCommand(config: Config, log: Logger): Promise<number> {
   const plan = await observePlan(config, createRunner(log, config.commandTimeoutMs), log);
   const { desired } = plan;
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
   out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
-  out(`# nft -f - (${config.firewall === "iptables" ? "as iptables rules when firewall: iptables" : "firewall"})`);
+  out(
+    `# nft -f - (${config.firewall === "iptables" ? "as iptables rules when firewall: iptables" : "firewall"})`,
+  );
   out(renderNftScript(desired.snat));
   out(`# listeners (${desired.listeners.length})`);
   for (const spec of desired.listeners) out(renderSocatArgv(spec).map(quote).join(" "));
@@ -44,7 +47,9 @@ function formatStatus(s: AgentStatus): string {
   ];
   if (s.lastReconcile) {
     const r = s.lastReconcile;
-    lines.push(`reconcile: ${r.at} ${r.durationMs} ms, ${r.steps} steps, ${r.ok ? "ok" : `FAILED: ${r.error ?? ""}`}`);
+    lines.push(
+      `reconcile: ${r.at} ${r.durationMs} ms, ${r.steps} steps, ${r.ok ? "ok" : `FAILED: ${r.error ?? ""}`}`,
+    );
   }
   return lines.join("\n");
 }
@@ -70,7 +75,8 @@ export async function cleanupCommand(config: Config, log: Logger): Promise<numbe
   const stopped = await stopRecordedLeftovers(config.runtimeDir, log);
   // Both backends: the config may have switched since the rules were made. Each removes only what is ours.
   if (await nftWorks(runner)) await createNftFirewall(runner).remove();
-  const iptablesPresent = (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
+  const iptablesPresent =
+    (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
   if (iptablesPresent) await createIptablesFirewall(runner).remove();
   await removeRuntimeFiles(config.runtimeDir);
   log.info({ listenersStopped: stopped }, "cleaned up");

@@ -1,7 +1,7 @@
 // One-shot observation for `plan`: the same snapshot and lease read the agent uses, folded by the same core.
 import type { Logger } from "pino";
 import { initialFacts, reduce } from "../core/facts.js";
-import { plan, } from "../core/plan.js";
+import { plan } from "../core/plan.js";
 import type { Config, Plan } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { readLeases } from "../sources/leases.js";

@@ -7,6 +7,7 @@ import type { AgentStatus } from "../core/status.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
+import { createStateStore } from "../effects/state-store.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
 import { VERSION } from "../version.js";
@@ -26,7 +27,10 @@ const STOP_DEADLINE_MS = 4500;
  * Persists status changes one write at a time, skipping repeats: a burst of changes costs at most the write in
  * progress plus one. close() waits for the last write, so nothing recreates the file after the agent removed it.
  */
-function statusWriter(runtimeDir: string, log: Logger): { push: (s: AgentStatus) => void; close: () => Promise<void> } {
+function statusWriter(
+  runtimeDir: string,
+  log: Logger,
+): { push: (s: AgentStatus) => void; close: () => Promise<void> } {
   let pending: string | undefined;
   let written = "";
   let closed = false;
@@ -60,7 +64,10 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   await ensureRuntimeDir(config.runtimeDir);
   const other = await runningAgentPid(config.runtimeDir);
   if (other !== undefined) {
-    log.error({ pid: other, runtimeDir: config.runtimeDir }, "another sixgate agent is running with this runtimeDir");
+    log.error(
+      { pid: other, runtimeDir: config.runtimeDir },
+      "another sixgate agent is running with this runtimeDir",
+    );
     return 1;
   }
   await writePidFile(config.runtimeDir);
@@ -70,7 +77,7 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   const leftovers = await listeners.cleanupLeftovers();
   if (leftovers > 0) log.info({ leftovers }, "stopped listeners left by an earlier run");
 
-  const status = statusWriter(config.runtimeDir, log);
+  const store = createStateStore(config.stateDir, log);
   const agent = new Agent({
     config,
     log,
@@ -78,9 +85,13 @@ export async function runCommand(configFile: string, config: Config, log: Logger
     listeners,
     links: netlinkEvents(runner, log),
     leases: (file) => leaseEvents(file, log),
-    onStatus: status.push,
+    persisted: await store.load(),
+    store,
+    loadConfig: () => loadConfig(configFile),
     version: VERSION,
   });
+  const status = statusWriter(config.runtimeDir, log);
+  agent.statusChanges.subscribe(status.push);
   log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");
   agent.start();
 
@@ -113,16 +124,13 @@ export async function runCommand(configFile: string, config: Config, log: Logger
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGHUP", () => {
-      loadConfig(configFile).then(
-        (next) => {
-          log.info("configuration reloaded");
-          agent.dispatch({ type: "config", config: next });
-        },
-        (e: unknown) => {
-          // A bad file changes nothing: the agent keeps serving with what it has.
-          log.error({ error: e instanceof ConfigError ? e.problems : String(e) }, "reload refused; keeping the old configuration");
-        },
-      );
+      agent.reloadConfig().catch((e: unknown) => {
+        // A bad file changes nothing: the agent keeps serving with what it has.
+        log.error(
+          { error: e instanceof ConfigError ? e.problems : String(e) },
+          "reload refused; keeping the old configuration",
+        );
+      });
     });
   });
 }

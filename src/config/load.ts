@@ -24,7 +24,9 @@ export function parseConfig(text: string, file: string): Config {
     // YAML is a superset of JSON, so one parser reads both.
     raw = parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, [`(file): not valid YAML or JSON: ${(e as Error).message.split("\n")[0] ?? ""}`]);
+    throw new ConfigError(file, [
+      `(file): not valid YAML or JSON: ${(e as Error).message.split("\n")[0] ?? ""}`,
+    ]);
   }
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(file, formatIssues(result.error));
@@ -38,6 +40,7 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (e) {
     throw new ConfigError(file, [`(file): cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
   }
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(file, [`(file): larger than ${MAX_CONFIG_BYTES} bytes`]);
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new ConfigError(file, [`(file): larger than ${MAX_CONFIG_BYTES} bytes`]);
   return parseConfig(text, file);
 }

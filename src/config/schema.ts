@@ -7,18 +7,18 @@ const interfaceName = z
   .string()
   .refine(isInterfaceName, "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)");
 
-const ipv6 = z
-  .string()
-  .transform((s, ctx) => {
-    const c = canonicalIPv6(s);
-    if (c === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${s}" is not an IPv6 address` });
-      return z.NEVER;
-    }
-    return c;
-  });
+const ipv6 = z.string().transform((s, ctx) => {
+  const c = canonicalIPv6(s);
+  if (c === undefined) {
+    ctx.addIssue({ code: "custom", message: `"${s}" is not an IPv6 address` });
+    return z.NEVER;
+  }
+  return c;
+});
 
-const ipv4 = z.string().refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
+const ipv4 = z
+  .string()
+  .refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
 
 const mac = z.string().transform((s, ctx) => {
   const m = normalizeMac(s);

@@ -88,7 +88,7 @@ export function canonicalIPv6(text: string): string | undefined {
   if (groups === undefined) return undefined;
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

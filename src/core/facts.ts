@@ -2,11 +2,24 @@
 import { compareIPv6 } from "./addr.js";
 import type { AddrInfo, Event, Facts, LinkInfo, State } from "./types.js";
 
-export const initialFacts: Facts = { links: undefined, wanAddress: undefined, leases: undefined, enabled: true };
+export const initialFacts: Facts = {
+  links: undefined,
+  wanAddress: undefined,
+  leases: undefined,
+  enabled: true,
+  ports: undefined,
+};
 
 /** A WAN address we may serve on: global, settled (not tentative), not deprecated, not a privacy address. */
 export function isUsableWanAddress(a: AddrInfo): boolean {
-  return a.family === "inet6" && a.scope === "global" && !a.tentative && !a.deprecated && !a.temporary && !a.dadfailed;
+  return (
+    a.family === "inet6" &&
+    a.scope === "global" &&
+    !a.tentative &&
+    !a.deprecated &&
+    !a.temporary &&
+    !a.dadfailed
+  );
 }
 
 const isUla = (address: string) => /^f[cd]/i.test(address);
@@ -46,11 +59,15 @@ export function reduce(state: State, event: Event): State {
       return { config, facts: { ...facts, leases: event.leases } };
     case "enabled":
       return { config, facts: { ...facts, enabled: event.enabled } };
+    case "ports":
+      return { config, facts: { ...facts, ports: event.ports } };
     case "config": {
       const next = event.config;
       const links = facts.links;
       const wanAddress =
-        links === undefined ? undefined : selectWanAddress(links[next.wan.interface], next.wan.address, facts.wanAddress);
+        links === undefined
+          ? undefined
+          : selectWanAddress(links[next.wan.interface], next.wan.address, facts.wanAddress);
       return { config: next, facts: { ...facts, wanAddress } };
     }
   }

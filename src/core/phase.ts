@@ -1,7 +1,8 @@
 // The phase a person reads on a dashboard, derived from the plan and what the reconciler reports.
 import type { Plan, WaitingFor } from "./types.js";
 
-export type PhaseName = "starting" | "waiting" | "converging" | "serving" | "degraded" | "disabled" | "stopping";
+export type PhaseName =
+  "starting" | "waiting" | "converging" | "serving" | "degraded" | "disabled" | "stopping";
 
 export interface Phase {
   phase: PhaseName;

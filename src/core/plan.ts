@@ -22,7 +22,8 @@ export function chooseDevice(facts: Facts, config: Config): DeviceChoice {
       : { mac, address: mine.address, source: "lease-mac", detail: undefined };
   }
   const only = leases.length === 1 ? leases[0] : undefined;
-  if (only !== undefined) return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
+  if (only !== undefined)
+    return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
   return {
     mac: undefined,
     address: undefined,
@@ -35,14 +36,19 @@ export function chooseDevice(facts: Facts, config: Config): DeviceChoice {
 }
 
 /** The gateway's LAN IPv4: the configured literal, else the address whose subnet holds the device, else the first. */
-export function chooseLanAddress(lan: LinkInfo | undefined, config: Config, device: string | undefined): string | undefined {
+export function chooseLanAddress(
+  lan: LinkInfo | undefined,
+  config: Config,
+  device: string | undefined,
+): string | undefined {
   if (lan === undefined) return undefined;
   const v4 = lan.addresses.filter((a) => a.family === "inet" && !a.tentative);
   if (config.lan.address !== "auto") {
     const wanted = config.lan.address;
     return v4.some((a) => a.address === wanted) ? wanted : undefined;
   }
-  const inSubnet = device === undefined ? undefined : v4.find((a) => sameIPv4Subnet(a.address, device, a.prefixlen));
+  const inSubnet =
+    device === undefined ? undefined : v4.find((a) => sameIPv4Subnet(a.address, device, a.prefixlen));
   const sorted = [...v4].sort((a, b) => (parseIPv4(a.address) ?? 0) - (parseIPv4(b.address) ?? 0));
   return (inSubnet ?? sorted[0])?.address;
 }
@@ -56,6 +62,7 @@ export function plan(facts: Facts, config: Config): Plan {
   const lan = links[config.lan.interface];
   const wan = links[config.wan.interface];
   const lanAddress = chooseLanAddress(lan, config, device.address);
+  const ports = facts.ports ?? config.ports;
   const waiting = (waitingFor: Plan["waitingFor"], detail: string, snat: SnatRule | null = null): Plan => ({
     desired: { snat, listeners: [] },
     waitingFor,
@@ -64,7 +71,8 @@ export function plan(facts: Facts, config: Config): Plan {
     device: deviceInfo,
   });
 
-  if (!facts.enabled) return { desired: EMPTY, waitingFor: undefined, detail: "disabled", lanAddress, device: deviceInfo };
+  if (!facts.enabled)
+    return { desired: EMPTY, waitingFor: undefined, detail: "disabled", lanAddress, device: deviceInfo };
   if (lan === undefined || !lan.up) return waiting("lan-link", `${config.lan.interface} is missing or down`);
   if (lanAddress === undefined) return waiting("lan-address", `no IPv4 address on ${config.lan.interface}`);
   if (device.address === undefined) return waiting("device", device.detail ?? "device unknown");
@@ -74,15 +82,16 @@ export function plan(facts: Facts, config: Config): Plan {
     lanInterface: config.lan.interface,
     lanAddress,
     deviceAddress: device.address,
-    ports: [...new Set(config.ports.map((p) => p.target))].sort((a, b) => a - b),
+    ports: [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b),
   };
-  if (wan === undefined || !wan.up) return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
+  if (wan === undefined || !wan.up)
+    return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
   if (facts.wanAddress === undefined) {
     const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
     return waiting("wan-address", `waiting for ${what} on ${config.wan.interface}`, snat);
   }
   const wanAddress = facts.wanAddress;
-  const listeners: ListenerSpec[] = config.ports
+  const listeners: ListenerSpec[] = ports
     .map((p) => ({
       listen: p.listen,
       target: p.target,
@@ -96,5 +105,11 @@ export function plan(facts: Facts, config: Config): Plan {
       connectTimeoutSec: config.listener.connectTimeoutSec,
     }))
     .sort((a, b) => a.listen - b.listen);
-  return { desired: { snat, listeners }, waitingFor: undefined, detail: undefined, lanAddress, device: deviceInfo };
+  return {
+    desired: { snat, listeners },
+    waitingFor: undefined,
+    detail: undefined,
+    lanAddress,
+    device: deviceInfo,
+  };
 }

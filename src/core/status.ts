@@ -1,6 +1,6 @@
 // The agent's health as it is written to the runtime directory and shown by `sixgate status`.
 import type { PhaseName } from "./phase.js";
-import type { DeviceSource, WaitingFor } from "./types.js";
+import type { DeviceSource, PortMap, WaitingFor } from "./types.js";
 import type { ListenerState } from "./phase.js";
 
 export interface ListenerStatus {
@@ -28,10 +28,14 @@ export interface AgentStatus {
   waitingFor: WaitingFor | null;
   reason: string | null;
   enabled: boolean;
+  /** The port mappings in force, and whether they come from the config file or were set at run time. */
+  ports: PortMap[];
+  portsSource: "config" | "runtime";
   wan: { interface: string; address: string | null };
   lan: { interface: string; address: string | null };
   device: { mac: string | null; address: string | null; source: DeviceSource | null };
   listeners: ListenerStatus[];
-  firewall: { backend: "nft" | "iptables" | null; applied: boolean };
+  /** applied: our rules are in place; matchesPlan: they are exactly what the plan wants (false while converging). */
+  firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
   lastReconcile: ReconcileReport | null;
 }

@@ -1,5 +1,5 @@
 // The data the pure core works on: what we observed (facts), what we want (desired), what we have (actual).
-import type { Config } from "../config/schema.js";
+import type { Config, PortMap } from "../config/schema.js";
 
 export type { Config, PortMap } from "../config/schema.js";
 
@@ -40,6 +40,8 @@ export interface Facts {
   leases: Lease[] | undefined;
   /** The proxy as a whole may be switched off by the operator. */
   enabled: boolean;
+  /** Port mappings set at run time by the operator; undefined = the config file's. */
+  ports: PortMap[] | undefined;
 }
 
 export interface State {
@@ -51,7 +53,8 @@ export type Event =
   | { type: "links"; links: LinkInfo[] }
   | { type: "leases"; leases: Lease[] }
   | { type: "config"; config: Config }
-  | { type: "enabled"; enabled: boolean };
+  | { type: "enabled"; enabled: boolean }
+  | { type: "ports"; ports: PortMap[] | undefined };
 
 export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device";
 

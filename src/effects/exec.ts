@@ -46,7 +46,11 @@ export class CommandError extends Error {
 }
 
 /** Runs a command and throws a CommandError unless it exits 0. */
-export async function runChecked(runner: Runner, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+export async function runChecked(
+  runner: Runner,
+  argv: readonly string[],
+  options?: RunOptions,
+): Promise<RunResult> {
   const result = await runner.run(argv, options);
   if (result.exitCode !== 0) throw new CommandError(argv, result);
   return result;
@@ -81,7 +85,7 @@ export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
         extendEnv: true,
       });
       const exitCode = result.exitCode ?? (result.timedOut ? 124 : 125);
-      const out: RunResult = { exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+      const out: RunResult = { exitCode, stdout: result.stdout, stderr: result.stderr };
       if (result.timedOut) out.stderr += `\ntimed out after ${options.timeoutMs ?? defaultTimeoutMs} ms`;
       else if (result.failed && result.exitCode === undefined) out.stderr += `\n${result.shortMessage}`;
       log.debug({ argv, exitCode, ms: Math.round(performance.now() - started) }, "command");

@@ -40,7 +40,10 @@ export function leaseEvents(file: string, log: Logger): Observable<Event> {
   const triggers = defer(() => merge(of("start"), directoryChanges(file))).pipe(
     retry({
       delay: (error: unknown, attempt) => {
-        log.warn({ file, error: String(error), attempt }, "cannot watch the lease file's directory; retrying");
+        log.warn(
+          { file, error: String(error), attempt },
+          "cannot watch the lease file's directory; retrying",
+        );
         return timer(Math.min(1000 * 2 ** Math.min(attempt - 1, 5), 30000));
       },
       resetOnSuccess: true,

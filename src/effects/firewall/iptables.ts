@@ -48,7 +48,12 @@ export function createIptablesFirewall(runner: Runner): Firewall {
       const nat = await readNat(runner);
       if (rule === null) return !nat.chainExists && nat.jumps === 0;
       const [only] = nat.rules;
-      return nat.jumps === 1 && nat.rules.length === 1 && only !== undefined && ruleWords(rule).every((w) => only.includes(w));
+      return (
+        nat.jumps === 1 &&
+        nat.rules.length === 1 &&
+        only !== undefined &&
+        ruleWords(rule).every((w) => only.includes(w))
+      );
     },
   };
 }

@@ -1,6 +1,6 @@
 // nftables backend: `table ip sixgate`, replaced in one `nft -f -` transaction.
 import { NFT_TABLE, renderNftScript } from "../../core/render/nft.js";
-import type { SnatRule } from "../../core/types.js";
+
 import { runChecked, type Runner } from "../exec.js";
 import type { Firewall } from "./firewall.js";
 
@@ -35,4 +35,3 @@ export async function nftWorks(runner: Runner): Promise<boolean> {
     return false;
   }
 }
-

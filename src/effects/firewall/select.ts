@@ -5,7 +5,11 @@ import type { Firewall } from "./firewall.js";
 import { createIptablesFirewall } from "./iptables.js";
 import { createNftFirewall, nftWorks } from "./nft.js";
 
-export async function selectFirewall(choice: "auto" | "nft" | "iptables", runner: Runner, log: Logger): Promise<Firewall> {
+export async function selectFirewall(
+  choice: "auto" | "nft" | "iptables",
+  runner: Runner,
+  log: Logger,
+): Promise<Firewall> {
   if (choice === "nft") return createNftFirewall(runner);
   if (choice === "iptables") return createIptablesFirewall(runner);
   if (await nftWorks(runner)) return createNftFirewall(runner);

@@ -2,7 +2,7 @@
 // Pids are recorded under the runtime directory so a restarted agent can find and stop its leftovers.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Subject, type Observable } from "rxjs";
+import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
@@ -77,7 +77,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     entry.state = "starting";
     changes.next();
 
-    const exited = child.exited.then(async (exit) => {
+    const exited = child.exited.then((exit) => {
       if (entry.child !== child) return exit;
       entry.child = undefined;
       entry.lastError = lastError ?? `exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`;
@@ -86,7 +86,10 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       if (now() - entry.startedAt > backoff.resetAfterMs) entry.backoffMs = backoff.initialMs;
       entry.state = "restarting";
       entry.restarts += 1;
-      log.warn({ listen, error: entry.lastError, retryInMs: entry.backoffMs, restarts: entry.restarts }, "listener exited; restarting");
+      log.warn(
+        { listen, error: entry.lastError, retryInMs: entry.backoffMs, restarts: entry.restarts },
+        "listener exited; restarting",
+      );
       changes.next();
       entry.timer = setTimeout(() => {
         entry.timer = undefined;
@@ -97,20 +100,26 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     });
 
     let timeout: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => (timeout = setTimeout(() => resolve("timeout"), readyTimeoutMs)));
-    return Promise.race([ready.then(() => "ready" as const), exited.then(() => "exited" as const), timedOut]).then(
-      async (outcome) => {
-        clearTimeout(timeout);
-        if (outcome === "exited") throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
-        if (outcome === "timeout") log.warn({ listen }, "socat did not report listening in time; assuming it is");
-        if (entry.child === child) {
-          entry.state = "running";
-          entry.lastError = null;
-          changes.next();
-          await writeFile(pidFile(listen), JSON.stringify({ pid: child.pid, argv: entry.argv }) + "\n");
-        }
-      },
+    const timedOut = new Promise<"timeout">(
+      (resolve) => (timeout = setTimeout(() => resolve("timeout"), readyTimeoutMs)),
     );
+    return Promise.race([
+      ready.then(() => "ready" as const),
+      exited.then(() => "exited" as const),
+      timedOut,
+    ]).then(async (outcome) => {
+      clearTimeout(timeout);
+      if (outcome === "exited")
+        throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
+      if (outcome === "timeout")
+        log.warn({ listen }, "socat did not report listening in time; assuming it is");
+      if (entry.child === child) {
+        entry.state = "running";
+        entry.lastError = null;
+        changes.next();
+        await writeFile(pidFile(listen), JSON.stringify({ pid: child.pid, argv: entry.argv }) + "\n");
+      }
+    });
   };
 
   const terminate = async (child: Spawned): Promise<void> => {
@@ -139,7 +148,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   };
 
   return {
-    changes: changes as Observable<void>,
+    changes: changes,
 
     async start(spec) {
       await stop(spec.listen);
