@@ -7,10 +7,12 @@ const interfaceName = z
   .string()
   .refine(isInterfaceName, "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)");
 
-const ipv6 = z.string().transform((s, ctx) => {
+/** "auto" or an IPv6 literal, kept in canonical form so comparisons with `ip` output hold. */
+const ipv6OrAuto = z.string().transform((s, ctx) => {
+  if (s === "auto") return s;
   const c = canonicalIPv6(s);
   if (c === undefined) {
-    ctx.addIssue({ code: "custom", message: `"${s}" is not an IPv6 address` });
+    ctx.addIssue({ code: "custom", message: `"${s}" is not "auto" or an IPv6 address` });
     return z.NEVER;
   }
   return c;
@@ -19,6 +21,10 @@ const ipv6 = z.string().transform((s, ctx) => {
 const ipv4 = z
   .string()
   .refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
+
+const ipv4OrAuto = z.string().refine((s) => s === "auto" || isIPv4(s), {
+  error: (issue) => `"${String(issue.input)}" is not "auto" or an IPv4 address`,
+});
 
 const mac = z.string().transform((s, ctx) => {
   const m = normalizeMac(s);
@@ -54,11 +60,11 @@ export const portsSchema = z
 export const configSchema = z.strictObject({
   wan: z.strictObject({
     interface: interfaceName,
-    address: z.union([z.literal("auto"), ipv6]).default("auto"),
+    address: ipv6OrAuto.default("auto"),
   }),
   lan: z.strictObject({
     interface: interfaceName,
-    address: z.union([z.literal("auto"), ipv4]).default("auto"),
+    address: ipv4OrAuto.default("auto"),
   }),
   device: z
     .strictObject({

@@ -1,0 +1,160 @@
+// The pipeline with fake adapters and Subject-backed sources.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Subject } from "rxjs";
+import { pino } from "pino";
+import { Agent } from "../../src/agent.js";
+import type { Event, LinkInfo } from "../../src/core/types.js";
+import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { addr, lease, link, makeConfig } from "./fixtures.js";
+
+const log = pino({ level: "silent" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function setup(debounceMs = 50) {
+  const links = new Subject<Event>();
+  const leases = new Subject<Event>();
+  const firewall = new FakeFirewall();
+  const listeners = new FakeListeners();
+  const agent = new Agent({
+    config: makeConfig({ debounceMs }),
+    log,
+    firewall,
+    listeners,
+    links,
+    leases: () => leases,
+    version: "test",
+  });
+  agent.start();
+  const lan = link("lan0", [addr("192.168.1.1")]);
+  const snapshot = (wan: LinkInfo) => links.next({ type: "links", links: [wan, lan] });
+  return { agent, links, leases, firewall, listeners, snapshot, lan };
+}
+
+test("first facts lead to SNAT and listeners; status says serving", async (t) => {
+  const { agent, leases, firewall, listeners, snapshot } = setup();
+  t.after(() => agent.stop());
+  assert.equal(agent.status().phase, "starting");
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  assert.equal(firewall.rule?.deviceAddress, "192.168.1.100");
+  assert.deepEqual(
+    [...listeners.running.keys()].sort((a, b) => a - b),
+    [80, 2323],
+  );
+  const s = agent.status();
+  assert.equal(s.wan.address, "2001:db8:1::1");
+  assert.equal(s.device.mac, "02:00:00:00:01:00");
+  assert.equal(s.firewall.matchesPlan, true);
+});
+
+test("a burst of hundreds of snapshots ends in one more reconcile at most, never two at once", async (t) => {
+  const { agent, leases, firewall, listeners, snapshot } = setup(100);
+  t.after(() => agent.stop());
+  listeners.startDelayMs = 5;
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  const before = listeners.calls.length;
+  for (let i = 0; i < 300; i++) {
+    const extra =
+      i % 2 === 0 ? [addr("2001:db8:1::1"), addr(`2001:db8:1::${(i % 50) + 100}`)] : [addr("2001:db8:1::1")];
+    snapshot(link("wan0", extra));
+  }
+  await sleep(300);
+  // The address in use stayed usable all along, so nothing had to change.
+  assert.equal(listeners.calls.length, before);
+  // A burst that really changes the address: only the last value counts.
+  for (let i = 2; i < 200; i++) snapshot(link("wan0", [addr(`2001:db8:2::${i}`)]));
+  await until(
+    () => agent.status().wan.address === "2001:db8:2::199" && agent.status().phase === "serving",
+    "renumbered",
+  );
+  await sleep(250);
+  assert.equal(listeners.maxConcurrent, 1);
+  const starts = listeners.calls.slice(before).filter((c) => c.startsWith("start:"));
+  assert.ok(starts.length <= 4, `at most two rounds of two listeners, got ${starts.join(" ")}`);
+  assert.ok(starts.slice(-2).every((c) => c.endsWith("2001:db8:2::199")));
+  assert.equal(firewall.calls.filter((c) => c === "apply").length, 1, "WAN changes never touch the firewall");
+});
+
+test("WAN link down stops listeners and waits for wan-link; up serves again", async (t) => {
+  const { agent, leases, listeners, snapshot } = setup();
+  t.after(() => agent.stop());
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  snapshot(link("wan0", [addr("2001:db8:1::1")], false));
+  await until(() => listeners.running.size === 0, "listeners stopped");
+  assert.equal(agent.status().phase, "waiting");
+  assert.equal(agent.status().waitingFor, "wan-link");
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  await until(() => agent.status().phase === "serving" && listeners.running.size === 2, "serving again");
+});
+
+test("a failed step leaves the phase degraded and is retried", async (t) => {
+  const { agent, leases, firewall, snapshot } = setup();
+  t.after(() => agent.stop());
+  firewall.failNext = true;
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "degraded", "degraded");
+  assert.match(agent.status().reason ?? "", /simulated/);
+  await until(() => agent.status().phase === "serving", "recovered by retry", 3000);
+});
+
+test("reconcile() repairs rules changed behind our back", async (t) => {
+  const { agent, leases, firewall, snapshot } = setup();
+  t.after(() => agent.stop());
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  firewall.tamper();
+  const report = await agent.reconcile();
+  assert.equal(report?.ok, true);
+  assert.equal(firewall.rule?.deviceAddress, "192.168.1.100");
+});
+
+test("setPorts validates, and bad ports change nothing", async (t) => {
+  const { agent, leases, listeners, snapshot } = setup();
+  t.after(() => agent.stop());
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  await assert.rejects(agent.setPorts([{ listen: 70000, target: 80 }]), /ports\.0\.listen/);
+  await assert.rejects(
+    agent.setPorts([
+      { listen: 80, target: 80 },
+      { listen: 80, target: 81 },
+    ]),
+    /listed twice/,
+  );
+  assert.deepEqual(
+    [...listeners.running.keys()].sort((a, b) => a - b),
+    [80, 2323],
+  );
+  await agent.setPorts([{ listen: 8080, target: 80 }]);
+  await until(() => listeners.running.size === 1 && listeners.running.has(8080), "new ports");
+  assert.equal(agent.status().portsSource, "runtime");
+  await agent.resetPorts();
+  await until(() => listeners.running.size === 2, "config ports back");
+});
+
+test("stop removes listeners and rules", async () => {
+  const { agent, leases, firewall, listeners, snapshot } = setup();
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  await agent.stop();
+  assert.equal(listeners.running.size, 0);
+  assert.equal(firewall.rule, null);
+});

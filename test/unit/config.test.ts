@@ -1,0 +1,94 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { ConfigError, parseConfig } from "../../src/config/load.js";
+import { VERSION } from "../../src/version.js";
+
+const base = `
+wan: { interface: wan0 }
+lan: { interface: lan0 }
+ports:
+  - { listen: 80, target: 80 }
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, "test.yaml");
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+test("a minimal config gets the documented defaults", () => {
+  const c = parseConfig(base, "t");
+  assert.equal(c.wan.address, "auto");
+  assert.equal(c.lan.address, "auto");
+  assert.equal(c.device.leases, "/tmp/dhcp.leases");
+  assert.equal(c.firewall, "auto");
+  assert.equal(c.runtimeDir, "/run/sixgate");
+  assert.equal(c.debounceMs, 300);
+});
+
+test("JSON is accepted too", () => {
+  const c = parseConfig(
+    JSON.stringify({
+      wan: { interface: "wan0" },
+      lan: { interface: "lan0" },
+      ports: [{ listen: 1, target: 2 }],
+    }),
+    "t.json",
+  );
+  assert.deepEqual(c.ports, [{ listen: 1, target: 2 }]);
+});
+
+test("addresses are canonicalised and MACs lower-cased", () => {
+  const c = parseConfig(
+    base + `device: { mac: "02:00:00:00:01:0A", address: 192.168.1.100 }\n`.replace("device", "device"),
+    "t",
+  );
+  assert.equal(c.device.mac, "02:00:00:00:01:0a");
+  const w = parseConfig(
+    base.replace("{ interface: wan0 }", "{ interface: wan0, address: 2001:DB8:0:0::1 }"),
+    "t",
+  );
+  assert.equal(w.wan.address, "2001:db8::1");
+});
+
+test("every error names the field and the problem", () => {
+  const cases: [string, RegExp][] = [
+    [base.replace("listen: 80", "listen: 70000"), /^ports\.0\.listen: must be 1-65535/],
+    [base.replace("listen: 80", "listen: 8.5"), /^ports\.0\.listen: must be a whole number/],
+    [
+      base.replace("interface: wan0", 'interface: "wan0; rm -rf /"'),
+      /^wan\.interface: must be a Linux interface name/,
+    ],
+    [
+      base.replace("{ interface: wan0 }", "{ interface: wan0, address: 10.0.0.1 }"),
+      /^wan\.address: "10.0.0.1" is not "auto" or an IPv6 address/,
+    ],
+    [base + "lan2: 1\n", /^\(top level\): unknown key\(s\): lan2/],
+    [base + "device: { mac: nope }\n", /^device\.mac: "nope" is not a MAC address/],
+    [base + "device: { address: 300.1.1.1 }\n", /^device\.address: "300.1.1.1" is not an IPv4 address/],
+    [base + "firewall: pf\n", /^firewall: /],
+    [base + "runtimeDir: run\n", /^runtimeDir: must be an absolute path/],
+    [base + "  - { listen: 80, target: 81 }\n", /^ports\.1\.listen: port 80 is listed twice/],
+    [base.replace(/ports:[\s\S]*/, "ports: []\n"), /^ports: needs at least one port mapping/],
+    ["wan: [unclosed", /^\(file\): not valid YAML or JSON/],
+  ];
+  for (const [text, expected] of cases) {
+    const found = problems(text);
+    assert.ok(
+      found.some((p) => expected.test(p)),
+      `${expected} in ${JSON.stringify(found)}`,
+    );
+  }
+});
+
+test("the version constant matches package.json", () => {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  assert.equal(VERSION, pkg.version);
+});

@@ -1,0 +1,54 @@
+// Builders for core unit tests.
+import { configSchema, type Config } from "../../src/config/schema.js";
+import type { AddrInfo, Facts, LinkInfo, Lease } from "../../src/core/types.js";
+import { initialFacts } from "../../src/core/facts.js";
+
+export function makeConfig(overrides: Record<string, unknown> = {}): Config {
+  return configSchema.parse({
+    wan: { interface: "wan0" },
+    lan: { interface: "lan0" },
+    device: { leases: "/tmp/dhcp.leases" },
+    ports: [
+      { listen: 80, target: 80 },
+      { listen: 2323, target: 23 },
+    ],
+    ...overrides,
+  });
+}
+
+export function addr(address: string, extra: Partial<AddrInfo> = {}): AddrInfo {
+  const v6 = address.includes(":");
+  return {
+    family: v6 ? "inet6" : "inet",
+    address,
+    prefixlen: v6 ? 64 : 24,
+    scope: "global",
+    tentative: false,
+    deprecated: false,
+    temporary: false,
+    dadfailed: false,
+    ...extra,
+  };
+}
+
+export function link(name: string, addresses: AddrInfo[], up = true): LinkInfo {
+  return { name, up, addresses };
+}
+
+export function lease(mac: string, address: string, expires = 1000): Lease {
+  return { mac, address, hostname: "dev", expires };
+}
+
+/** Facts of a healthy gateway: WAN and LAN up with addresses, one lease. */
+export function healthyFacts(over: Partial<Facts> = {}): Facts {
+  return {
+    ...initialFacts,
+    links: {
+      wan0: link("wan0", [addr("2001:db8:1::1"), addr("fe80::1", { scope: "link" })]),
+      lan0: link("lan0", [addr("192.168.1.1")]),
+    },
+    wanAddress: "2001:db8:1::1",
+    leases: [lease("02:00:00:00:01:00", "192.168.1.100")],
+    ...over,
+  };
+}

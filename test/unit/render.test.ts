@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { renderNftScript } from "../../src/core/render/nft.js";
+import { renderIptablesRemove, renderIptablesRestore } from "../../src/core/render/iptables.js";
+import { renderSocatArgv } from "../../src/core/render/socat.js";
+import type { SnatRule } from "../../src/core/types.js";
+
+const rule: SnatRule = {
+  lanInterface: "lan0",
+  lanAddress: "192.168.1.1",
+  deviceAddress: "192.168.1.100",
+  ports: [23, 80],
+};
+
+test("nft: one transaction that creates, deletes and recreates only our table", () => {
+  assert.equal(
+    renderNftScript(rule),
+    `table ip sixgate {}
+delete table ip sixgate
+table ip sixgate {
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "lan0" ip daddr 192.168.1.100 tcp dport { 23, 80 } snat to 192.168.1.1
+\t}
+}
+`,
+  );
+  assert.match(renderNftScript({ ...rule, ports: [80] }), /tcp dport 80 snat/);
+  assert.equal(renderNftScript(null), "table ip sixgate {}\ndelete table ip sixgate\n");
+});
+
+test("iptables: our chain, the jump only when missing, removal of both", () => {
+  assert.equal(
+    renderIptablesRestore(rule, true),
+    `*nat
+:SIXGATE-POSTROUTING - [0:0]
+-A POSTROUTING -j SIXGATE-POSTROUTING
+-A SIXGATE-POSTROUTING -o lan0 -d 192.168.1.100/32 -p tcp -m multiport --dports 23,80 -j SNAT --to-source 192.168.1.1
+COMMIT
+`,
+  );
+  assert.ok(!renderIptablesRestore(rule, false).includes("-A POSTROUTING"));
+  assert.equal(
+    renderIptablesRemove(true),
+    "*nat\n-D POSTROUTING -j SIXGATE-POSTROUTING\n-F SIXGATE-POSTROUTING\n-X SIXGATE-POSTROUTING\nCOMMIT\n",
+  );
+});
+
+test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address and interface", () => {
+  assert.deepEqual(
+    renderSocatArgv({
+      listen: 2323,
+      target: 23,
+      wanInterface: "wan0",
+      wanAddress: "2001:db8:1::1",
+      deviceAddress: "192.168.1.100",
+      lanAddress: "192.168.1.1",
+      lanInterface: "lan0",
+      maxChildren: 64,
+      backlog: 32,
+      connectTimeoutSec: 5,
+    }),
+    [
+      "socat",
+      "-d",
+      "-d",
+      "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32",
+      "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5",
+    ],
+  );
+});
