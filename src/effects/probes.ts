@@ -1,0 +1,228 @@
+// Health probes: can the gateway reach the device, and does a connection through our IPv6 listener get through?
+// Plus the node-cron tick that runs them (and whatever else belongs on the health schedule).
+import { connect, isIPv4, isIPv6, type Socket } from "node:net";
+import { createTask, type ScheduledTask } from "node-cron";
+import type { Logger } from "pino";
+import { Observable } from "rxjs";
+import type { ProbeReport, ProbeResult } from "../control.js";
+import type { AgentStatus } from "../core/status.js";
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** Source address of the connection (the LAN address for the device hop). */
+  localAddress?: string;
+  timeoutMs: number;
+  /**
+   * After the connect succeeds, how long to watch for the far end closing on us. A proxy accepts first and connects
+   * to the device afterwards; when that fails it closes the client's connection, which this catches. Data from the
+   * far end, or silence until the window ends, counts as success. 0 = connect only.
+   */
+  settleMs?: number;
+}
+
+export interface ConnectOutcome {
+  ok: boolean;
+  ms: number;
+  error: string | null;
+}
+
+function describe(e: Error & { code?: string }): string {
+  return e.code !== undefined ? `${e.code}: ${e.message}` : e.message;
+}
+
+/** One TCP connection attempt, bounded by timeoutMs overall; always resolves, never rejects. */
+export function tcpConnect(options: ConnectOptions): Promise<ConnectOutcome> {
+  const started = performance.now();
+  const settleMs = options.settleMs ?? 0;
+  return new Promise((resolve) => {
+    let done = false;
+    let socket: Socket | undefined;
+    const finish = (error: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(settleTimer);
+      socket?.destroy();
+      resolve({ ok: error === null, ms: Math.round(performance.now() - started), error });
+    };
+    let settleTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => finish(`timed out after ${options.timeoutMs} ms`), options.timeoutMs);
+    try {
+      socket = connect({
+        host: options.host,
+        port: options.port,
+        localAddress: options.localAddress,
+        family: isIPv6(options.host) ? 6 : isIPv4(options.host) ? 4 : 0,
+      });
+    } catch (e) {
+      finish(describe(e as Error));
+      return;
+    }
+    const s = socket;
+    s.on("error", (e: Error) => finish(describe(e)));
+    s.once("connect", () => {
+      if (settleMs <= 0) {
+        finish(null);
+        return;
+      }
+      const window = Math.max(0, Math.min(settleMs, options.timeoutMs - (performance.now() - started)));
+      settleTimer = setTimeout(() => finish(null), window);
+      const closed = () => finish("connection closed by the far end right after connect");
+      s.once("data", () => finish(null));
+      s.once("end", closed);
+      s.once("close", closed);
+    });
+  });
+}
+
+export interface ProbeSpec {
+  /** The device's IPv4; null when not known yet. */
+  deviceAddress: string | null;
+  /** The gateway's LAN IPv4, the source of the device hop. */
+  lanAddress: string | null;
+  /** The WAN IPv6 the listeners are bound to. */
+  wanAddress: string | null;
+  ports: readonly { listen: number; target: number }[];
+  /** Per connection; default 2000. */
+  timeoutMs?: number;
+  /** See ConnectOptions.settleMs; default 300 for the end-to-end hop. */
+  settleMs?: number;
+}
+
+export type Connector = (options: ConnectOptions) => Promise<ConnectOutcome>;
+
+/**
+ * For each port: TCP connect to device:target from the LAN address, and end to end through [wan]:listen from the
+ * gateway itself. All probes run in parallel, so the whole report takes at most about one timeout.
+ *
+ * Limitation: node cannot pin a socket to an interface (SO_BINDTODEVICE), so on a gateway whose WAN also holds an
+ * address in the LAN's subnet the device hop may leave by the wrong interface; the end-to-end hop (through socat,
+ * which does pin) is the one that tells what a client sees.
+ */
+export async function runProbes(
+  spec: ProbeSpec,
+  connector: Connector = tcpConnect,
+  now: () => Date = () => new Date(),
+): Promise<ProbeReport> {
+  const at = now().toISOString();
+  const timeoutMs = spec.timeoutMs ?? 2000;
+  const settleMs = spec.settleMs ?? 300;
+  const missing = (hop: ProbeResult["hop"], p: { listen: number; target: number }, error: string) =>
+    Promise.resolve<ProbeResult>({ hop, listen: p.listen, target: p.target, ok: false, ms: 0, error });
+
+  const probes: Promise<ProbeResult>[] = [];
+  for (const p of spec.ports) {
+    if (spec.deviceAddress === null) probes.push(missing("device", p, "device address not known"));
+    else if (spec.lanAddress === null) probes.push(missing("device", p, "LAN address not known"));
+    else {
+      const options = { host: spec.deviceAddress, port: p.target, localAddress: spec.lanAddress, timeoutMs };
+      probes.push(
+        connector(options).then((o) => ({ hop: "device", listen: p.listen, target: p.target, ...o })),
+      );
+    }
+    if (spec.wanAddress === null) probes.push(missing("end-to-end", p, "no WAN IPv6 address"));
+    else {
+      const options = { host: spec.wanAddress, port: p.listen, timeoutMs, settleMs };
+      probes.push(
+        connector(options).then((o) => ({ hop: "end-to-end", listen: p.listen, target: p.target, ...o })),
+      );
+    }
+  }
+  const results = await Promise.all(probes);
+  return { at, ok: results.length > 0 && results.every((r) => r.ok), results };
+}
+
+/**
+ * The probe function the agent takes (`AgentDeps.probe`): probes what the status says is in force. Ports come from
+ * `status.ports`; while the proxy is disabled there is nothing to probe end to end, so only the device hop runs.
+ */
+export function createProber(
+  options: { timeoutMs?: number; settleMs?: number; connector?: Connector } = {},
+): (status: AgentStatus) => Promise<ProbeReport> {
+  return async (status) => {
+    const report = await runProbes(
+      {
+        deviceAddress: status.device.address,
+        lanAddress: status.lan.address,
+        wanAddress: status.enabled ? status.wan.address : null,
+        ports: status.ports,
+        timeoutMs: options.timeoutMs,
+        settleMs: options.settleMs,
+      },
+      options.connector,
+    );
+    if (status.enabled) return report;
+    const results = report.results.filter((r) => r.hop === "device");
+    return { ...report, ok: results.length > 0 && results.every((r) => r.ok), results };
+  };
+}
+
+/** The first failing hop as a phase reason: "device :80 unreachable from 192.168.1.1: ECONNREFUSED ...". */
+export function failingHop(report: ProbeReport): string | undefined {
+  const bad = report.results.find((r) => !r.ok);
+  if (bad === undefined) return undefined;
+  const where =
+    bad.hop === "device" ? `device port ${bad.target}` : `listener port ${bad.listen} (end to end)`;
+  return `probe failed: ${where}: ${bad.error ?? "failed"}`;
+}
+
+function cronLogger(log: Logger) {
+  return {
+    info: (message: string) => log.debug({ cron: true }, message),
+    warn: (message: string) => log.warn({ cron: true }, message),
+    error: (message: string | Error, err?: Error) =>
+      log.error({ cron: true, error: String(err ?? message) }, "cron"),
+    debug: (message: string | Error) => log.debug({ cron: true }, String(message)),
+  };
+}
+
+export interface Ticker {
+  /** Stops the schedule; a tick in progress is not waited for. */
+  stop(): void;
+}
+
+/**
+ * Runs onTick on a node-cron schedule (six fields, seconds first: `*\/30 * * * * *` is every 30 s). A tick that is
+ * still running when the next is due is skipped, not stacked. Errors are logged, never thrown.
+ */
+export function scheduleTicks(
+  expression: string,
+  onTick: () => Promise<void> | void,
+  log: Logger,
+  name = "health",
+): Ticker {
+  const task: ScheduledTask = createTask(
+    expression,
+    async () => {
+      try {
+        await onTick();
+      } catch (e) {
+        log.warn({ tick: name, error: String(e) }, "tick failed");
+      }
+    },
+    { name, noOverlap: true, logger: cronLogger(log) },
+  );
+  void Promise.resolve(task.start()).catch((e: unknown) =>
+    log.error({ tick: name, error: String(e) }, "cannot start"),
+  );
+  return {
+    stop: () => {
+      void Promise.resolve(task.destroy()).catch(() => undefined);
+    },
+  };
+}
+
+/** The same schedule as an Observable of tick times: subscribing starts it, unsubscribing destroys it. */
+export function cronTicks(expression: string, log: Logger, name = "health"): Observable<Date> {
+  return new Observable<Date>((subscriber) => {
+    const task = createTask(expression, (ctx) => subscriber.next(ctx.date), {
+      name,
+      logger: cronLogger(log),
+    });
+    void Promise.resolve(task.start()).catch((e: unknown) => subscriber.error(e));
+    return () => {
+      void Promise.resolve(task.destroy()).catch(() => undefined);
+    };
+  });
+}

@@ -1,0 +1,147 @@
+// The `mqtt:` section of the configuration. Optional: without it the agent does its whole job and publishes nothing.
+import { hostname as osHostname } from "node:os";
+import { validateDetailed } from "node-cron";
+import { z } from "zod";
+
+/** Every 30 seconds, in node-cron's six-field syntax (seconds first). */
+export const DEFAULT_PROBE_SCHEDULE = "*/30 * * * * *";
+
+// Control characters and characters a shell would interpret. Nothing we publish or log should carry them.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+const absolutePath = z
+  .string()
+  .refine((s) => s.startsWith("/") && !s.includes("\0") && s.length < 4096, "must be an absolute path");
+
+/** A topic we publish under: no wildcards, no empty levels, no leading or trailing slash, no `$` prefix. */
+export function topicProblem(topic: string): string | undefined {
+  if (topic.length === 0) return "must not be empty";
+  if (topic.length > 200) return "must be at most 200 characters";
+  if (/[#+]/.test(topic)) return "must not contain the wildcards + or #";
+  if (CONTROL.test(topic) || /\s/.test(topic)) return "must not contain spaces or control characters";
+  if (topic.startsWith("$")) return "must not start with $ (reserved for the broker)";
+  if (topic.startsWith("/") || topic.endsWith("/")) return "must not start or end with /";
+  if (topic.includes("//")) return "must not contain empty levels (//)";
+  return undefined;
+}
+
+const topic = z.string().superRefine((s, ctx) => {
+  const problem = topicProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** The host name as it appears in the default base topic: lower case, topic-safe. */
+export function topicHostname(name: string = osHostname()): string {
+  const cleaned = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, "_")
+    .slice(0, 64);
+  return cleaned.length > 0 ? cleaned : "localhost";
+}
+
+const brokerUrl = z.string().superRefine((s, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `"${s.slice(0, 100)}" is not a URL like mqtt://broker:1883` });
+    return;
+  }
+  if (url.protocol !== "mqtt:" && url.protocol !== "mqtts:") {
+    ctx.addIssue({ code: "custom", message: "must start with mqtt:// or mqtts://" });
+  }
+  if (url.hostname === "") ctx.addIssue({ code: "custom", message: "needs a host name" });
+  // Credentials in the URL would end up in logs and process listings: they belong in username / passwordFile.
+  if (url.username !== "" || url.password !== "") {
+    ctx.addIssue({
+      code: "custom",
+      message: "must not contain credentials; use username and password or passwordFile",
+    });
+  }
+  if ((url.pathname !== "" && url.pathname !== "/") || url.search !== "" || url.hash !== "") {
+    ctx.addIssue({ code: "custom", message: "must be only scheme, host and port (no path or query)" });
+  }
+});
+
+/** A node-cron expression; returns the problem, or undefined when it is valid. */
+export function scheduleProblem(expression: string): string | undefined {
+  const result = validateDetailed(expression);
+  if (result.valid) return undefined;
+  const detail = result.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+  return `"${expression.slice(0, 100)}" is not a valid cron schedule${detail ? ` (${detail})` : ""}`;
+}
+
+const schedule = z.string().superRefine((s, ctx) => {
+  const problem = scheduleProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** The health tick: probes, state republish, drift repair. Exported on its own so it can also live at the top level. */
+export const probesConfigSchema = z
+  .strictObject({
+    schedule: schedule.default(DEFAULT_PROBE_SCHEDULE),
+    timeoutMs: z.number().int().min(100).max(30000).default(2000),
+  })
+  .default({ schedule: DEFAULT_PROBE_SCHEDULE, timeoutMs: 2000 });
+
+const printable = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL.test(s), "must not contain control characters");
+
+export const mqttConfigSchema = z
+  .strictObject({
+    url: brokerUrl,
+    username: printable(256).optional(),
+    password: z.string().max(1024, "must be at most 1024 characters").optional(),
+    passwordFile: absolutePath.optional(),
+    tls: z
+      .strictObject({
+        ca: absolutePath.optional(),
+        cert: absolutePath.optional(),
+        key: absolutePath.optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .optional(),
+    clientId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -")
+      .optional(),
+    baseTopic: topic.default(() => `sixgate/${topicHostname()}`),
+    discoveryPrefix: topic.default("homeassistant"),
+    keepalive: z
+      .number()
+      .int()
+      .min(5, "must be 5-3600 seconds")
+      .max(3600, "must be 5-3600 seconds")
+      .default(60),
+    probes: probesConfigSchema,
+  })
+  .superRefine((c, ctx) => {
+    if (c.password !== undefined && c.passwordFile !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["passwordFile"],
+        message: "give password or passwordFile, not both",
+      });
+    }
+    if ((c.password !== undefined || c.passwordFile !== undefined) && c.username === undefined) {
+      ctx.addIssue({ code: "custom", path: ["username"], message: "is required when a password is given" });
+    }
+    if (c.tls !== undefined && !c.url.startsWith("mqtts://")) {
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "needs an mqtts:// url" });
+    }
+    if (c.tls !== undefined && (c.tls.cert === undefined) !== (c.tls.key === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "cert and key go together" });
+    }
+    if (c.baseTopic === c.discoveryPrefix || c.baseTopic.startsWith(`${c.discoveryPrefix}/`)) {
+      ctx.addIssue({ code: "custom", path: ["baseTopic"], message: "must not lie under discoveryPrefix" });
+    }
+  });
+
+export type MqttConfig = z.output<typeof mqttConfigSchema>;
+export type MqttConfigInput = z.input<typeof mqttConfigSchema>;
+export type ProbesConfig = z.output<typeof probesConfigSchema>;

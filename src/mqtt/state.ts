@@ -1,0 +1,104 @@
+// The retained `<base>/state` payload: the agent's health as a dashboard reads it. Built only from AgentStatus and
+// probe results, never from the configuration, so no secret can reach it.
+import type { AgentStatus, ListenerStatus, ReconcileReport } from "../core/status.js";
+import type { PortMap } from "../core/types.js";
+import type { ProbeReport } from "../control.js";
+
+/** Fields the agent may add to its status; published when present. */
+export interface StatusExtras {
+  /** The latest probe report the agent holds. */
+  lastProbe: ProbeReport | null;
+}
+
+export type PublishedStatus = AgentStatus & Partial<StatusExtras>;
+
+export interface HealthState {
+  phase: AgentStatus["phase"];
+  reason: string | null;
+  waitingFor: AgentStatus["waitingFor"];
+  enabled: boolean;
+  wan: { interface: string; address: string | null };
+  lan: { interface: string; address: string | null };
+  device: {
+    mac: string | null;
+    address: string | null;
+    source: AgentStatus["device"]["source"];
+    /** Every end-to-end probe through [wan]:listen succeeded; null before the first probe. */
+    reachable: boolean | null;
+  };
+  listeners: Pick<ListenerStatus, "listen" | "target" | "state" | "pid" | "restarts" | "lastError">[];
+  listenersUp: number;
+  listenersTotal: number;
+  ports: PortMap[];
+  portsSource: "config" | "runtime";
+  firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
+  lastReconcile: ReconcileReport | null;
+  probes: ProbeReport | null;
+  pid: number;
+  startedAt: string;
+  uptimeSec: number;
+  version: string;
+}
+
+/** Reachable over IPv6 means every end-to-end probe succeeded (and there was at least one). */
+export function reachableFrom(report: ProbeReport | null): boolean | null {
+  if (report === null) return null;
+  const e2e = report.results.filter((r) => r.hop === "end-to-end");
+  return e2e.length > 0 && e2e.every((r) => r.ok);
+}
+
+export function buildState(
+  status: PublishedStatus,
+  probes: ProbeReport | null,
+  version: string,
+  nowMs: number,
+): HealthState {
+  const report = probes ?? status.lastProbe ?? null;
+  const started = Date.parse(status.startedAt);
+  const listeners = status.listeners.map((l) => ({
+    listen: l.listen,
+    target: l.target,
+    state: l.state,
+    pid: l.pid,
+    restarts: l.restarts,
+    lastError: l.lastError,
+  }));
+  return {
+    phase: status.phase,
+    reason: status.reason,
+    waitingFor: status.waitingFor,
+    enabled: status.enabled,
+    wan: { interface: status.wan.interface, address: status.wan.address },
+    lan: { interface: status.lan.interface, address: status.lan.address },
+    device: {
+      mac: status.device.mac,
+      address: status.device.address,
+      source: status.device.source,
+      reachable: reachableFrom(report),
+    },
+    listeners,
+    listenersUp: listeners.filter((l) => l.state === "running").length,
+    listenersTotal: listeners.length,
+    ports: status.ports.map((p) => ({ listen: p.listen, target: p.target })),
+    portsSource: status.portsSource,
+    firewall: {
+      backend: status.firewall.backend,
+      applied: status.firewall.applied,
+      matchesPlan: status.firewall.matchesPlan,
+    },
+    lastReconcile: status.lastReconcile,
+    probes: report,
+    pid: status.pid,
+    startedAt: status.startedAt,
+    uptimeSec: Number.isFinite(started) ? Math.max(0, Math.floor((nowMs - started) / 1000)) : 0,
+    version,
+  };
+}
+
+/**
+ * What decides whether a state is new: everything but the uptime, which changes every second and would otherwise
+ * turn every comparison into a publish.
+ */
+export function stateKey(state: HealthState): string {
+  return JSON.stringify({ ...state, uptimeSec: 0 });
+}
