@@ -9,7 +9,15 @@ import { pidAlive, run, signalPid, waitFor, type ExecResult } from "./util.js";
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const AGENT_CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 
-export const PHASES = ["starting", "waiting", "converging", "serving", "degraded", "stopping"] as const;
+export const PHASES = [
+  "starting",
+  "waiting",
+  "converging",
+  "serving",
+  "degraded",
+  "disabled",
+  "stopping",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 // The status contract (`sixgate status --json`). Optional/nullable where the agent may not know yet.
@@ -34,7 +42,7 @@ export const statusSchema = z.object({
       restarts: z.number().int(),
     }),
   ),
-  firewall: z.object({ backend: z.enum(["nft", "iptables"]) }),
+  firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),
 });
 export type AgentStatus = z.infer<typeof statusSchema>;
 

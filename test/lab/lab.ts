@@ -569,7 +569,9 @@ export class Lab {
       ports: DEFAULT_PORTS.map((p) => ({ ...p })),
       firewall: "nft",
       runtimeDir: join(this.dir, "run"),
+      stateDir: join(this.dir, "state"), // never the host's /var/lib/sixgate
       debounceMs: 100,
+      logLevel: "debug",
     };
     return mergeConfig(base, overrides);
   }

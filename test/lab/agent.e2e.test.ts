@@ -1,0 +1,403 @@
+// End-to-end tests: the built agent (dist/cli/main.js) as a real child process in the lab's gateway
+// namespace, real socat and nft/iptables. Each test asserts what a client (or an operator) sees.
+import assert from "node:assert/strict";
+import { describe, it, type TestContext } from "node:test";
+import {
+  DEFAULT_PORTS,
+  LAN_ADDRESS,
+  WAN_ADDRESS,
+  createLabFor,
+  pidRunning,
+  sleep,
+  waitFor,
+  type AgentProcess,
+  type AgentStatus,
+  type ConfigOverrides,
+  type Lab,
+} from "./lab.js";
+
+const TEST = { timeout: 90_000 };
+const PORTS: readonly number[] = DEFAULT_PORTS.map((p) => p.listen);
+
+interface Running {
+  lab: Lab;
+  agent: AgentProcess;
+  config: string;
+  status: AgentStatus;
+}
+
+/** A fresh lab with the agent started on it and serving. */
+async function startServing(t: TestContext, overrides: ConfigOverrides = {}): Promise<Running> {
+  const lab = await createLabFor(t);
+  const config = await lab.writeConfig(overrides);
+  const agent = lab.startAgent(config);
+  const status = await agent.waitPhase("serving", 15_000);
+  return { lab, agent, config, status };
+}
+
+/** Waits until a client gets the device's answer for `listen` at `address` (the right device port). */
+async function waitServes(
+  lab: Lab,
+  agent: AgentProcess,
+  listen: number,
+  address = lab.wanAddress,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const target = DEFAULT_PORTS.find((p) => p.listen === listen)?.target;
+  let last = "";
+  await waitFor(
+    async () => {
+      const r = await lab.curl6(listen, address, { connectTimeoutS: 1, maxTimeS: 2 });
+      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
+      return r.ok && r.answer?.port === target && r.answer?.remote === LAN_ADDRESS;
+    },
+    {
+      timeoutMs,
+      intervalMs: 20,
+      message: () => `[${address}]:${listen} did not serve; last curl: ${last}\n${agent.tail()}`,
+    },
+  );
+}
+
+async function assertServesAllPorts(lab: Lab, agent: AgentProcess, address = lab.wanAddress): Promise<void> {
+  for (const listen of PORTS) await waitServes(lab, agent, listen, address);
+}
+
+/** The agent's socat listeners on the configured ports (ignores anyone else's socat). */
+async function agentListeners(lab: Lab): Promise<{ port: number; pid: number }[]> {
+  return (await lab.socatListeners())
+    .filter((l) => PORTS.includes(l.port))
+    .map(({ port, pid }) => ({ port, pid }));
+}
+
+async function assertOneListenerPerPort(lab: Lab): Promise<void> {
+  assert.deepEqual(
+    (await agentListeners(lab)).map((l) => l.port),
+    PORTS,
+    "exactly one socat listener per configured port",
+  );
+}
+
+async function sixgateTables(lab: Lab): Promise<string[]> {
+  return (await lab.nftTables()).filter((t) => t === "table ip sixgate");
+}
+
+/** Processes in the gateway namespace that the lab did not start itself (the agent and its children). */
+async function processesNotOfLab(lab: Lab): Promise<string[]> {
+  const mine = lab.labPids();
+  return (await lab.processesIn("gw"))
+    .filter((p) => !mine.has(p.pid))
+    .map((p) => `${p.pid} ${p.args.join(" ")}`);
+}
+
+async function stopAndAssertClean(
+  lab: Lab,
+  agent: AgentProcess,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
+  const started = Date.now();
+  agent.stop(signal);
+  const exit = await agent.waitExit(5_000);
+  assert.ok(exit !== undefined, `agent did not exit within 5 s of ${signal}\n${agent.tail()}`);
+  assert.equal(exit.code, 0, `exit after ${signal}\n${agent.tail()}`);
+  assert.ok(Date.now() - started <= 5_000);
+  assert.deepEqual(await sixgateTables(lab), [], "table ip sixgate removed");
+  assert.doesNotMatch(await lab.iptablesSave(), /SIXGATE/, "no SIXGATE chain");
+  // Children may need a moment to be reaped, but none may survive.
+  let left: string[] = [];
+  await waitFor(
+    async () => {
+      left = await processesNotOfLab(lab);
+      return left.length === 0;
+    },
+    { timeoutMs: 2_000, message: () => `left in the gateway: ${left.join("; ")}` },
+  );
+}
+
+describe("sixgate agent end to end", () => {
+  it("serves every configured port over IPv6 with the device's answer", TEST, async (t) => {
+    const { lab, agent, status } = await startServing(t);
+    await assertServesAllPorts(lab, agent);
+    assert.equal(status.wan.address, WAN_ADDRESS);
+    assert.equal(status.device.address, await lab.deviceAddress());
+    assert.equal(status.device.mac, lab.deviceMac);
+    assert.equal(status.firewall.backend, "nft");
+    assert.deepEqual(
+      status.listeners.map((l) => [l.listen, l.target, l.state]),
+      DEFAULT_PORTS.map((p) => [p.listen, p.target, "running"]),
+    );
+    await assertOneListenerPerPort(lab);
+    assert.deepEqual(await sixgateTables(lab), ["table ip sixgate"]);
+  });
+
+  it(
+    "follows a WAN renumbering: the new address serves within seconds, the old one is refused",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      const started = Date.now();
+      const { old } = await lab.renumberWan("2001:db8:1::10");
+      await waitServes(lab, agent, 80, "2001:db8:1::10", 5_000);
+      t.diagnostic(`renumbering served again after ${Date.now() - started} ms`);
+      await assertServesAllPorts(lab, agent);
+      for (const listen of PORTS) {
+        const r = await lab.curl6(listen, old);
+        assert.equal(r.ok, false, `old address still answers on ${listen}`);
+      }
+      assert.equal((await agent.status()).wan.address, "2001:db8:1::10");
+      await assertOneListenerPerPort(lab);
+    },
+  );
+
+  it("follows the device to a new DHCP lease with a different address", TEST, async (t) => {
+    const { lab, agent } = await startServing(t);
+    const before = await lab.deviceAddress();
+    const wanted = before === "192.168.1.120" ? "192.168.1.121" : "192.168.1.120";
+    await lab.newDeviceLease(wanted);
+    await assertServesAllPorts(lab, agent);
+    const status = await agent.waitPhase("serving", 5_000, (s) => s.device.address === wanted);
+    assert.equal(status.device.mac, lab.deviceMac);
+    await assertOneListenerPerPort(lab);
+  });
+
+  it(
+    "WAN cable pulled: listeners gone and status waits for wan-link; plugged back: serving",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      await lab.setWanCable(false);
+      const waiting = await agent.waitPhase("waiting", 5_000, (s) => s.waitingFor === "wan-link");
+      assert.equal(waiting.waitingFor, "wan-link");
+      await waitFor(async () => (await agentListeners(lab)).length === 0, {
+        timeoutMs: 5_000,
+        message: () => agent.tail(),
+      });
+      const bound = (await lab.listeningTcp("gw")).filter((l) => PORTS.includes(l.port));
+      assert.deepEqual(bound, [], "nothing listens on the configured ports");
+      assert.equal((await lab.curl6(80)).ok, false);
+
+      await lab.setWanCable(true);
+      await assertServesAllPorts(lab, agent);
+      await agent.waitPhase("serving", 5_000);
+      await assertOneListenerPerPort(lab);
+    },
+  );
+
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal}: exits 0 within 5 s and leaves no table, chain or process`, TEST, async (t) => {
+      const { lab, agent } = await startServing(t);
+      await assertServesAllPorts(lab, agent);
+      await stopAndAssertClean(lab, agent, signal);
+      const status = await agent.statusRaw();
+      assert.equal(status.exitCode, 1, `status must fail when no agent runs: ${status.stdout}`);
+      assert.notEqual(status.stderr.trim(), "");
+      assert.equal((await lab.curl6(80)).ok, false);
+    });
+  }
+
+  it("SIGKILL then restart: exactly one table and one socat per port, serving again", TEST, async (t) => {
+    const { lab, agent, config } = await startServing(t);
+    agent.stop("SIGKILL");
+    assert.ok(await agent.waitExit(5_000), "agent survived SIGKILL");
+
+    const second = lab.startAgent(config);
+    await second.waitPhase("serving", 15_000);
+    await assertServesAllPorts(lab, second);
+    assert.deepEqual(await sixgateTables(lab), ["table ip sixgate"]);
+    await assertOneListenerPerPort(lab);
+    const status = await second.status();
+    assert.deepEqual(
+      status.listeners.map((l) => l.pid).sort(),
+      (await agentListeners(lab)).map((l) => l.pid).sort(),
+      "status names the socat processes that actually listen",
+    );
+    // Whatever it adopted or replaced, the second agent leaves nothing behind either.
+    await stopAndAssertClean(lab, second);
+  });
+
+  it(
+    "leaves a foreign nft table and a foreign socat alone through start, reconcile and stop",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      await lab.execOk("gw", ["nft", "-f", "-"], {
+        input:
+          "table inet foreign {\n  chain keep {\n    type filter hook input priority 0; policy accept;\n    tcp dport 9 accept\n  }\n}\n",
+      });
+      const foreignTable = await lab.nftTable("inet", "foreign");
+      assert.ok(foreignTable?.includes("chain keep"));
+      const foreign = lab.spawn(
+        "gw",
+        ["socat", "TCP6-LISTEN:9999,reuseaddr,fork", "EXEC:/bin/echo foreign-ok"],
+        "foreign-socat",
+      );
+      await waitFor(async () => (await lab.listeningTcp("gw")).some((l) => l.port === 9999));
+
+      const agent = lab.startAgent(await lab.writeConfig());
+      await agent.waitPhase("serving", 15_000);
+      await lab.renumberWan("2001:db8:1::10");
+      await assertServesAllPorts(lab, agent);
+      // The foreign socat was started by the lab, so the clean-stop check does not count it.
+      await stopAndAssertClean(lab, agent);
+
+      assert.equal(await lab.nftTable("inet", "foreign"), foreignTable, "foreign table unchanged");
+      assert.ok(pidRunning(foreign.pid), "foreign socat was killed");
+      const r = await lab.execOk("cli", [
+        "socat",
+        "-T",
+        "2",
+        "-u",
+        `TCP6:[${lab.wanAddress}]:9999`,
+        "STDOUT",
+      ]);
+      assert.equal(r.stdout.trim(), "foreign-ok");
+    },
+  );
+
+  it(
+    "kill -9 of one socat: that port serves again within seconds and status counts the restart",
+    TEST,
+    async (t) => {
+      const { lab, agent, status } = await startServing(t);
+      const victim = status.listeners.find((l) => l.listen === 80);
+      const bystander = status.listeners.find((l) => l.listen === 2323);
+      assert.ok(typeof victim?.pid === "number" && typeof bystander?.pid === "number");
+      // Only ever signal a process that is a socat listener inside this lab's gateway namespace.
+      assert.ok((await agentListeners(lab)).some((l) => l.pid === victim.pid));
+      process.kill(victim.pid, "SIGKILL");
+
+      const started = Date.now();
+      await waitServes(lab, agent, 80, lab.wanAddress, 10_000);
+      t.diagnostic(`port 80 served again ${Date.now() - started} ms after kill -9`);
+      const after = await agent.waitPhase("serving", 5_000, (s) =>
+        s.listeners.some((l) => l.listen === 80 && l.restarts >= 1 && l.pid !== victim.pid),
+      );
+      const restarted = after.listeners.find((l) => l.listen === 80);
+      assert.ok(restarted && restarted.restarts >= 1);
+      assert.equal(
+        after.listeners.find((l) => l.listen === 2323)?.pid,
+        bystander.pid,
+        "other port untouched",
+      );
+      await assertOneListenerPerPort(lab);
+    },
+  );
+
+  it(
+    "a burst of hundreds of address events leaves one listener per port, the same rules, no leaks",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      const extra = "2001:db8:1::99";
+      const burst = (n: number) =>
+        lab.ipBatch(
+          "gw",
+          Array.from({ length: n }, () => [
+            `addr add ${extra}/64 dev wan0 nodad`,
+            `addr del ${extra}/64 dev wan0`,
+          ]).flat(),
+        );
+      const settled = async () => {
+        await sleep(500);
+        await agent.waitPhase("serving", 10_000);
+        await assertServesAllPorts(lab, agent);
+      };
+      // Warm up first, so one-time allocations do not count as leaks.
+      await burst(10);
+      await settled();
+      const rules = await lab.nftTable("ip", "sixgate");
+      const processes = (await processesNotOfLab(lab)).sort();
+      const fds = agent.fdCount();
+      assert.ok(rules !== undefined && fds !== undefined);
+
+      await burst(200);
+      await settled();
+
+      assert.ok(agent.running, "agent survived the burst");
+      await assertOneListenerPerPort(lab);
+      assert.equal(await lab.nftTable("ip", "sixgate"), rules, "same nft ruleset");
+      let now: string[] = [];
+      await waitFor(
+        async () => {
+          now = (await processesNotOfLab(lab)).sort();
+          return now.join("\n") === processes.join("\n");
+        },
+        {
+          timeoutMs: 5_000,
+          message: () => `processes before:\n${processes.join("\n")}\nafter:\n${now.join("\n")}`,
+        },
+      );
+      await waitFor(() => (agent.fdCount() ?? Infinity) <= fds, {
+        timeoutMs: 5_000,
+        message: () => `fds before ${fds}, after ${String(agent.fdCount())}`,
+      });
+      t.diagnostic(`fds ${fds} -> ${String(agent.fdCount())}`);
+    },
+  );
+
+  it(
+    "refuses a bad config with exit 78 and a message naming the field, changing nothing",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      const config = await lab.writeConfig({ ports: [{ listen: 70000, target: 80 }] }, "bad.yaml");
+      const agent = lab.startAgent(config);
+      const exit = await agent.waitExit(10_000);
+      assert.ok(exit !== undefined, "agent did not exit on a bad config");
+      assert.equal(exit.code, 78, agent.tail());
+      assert.match(agent.stderr, /ports(\.0\.|\[0\]\.)listen/);
+      assert.deepEqual(await sixgateTables(lab), []);
+      assert.doesNotMatch(await lab.iptablesSave(), /SIXGATE/);
+      assert.deepEqual(await processesNotOfLab(lab), []);
+    },
+  );
+
+  it(
+    "does not use a tentative WAN address until DAD completes, then serves with no other event",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      // Three DAD probes a second apart: a tentative window long enough to look at.
+      await lab.sysctl("gw", { "net.ipv6.conf.wan0.dad_transmits": 3 });
+      const fresh = "2001:db8:1::20";
+      await lab.addWanAddress(fresh, { dad: true });
+      await lab.delWanAddress(WAN_ADDRESS);
+      lab.wanAddress = fresh;
+
+      const isTentative = async () =>
+        (await lab.wanAddresses()).find((a) => a.address === fresh)?.tentative === true;
+      let samples = 0;
+      let sawWaiting = false;
+      for (let i = 0; i < 100 && (await isTentative()); i++) {
+        const status = await agent.status();
+        // Only a sample taken while the address is still tentative afterwards counts.
+        if (!(await isTentative())) break;
+        samples++;
+        assert.notEqual(status.wan.address, fresh, "agent used a tentative address");
+        assert.equal((await lab.curl6(80, fresh, { connectTimeoutS: 0.3, maxTimeS: 1 })).ok, false);
+        if (status.phase === "waiting" && status.waitingFor === "wan-address") sawWaiting = true;
+        await sleep(100);
+      }
+      assert.ok(samples > 0, "the address was never seen tentative: DAD too fast to test");
+      assert.ok(
+        sawWaiting,
+        "status never said it waits for wan-address while the only address was tentative",
+      );
+
+      const started = Date.now();
+      await assertServesAllPorts(lab, agent);
+      t.diagnostic(`served ${Date.now() - started} ms after DAD completed (${samples} tentative samples)`);
+      assert.equal((await agent.status()).wan.address, fresh);
+    },
+  );
+
+  it("firewall: iptables serves too, and SIGTERM leaves no SIXGATE chain", TEST, async (t) => {
+    const { lab, agent, status } = await startServing(t, { firewall: "iptables" });
+    assert.equal(status.firewall.backend, "iptables");
+    await assertServesAllPorts(lab, agent);
+    assert.match(await lab.iptablesSave(), /SIXGATE-POSTROUTING/);
+    assert.deepEqual(await sixgateTables(lab), [], "no nft table with firewall: iptables");
+    await stopAndAssertClean(lab, agent);
+    assert.doesNotMatch(await lab.iptablesSave(), /SIXGATE/);
+  });
+});
