@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import {
+  AGENT_CLI,
   DEFAULT_PORTS,
   LAN_ADDRESS,
   WAN_ADDRESS,
@@ -87,7 +88,7 @@ async function processesNotOfLab(lab: Lab): Promise<string[]> {
   const mine = lab.labPids();
   return (await lab.processesIn("gw"))
     .filter((p) => !mine.has(p.pid))
-    .map((p) => `${p.pid} ${p.args.join(" ")}`);
+    .map((p) => `${p.pid} (ppid ${p.ppid}) ${p.args.join(" ")}`);
 }
 
 async function stopAndAssertClean(
@@ -121,6 +122,7 @@ describe("sixgate agent end to end", () => {
     assert.equal(status.wan.address, WAN_ADDRESS);
     assert.equal(status.device.address, await lab.deviceAddress());
     assert.equal(status.device.mac, lab.deviceMac);
+    assert.equal(status.pid, agent.pid);
     assert.equal(status.firewall.backend, "nft");
     assert.deepEqual(
       status.listeners.map((l) => [l.listen, l.target, l.state]),
@@ -182,6 +184,64 @@ describe("sixgate agent end to end", () => {
       await assertOneListenerPerPort(lab);
     },
   );
+
+  it("a lease renewal with the same address changes nothing: same rules, same listeners", TEST, async (t) => {
+    const { lab, agent } = await startServing(t);
+    // -a prints handles: a re-applied table gets new ones even when its text is the same.
+    const rules = await lab.execOk("gw", ["nft", "-a", "list", "table", "ip", "sixgate"]);
+    const pids = await agentListeners(lab);
+    const leases = await lab.leases();
+    await sleep(1_100); // so the renewed lease's expiry, and hence the file, differs
+    await lab.renewDeviceLease();
+    assert.notDeepEqual(await lab.leases(), leases, "the lease file was rewritten");
+    await sleep(1_000); // debounceMs is 100: any reaction would have happened by now
+    await assertServesAllPorts(lab, agent);
+    assert.equal(
+      (await lab.execOk("gw", ["nft", "-a", "list", "table", "ip", "sixgate"])).stdout,
+      rules.stdout,
+    );
+    assert.deepEqual(await agentListeners(lab), pids);
+  });
+
+  it(
+    "SIGHUP reloads the config: a new port serves, the others keep their listeners; a bad file changes nothing",
+    TEST,
+    async (t) => {
+      const { lab, agent, config } = await startServing(t);
+      const before = await agentListeners(lab);
+      await lab.writeConfig({ ports: [...DEFAULT_PORTS, { listen: 8080, target: 80 }] }, "config.yaml");
+      assert.equal(config, `${lab.dir}/config.yaml`);
+      agent.stop("SIGHUP");
+      await waitFor(async () => (await lab.curl6(8080)).answer?.port === 80, {
+        timeoutMs: 5_000,
+        message: () => agent.tail(),
+      });
+      const after = await agentListeners(lab);
+      assert.deepEqual(
+        after.filter((l) => l.port !== 8080),
+        before,
+        "listeners of unchanged ports were not restarted",
+      );
+
+      await lab.writeRawConfig("ports: [{ listen: 70000, target: 80 }]\n", "config.yaml");
+      agent.stop("SIGHUP");
+      await sleep(1_000);
+      assert.ok(agent.running, "a bad config on SIGHUP must not stop the agent");
+      assert.equal((await lab.curl6(8080)).answer?.port, 80);
+      await assertServesAllPorts(lab, agent);
+    },
+  );
+
+  it("cleanup after a SIGKILLed agent removes its table and listeners", TEST, async (t) => {
+    const { lab, agent, config } = await startServing(t);
+    agent.stop("SIGKILL");
+    assert.ok(await agent.waitExit(5_000));
+    const r = await lab.exec("gw", [process.execPath, AGENT_CLI, "cleanup", "--config", config]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(await sixgateTables(lab), []);
+    assert.deepEqual(await agentListeners(lab), []);
+    assert.equal((await lab.curl6(80)).ok, false);
+  });
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it(`${signal}: exits 0 within 5 s and leaves no table, chain or process`, TEST, async (t) => {
@@ -357,8 +417,8 @@ describe("sixgate agent end to end", () => {
     TEST,
     async (t) => {
       const { lab, agent } = await startServing(t);
-      // Three DAD probes a second apart: a tentative window long enough to look at.
-      await lab.sysctl("gw", { "net.ipv6.conf.wan0.dad_transmits": 3 });
+      // Four DAD probes a second apart: a tentative window long enough to look at.
+      await lab.sysctl("gw", { "net.ipv6.conf.wan0.dad_transmits": 4 });
       const fresh = "2001:db8:1::20";
       await lab.addWanAddress(fresh, { dad: true });
       await lab.delWanAddress(WAN_ADDRESS);

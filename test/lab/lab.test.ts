@@ -154,6 +154,14 @@ describe("lab", () => {
     assert.deepEqual(r.answer, { port: 80, remote: LAN_ADDRESS });
   });
 
+  it("renews the device's lease with the same address", async () => {
+    const address = await lab.deviceAddress();
+    const acks = lab.dhcpAcks();
+    await lab.renewDeviceLease();
+    assert.ok(lab.dhcpAcks() > acks);
+    assert.equal(await lab.deviceAddress(), address);
+  });
+
   it("writes an agent config with the lab's names and merges overrides", async () => {
     const path = await lab.writeConfig(
       { firewall: "iptables", device: { address: "192.168.1.120" } },

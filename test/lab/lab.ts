@@ -498,6 +498,20 @@ export class Lab {
     return this.waitForLease(address);
   }
 
+  /** DHCPACKs dnsmasq has sent so far (from its log): tells when a renewal went through. */
+  dhcpAcks(): number {
+    return (this.readLog("dnsmasq").match(/DHCPACK\(lan0\)/g) ?? []).length;
+  }
+
+  /** The device renews its lease (same address); dnsmasq rewrites the lease file. */
+  async renewDeviceLease(): Promise<void> {
+    const current = this.udhcpc;
+    if (current === undefined || current.exitInfo !== undefined) throw new Error("udhcpc is not running");
+    const acks = this.dhcpAcks();
+    signalPid(current.pid, "SIGUSR1");
+    await waitFor(() => this.dhcpAcks() > acks, { timeoutMs: 5_000, message: () => this.readLog("udhcpc") });
+  }
+
   /** curl from the gateway to the device over IPv4 (no agent involved). */
   async curlDevice(port: number, opts: CurlOptions = {}): Promise<CurlResult> {
     const address = await this.deviceAddress();
