@@ -56,7 +56,7 @@ lab_tests() {
 }
 
 shopt -s nullglob
-shell_scripts=(scripts/*.sh .ci/run)
+shell_scripts=(scripts/*.sh .ci/run hotplug/*)
 unit_files=(test/unit/*.test.ts)
 lab_files=(test/lab/*.test.ts)
 shopt -u nullglob

@@ -99,7 +99,7 @@ export interface Lease {
   hostname: string;
 }
 
-interface LabProcess {
+export interface LabProcess {
   name: string;
   pid: number;
   child: ChildProcess;
