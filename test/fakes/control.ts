@@ -1,5 +1,5 @@
 // A fake AgentControl: holds a status the test can change, records every call, and can be told to fail or stall.
-import { BehaviorSubject, distinctUntilChanged, type Observable } from "rxjs";
+import { BehaviorSubject, Subject, distinctUntilChanged, merge, type Observable } from "rxjs";
 import type { AgentControl, ProbeReport } from "../../src/control.js";
 import type { AgentStatus, ReconcileReport } from "../../src/core/status.js";
 import type { PortMap } from "../../src/core/types.js";
@@ -56,12 +56,15 @@ export class FakeControl implements AgentControl {
   readonly delays = new Map<ControlMethod, number>();
   probeReport: ProbeReport = sampleReport;
   private readonly status$: BehaviorSubject<AgentStatus>;
+  /** Emissions that bypass the distinct filter, to check that subscribers do not rely on it. */
+  private readonly raw$ = new Subject<AgentStatus>();
   readonly statusChanges: Observable<AgentStatus>;
 
   constructor(initial: AgentStatus = sampleStatus()) {
     this.status$ = new BehaviorSubject(initial);
-    this.statusChanges = this.status$.pipe(
-      distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b)),
+    this.statusChanges = merge(
+      this.status$.pipe(distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b))),
+      this.raw$,
     );
   }
 
@@ -74,9 +77,9 @@ export class FakeControl implements AgentControl {
     this.status$.next({ ...this.status$.value, ...patch });
   }
 
-  /** Emits the same status again (a subscriber must not publish a duplicate). */
+  /** Emits the same status again, past the distinct filter (a subscriber must not publish a duplicate). */
   reemit(): void {
-    this.status$.next({ ...this.status$.value });
+    this.raw$.next({ ...this.status$.value });
   }
 
   callsOf(method: ControlMethod): ControlCall[] {
