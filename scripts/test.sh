@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it: install what is missing, build, typecheck, lint,
-# check formatting, then the unit tests and the network-lab tests (root). Every step runs even if an
+# check formatting, then the unit tests (with every other test/*/ directory) and the network-lab tests (root). Every step runs even if an
 # earlier one failed, so one run shows everything; the last line is "N passed, N failed" (test counts
 # of both node test runs), and the exit code is non-zero if any step or test failed.
 set -uo pipefail
@@ -59,6 +59,13 @@ shopt -s nullglob
 shell_scripts=(scripts/*.sh .ci/run hotplug/*)
 unit_files=(test/unit/*.test.ts)
 lab_files=(test/lab/*.test.ts)
+# Other test directories (test/mqtt, test/hotplug, ...) run with the unit tests: no test file is left out.
+for f in test/*/*.test.ts; do
+  case "$f" in
+    test/unit/* | test/lab/*) ;;
+    *) unit_files+=("$f") ;;
+  esac
+done
 shopt -u nullglob
 
 step build npm run build
@@ -66,7 +73,7 @@ step typecheck npm run typecheck
 step lint npm run lint
 step format npm run format:check
 step shellcheck shellcheck "${shell_scripts[@]}"
-step "unit tests" node_tests unit "${unit_files[@]}"
+step "unit and component tests" node_tests unit "${unit_files[@]}"
 count unit
 step "lab tests" lab_tests "${lab_files[@]}"
 count lab
