@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it: install what is missing, build, typecheck, lint,
-# check formatting, then the unit tests (with every other test/*/ directory) and the network-lab tests (root). Every step runs even if an
-# earlier one failed, so one run shows everything; the last line is "N passed, N failed" (test counts
-# of both node test runs), and the exit code is non-zero if any step or test failed.
+# check formatting, then the unit tests (with every other test/*/ directory) and the network-lab tests
+# (root). Every step runs even if an earlier one failed, so one run shows everything; the last line is
+# "N passed, N failed" (test counts of both node test runs), and the exit code is non-zero if any step
+# or test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
