@@ -125,9 +125,15 @@ export function parseHotplugLine(line: string): ParseResult {
   return validateHotplugMessage(value);
 }
 
-/** A short, escaped excerpt of untrusted input for a log line. */
+/** A short excerpt of untrusted input for a log line, control characters escaped so a terminal shows them. */
 function preview(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
+  const short = text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  let out = "";
+  for (const ch of short) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, "0")}` : ch;
+  }
+  return out;
 }
 
 const errnoCode = (e: unknown): string | undefined =>

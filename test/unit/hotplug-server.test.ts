@@ -102,6 +102,13 @@ test("bad lines are logged and dropped; good lines around them still arrive", as
       server.records.find((r) => r.msg === "dropped bad hotplug messages on one connection")?.dropped,
       4,
     );
+    // Untrusted bytes reach the log with control characters escaped.
+    await send(server.socketPath, '{"kind":"iface","action":"ifup","interface":"\u001b[31mred"}\n');
+    await waitFor(() => server.records.filter((r) => r.msg === "dropped a bad hotplug message").length === 4);
+    const escaped = server.records.filter((r) => r.msg === "dropped a bad hotplug message")[3];
+    assert.match(String(escaped?.reason), /not valid JSON/);
+    assert.ok(String(escaped?.line).includes("\\u001b[31mred"), String(escaped?.line));
+    assert.ok(!String(escaped?.line).includes("\u001b"));
     // The server keeps working for the next client.
     await send(server.socketPath, `${IFUP}\n`);
     assert.equal((await server.messages(3)).length, 3);
