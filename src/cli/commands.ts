@@ -7,7 +7,7 @@ import type { Config } from "../core/types.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
-import { stopRecordedLeftovers } from "../effects/listeners/socat.js";
+import { createPidRecords } from "../effects/pid-records.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 
@@ -72,7 +72,7 @@ export async function cleanupCommand(config: Config, log: Logger): Promise<numbe
     return 1;
   }
   const runner = createRunner(log, config.commandTimeoutMs);
-  const stopped = await stopRecordedLeftovers(config.runtimeDir, log);
+  const stopped = await createPidRecords(config.runtimeDir, log).stopLeftovers();
   // Both backends: the config may have switched since the rules were made. Each removes only what is ours.
   if (await nftWorks(runner)) await createNftFirewall(runner).remove();
   const iptablesPresent =

@@ -7,6 +7,7 @@ import type { AgentStatus } from "../core/status.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
+import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
@@ -73,9 +74,10 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   await writePidFile(config.runtimeDir);
 
   const firewall = await selectFirewall(config.firewall, runner, log);
-  const listeners = createSocatListeners({ runner, log, runtimeDir: config.runtimeDir });
-  const leftovers = await listeners.cleanupLeftovers();
-  if (leftovers > 0) log.info({ leftovers }, "stopped listeners left by an earlier run");
+  const records = createPidRecords(config.runtimeDir, log);
+  const leftovers = await records.stopLeftovers();
+  if (leftovers > 0) log.info({ leftovers }, "stopped processes left by an earlier run");
+  const listeners = createSocatListeners({ runner, log, records });
 
   const store = createStateStore(config.stateDir, log);
   const agent = new Agent({
@@ -83,7 +85,7 @@ export async function runCommand(configFile: string, config: Config, log: Logger
     log,
     firewall,
     listeners,
-    links: netlinkEvents(runner, log),
+    links: netlinkEvents(runner, log, records),
     leases: (file) => leaseEvents(file, log),
     persisted: await store.load(),
     store,

@@ -1,11 +1,13 @@
 // Folds events into facts. Pure: the same events in the same order give the same facts.
 import { compareIPv6 } from "./addr.js";
+import { chooseDevice, unknownDevice } from "./device.js";
 import type { AddrInfo, Event, Facts, LinkInfo, State } from "./types.js";
 
 export const initialFacts: Facts = {
   links: undefined,
   wanAddress: undefined,
   leases: undefined,
+  device: unknownDevice,
   enabled: true,
   ports: undefined,
 };
@@ -56,7 +58,10 @@ export function reduce(state: State, event: Event): State {
       return { config, facts: { ...facts, links, wanAddress } };
     }
     case "leases":
-      return { config, facts: { ...facts, leases: event.leases } };
+      return {
+        config,
+        facts: { ...facts, leases: event.leases, device: chooseDevice(event.leases, config, facts.device) },
+      };
     case "enabled":
       return { config, facts: { ...facts, enabled: event.enabled } };
     case "ports":
@@ -68,7 +73,8 @@ export function reduce(state: State, event: Event): State {
         links === undefined
           ? undefined
           : selectWanAddress(links[next.wan.interface], next.wan.address, facts.wanAddress);
-      return { config: next, facts: { ...facts, wanAddress } };
+      const device = chooseDevice(facts.leases ?? [], next, facts.device);
+      return { config: next, facts: { ...facts, wanAddress, device } };
     }
   }
 }

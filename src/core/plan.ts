@@ -1,39 +1,6 @@
 // plan(facts, config) -> the desired state and, if incomplete, what it waits for.
 import { parseIPv4, sameIPv4Subnet } from "./addr.js";
-import type { Config, DeviceSource, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
-
-interface DeviceChoice {
-  mac: string | undefined;
-  address: string | undefined;
-  source: DeviceSource | undefined;
-  detail: string | undefined;
-}
-
-/** Which device to serve: a static address, the lease of device.mac, or the single lease on the LAN. */
-export function chooseDevice(facts: Facts, config: Config): DeviceChoice {
-  const { mac, address } = config.device;
-  if (address !== undefined) return { mac, address, source: "config", detail: undefined };
-  const leases = facts.leases ?? [];
-  if (mac !== undefined) {
-    // The newest lease wins if the file holds stale ones for the same MAC.
-    const mine = leases.filter((l) => l.mac === mac).sort((a, b) => b.expires - a.expires)[0];
-    return mine === undefined
-      ? { mac, address: undefined, source: undefined, detail: `no DHCP lease for ${mac}` }
-      : { mac, address: mine.address, source: "lease-mac", detail: undefined };
-  }
-  const only = leases.length === 1 ? leases[0] : undefined;
-  if (only !== undefined)
-    return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
-  return {
-    mac: undefined,
-    address: undefined,
-    source: undefined,
-    detail:
-      leases.length === 0
-        ? "no DHCP lease on the LAN"
-        : `${leases.length} DHCP leases on the LAN; set device.mac to choose one`,
-  };
-}
+import type { Config, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
 
 /** The gateway's LAN IPv4: the configured literal, else the address whose subnet holds the device, else the first. */
 export function chooseLanAddress(
@@ -56,7 +23,7 @@ export function chooseLanAddress(
 const EMPTY = { snat: null, listeners: [] };
 
 export function plan(facts: Facts, config: Config): Plan {
-  const device = chooseDevice(facts, config);
+  const device = facts.device;
   const deviceInfo = { mac: device.mac, address: device.address, source: device.source };
   const links = facts.links ?? {};
   const lan = links[config.lan.interface];

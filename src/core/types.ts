@@ -40,6 +40,8 @@ export interface Facts {
   leases: Lease[] | undefined;
   /** The proxy as a whole may be switched off by the operator. */
   enabled: boolean;
+  /** The device to serve, learned from config and leases; kept when its lease vanishes (see device.ts). */
+  device: DeviceChoice;
   /** Port mappings set at run time by the operator; undefined = the config file's. */
   ports: PortMap[] | undefined;
 }
@@ -86,6 +88,14 @@ export interface Desired {
 }
 
 export type DeviceSource = "config" | "lease-mac" | "lease-single";
+
+export interface DeviceChoice {
+  mac: string | undefined;
+  address: string | undefined;
+  source: DeviceSource | undefined;
+  /** Why the address is unknown, or a note about it. */
+  detail: string | undefined;
+}
 
 export interface Plan {
   desired: Desired;

@@ -66,6 +66,8 @@ export function tcpConnect(options: ConnectOptions): Promise<ConnectOutcome> {
         finish(null);
         return;
       }
+      // Connected: from here on silence is success, so the overall timeout gives way to the (clipped) window.
+      clearTimeout(timer);
       const window = Math.max(0, Math.min(settleMs, options.timeoutMs - (performance.now() - started)));
       settleTimer = setTimeout(() => finish(null), window);
       const closed = () => finish("connection closed by the far end right after connect");

@@ -45,7 +45,8 @@ const brokerUrl = z.string().superRefine((s, ctx) => {
   try {
     url = new URL(s);
   } catch {
-    ctx.addIssue({ code: "custom", message: `"${s.slice(0, 100)}" is not a URL like mqtt://broker:1883` });
+    // Not echoed: a mistyped URL may still carry a password.
+    ctx.addIssue({ code: "custom", message: "is not a URL like mqtt://broker:1883" });
     return;
   }
   if (url.protocol !== "mqtt:" && url.protocol !== "mqtts:") {

@@ -3,13 +3,14 @@
 import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { Observable, defer, merge, of, retry, timer } from "rxjs";
+import { Observable, debounceTime, defer, merge, of, retry, timer } from "rxjs";
 import type { Logger } from "pino";
 import { parseDnsmasqLeases } from "../core/leases.js";
 import type { Event } from "../core/types.js";
 import { runLatest } from "../util/run-latest.js";
 
 const MAX_LEASE_FILE_BYTES = 1024 * 1024;
+const SETTLE_MS = 30;
 
 export async function readLeases(file: string, log: Logger): Promise<Event> {
   try {
@@ -37,7 +38,8 @@ function directoryChanges(file: string): Observable<string> {
 }
 
 export function leaseEvents(file: string, log: Logger): Observable<Event> {
-  const triggers = defer(() => merge(of("start"), directoryChanges(file))).pipe(
+  // dnsmasq rewrites the file in place: a short quiet period avoids reading it half-written.
+  const triggers = defer(() => merge(of("start"), directoryChanges(file).pipe(debounceTime(SETTLE_MS)))).pipe(
     retry({
       delay: (error: unknown, attempt) => {
         log.warn(

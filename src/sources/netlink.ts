@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Event, LinkInfo } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
+import type { PidRecords } from "../effects/pid-records.js";
 import { runLatest } from "../util/run-latest.js";
 
 const addrSchema = z.looseObject({
@@ -50,19 +51,21 @@ export function parseIpAddrJson(text: string): LinkInfo[] {
 }
 
 /** Lines from a long-running `ip monitor`; errors when it exits so the caller can restart it. */
-function monitorLines(runner: Runner): Observable<string> {
+function monitorLines(runner: Runner, records: PidRecords | undefined): Observable<string> {
   return new Observable<string>((subscriber) => {
-    const child = runner.spawn(["ip", "-o", "monitor", "link", "address"], {
-      onStdoutLine: (line) => subscriber.next(line),
-    });
+    const argv = ["ip", "-o", "monitor", "link", "address"];
+    const child = runner.spawn(argv, { onStdoutLine: (line) => subscriber.next(line) });
+    // Recorded so that, if the agent is killed, its successor stops this orphan.
+    void records?.record("ip-monitor", child.pid, argv);
     void child.exited.then((exit) => {
+      void records?.forget("ip-monitor");
       subscriber.error(new Error(`ip monitor exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`));
     });
     return () => child.kill("SIGTERM");
   });
 }
 
-export function netlinkEvents(runner: Runner, log: Logger): Observable<Event> {
+export function netlinkEvents(runner: Runner, log: Logger, records?: PidRecords): Observable<Event> {
   const snapshot = async (): Promise<Event | undefined> => {
     try {
       const result = await runChecked(runner, ["ip", "-json", "addr", "show"]);
@@ -73,7 +76,7 @@ export function netlinkEvents(runner: Runner, log: Logger): Observable<Event> {
     }
   };
   // Every (re)start of the monitor begins with a snapshot, so nothing that happened in between is missed.
-  const triggers = defer(() => merge(of("start"), monitorLines(runner))).pipe(
+  const triggers = defer(() => merge(of("start"), monitorLines(runner, records))).pipe(
     retry({
       delay: (error: unknown, attempt) => {
         log.warn({ error: String(error), attempt }, "netlink monitor stopped; restarting");

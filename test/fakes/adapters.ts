@@ -74,7 +74,4 @@ export class FakeListeners implements Listeners {
       lastError: null,
     }));
   }
-  cleanupLeftovers(): Promise<number> {
-    return Promise.resolve(0);
-  }
 }

@@ -38,13 +38,12 @@ test("plan says what it waits for, in the order a person would check", () => {
     ["lan missing", { ...f, links: { wan0: wan } }, "lan-link"],
     ["lan down", { ...f, links: { wan0: wan, lan0: { ...lan, up: false } } }, "lan-link"],
     ["lan without IPv4", { ...f, links: { wan0: wan, lan0: link("lan0", []) } }, "lan-address"],
-    ["no lease", { ...f, leases: [] }, "device"],
+    ["no lease", healthyFacts({ leases: [] }), "device"],
     [
       "two leases, no mac",
-      {
-        ...f,
+      healthyFacts({
         leases: [lease("02:00:00:00:01:00", "192.168.1.100"), lease("02:00:00:00:01:01", "192.168.1.101")],
-      },
+      }),
       "device",
     ],
     ["wan down", { ...f, links: { lan0: lan, wan0: { ...wan, up: false } } }, "wan-link"],
@@ -67,13 +66,16 @@ test("device selection: static address, lease by MAC (newest), single lease", ()
     lease("02:00:00:00:01:00", "192.168.1.120", 200),
     lease("02:00:00:00:01:01", "192.168.1.101"),
   ];
-  const byMac = plan(healthyFacts({ leases }), makeConfig({ device: { mac: "02:00:00:00:01:00" } }));
+  const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
+  const byMac = plan(healthyFacts({ leases }, macConfig), macConfig);
   assert.equal(byMac.device.address, "192.168.1.120");
   assert.equal(byMac.device.source, "lease-mac");
-  const fixed = plan(healthyFacts({ leases }), makeConfig({ device: { address: "192.168.1.50" } }));
+  const fixedConfig = makeConfig({ device: { address: "192.168.1.50" } });
+  const fixed = plan(healthyFacts({ leases }, fixedConfig), fixedConfig);
   assert.equal(fixed.device.address, "192.168.1.50");
   assert.equal(fixed.device.source, "config");
-  const unknownMac = plan(healthyFacts(), makeConfig({ device: { mac: "02:00:00:00:09:09" } }));
+  const otherConfig = makeConfig({ device: { mac: "02:00:00:00:09:09" } });
+  const unknownMac = plan(healthyFacts({}, otherConfig), otherConfig);
   assert.equal(unknownMac.waitingFor, "device");
   assert.match(unknownMac.detail ?? "", /02:00:00:00:09:09/);
 });
@@ -83,6 +85,21 @@ test("LAN address: the one whose subnet holds the device", () => {
     links: { ...healthyFacts().links, lan0: link("lan0", [addr("10.0.0.1"), addr("192.168.1.1")]) },
   });
   assert.equal(plan(f, config).lanAddress, "192.168.1.1");
+});
+
+test("a vanished lease keeps the last known device; a new lease replaces it; another MAC does not inherit it", () => {
+  const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
+  let state = { config: macConfig, facts: healthyFacts({}, macConfig) };
+  state = reduce(state, { type: "leases", leases: [] });
+  assert.equal(state.facts.device.address, "192.168.1.100");
+  assert.match(state.facts.device.detail ?? "", /keeping the last known address/);
+  assert.equal(plan(state.facts, macConfig).waitingFor, undefined);
+  state = reduce(state, { type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.120")] });
+  assert.equal(state.facts.device.address, "192.168.1.120");
+  const other = makeConfig({ device: { mac: "02:00:00:00:09:09" } });
+  state = reduce(state, { type: "config", config: other });
+  assert.equal(state.facts.device.address, undefined);
+  assert.equal(plan(state.facts, other).waitingFor, "device");
 });
 
 test("disabled plans nothing", () => {

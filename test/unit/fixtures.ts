@@ -2,6 +2,7 @@
 import { configSchema, type Config } from "../../src/config/schema.js";
 import type { AddrInfo, Facts, LinkInfo, Lease } from "../../src/core/types.js";
 import { initialFacts } from "../../src/core/facts.js";
+import { chooseDevice, unknownDevice } from "../../src/core/device.js";
 
 export function makeConfig(overrides: Record<string, unknown> = {}): Config {
   return configSchema.parse({
@@ -39,9 +40,9 @@ export function lease(mac: string, address: string, expires = 1000): Lease {
   return { mac, address, hostname: "dev", expires };
 }
 
-/** Facts of a healthy gateway: WAN and LAN up with addresses, one lease. */
-export function healthyFacts(over: Partial<Facts> = {}): Facts {
-  return {
+/** Facts of a healthy gateway: WAN and LAN up with addresses, one lease; the device as reduce() would learn it. */
+export function healthyFacts(over: Partial<Facts> = {}, config: Config = makeConfig()): Facts {
+  const facts: Facts = {
     ...initialFacts,
     links: {
       wan0: link("wan0", [addr("2001:db8:1::1"), addr("fe80::1", { scope: "link" })]),
@@ -51,4 +52,7 @@ export function healthyFacts(over: Partial<Facts> = {}): Facts {
     leases: [lease("02:00:00:00:01:00", "192.168.1.100")],
     ...over,
   };
+  return over.device === undefined
+    ? { ...facts, device: chooseDevice(facts.leases ?? [], config, unknownDevice) }
+    : facts;
 }

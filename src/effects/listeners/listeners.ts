@@ -11,6 +11,4 @@ export interface Listeners {
   statuses(): ListenerStatus[];
   /** Emits whenever a listener's state, pid or restart count changed. */
   changes: Observable<void>;
-  /** Stops what an earlier, killed agent left running (verified by command line). */
-  cleanupLeftovers(): Promise<number>;
 }

@@ -1,19 +1,19 @@
 // Supervises one socat per listen port: spawn, wait until bound, restart with backoff, stop by pid.
-// Pids are recorded under the runtime directory so a restarted agent can find and stop its leftovers.
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+// Pids are recorded (pid-records.ts) so a restarted agent can find and stop its leftovers.
 import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
 import type { ListenerSpec } from "../../core/types.js";
 import type { Runner, Spawned } from "../exec.js";
+import type { PidRecords } from "../pid-records.js";
 import type { Listeners } from "./listeners.js";
 
 export interface SocatOptions {
   runner: Runner;
   log: Logger;
-  runtimeDir: string;
+  /** Where pids are recorded, so a restarted agent can stop what a killed one left. */
+  records: PidRecords;
   socatPath?: string;
   /** How long socat may take to report "listening" before start() gives up. */
   readyTimeoutMs?: number;
@@ -44,20 +44,15 @@ function parseSocatLine(line: string): { level: "error" | "warn" | "debug"; mess
   return { level: LEVELS[m[1] ?? ""] ?? "debug", message: m[2] ?? line };
 }
 
-export function pidDir(runtimeDir: string): string {
-  return join(runtimeDir, "listeners");
-}
-
 export function createSocatListeners(options: SocatOptions): Listeners {
-  const { runner, log, runtimeDir } = options;
+  const { runner, log, records } = options;
   const socat = options.socatPath ?? "socat";
   const readyTimeoutMs = options.readyTimeoutMs ?? 3000;
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 };
   const now = options.now ?? Date.now;
   const entries = new Map<number, Entry>();
   const changes = new Subject<void>();
-  const dir = pidDir(runtimeDir);
-  const pidFile = (listen: number) => join(dir, `${listen}.json`);
+  const recordName = (listen: number) => `listener-${listen}`;
 
   const launch = (entry: Entry): Promise<void> => {
     const { listen } = entry.spec;
@@ -72,6 +67,8 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         if (message.startsWith("listening on")) markReady();
       },
     });
+    // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
+    void records.record(recordName(listen), child.pid, entry.argv);
     entry.child = child;
     entry.startedAt = now();
     entry.state = "starting";
@@ -107,7 +104,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       ready.then(() => "ready" as const),
       exited.then(() => "exited" as const),
       timedOut,
-    ]).then(async (outcome) => {
+    ]).then((outcome) => {
       clearTimeout(timeout);
       if (outcome === "exited")
         throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
@@ -117,7 +114,6 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         entry.state = "running";
         entry.lastError = null;
         changes.next();
-        await writeFile(pidFile(listen), JSON.stringify({ pid: child.pid, argv: entry.argv }) + "\n");
       }
     });
   };
@@ -143,7 +139,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entries.delete(listen);
     if (entry.child !== undefined) await terminate(entry.child);
-    await rm(pidFile(listen), { force: true });
+    await records.forget(recordName(listen));
     changes.next();
   };
 
@@ -152,7 +148,6 @@ export function createSocatListeners(options: SocatOptions): Listeners {
 
     async start(spec) {
       await stop(spec.listen);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
       const entry: Entry = {
         spec,
         argv: renderSocatArgv(spec, socat),
@@ -193,57 +188,5 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         }))
         .sort((a, b) => a.listen - b.listen);
     },
-
-    async cleanupLeftovers() {
-      return stopRecordedLeftovers(runtimeDir, log);
-    },
   };
-}
-
-async function cmdlineOf(pid: number): Promise<string[] | undefined> {
-  try {
-    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
-    // A zombie has an empty command line: it is gone for our purposes.
-    return raw === "" ? undefined : raw.split("\0").slice(0, -1);
-  } catch {
-    return undefined;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Stops socat processes a previous agent recorded, but only those whose command line is still exactly the one
- * recorded: a pid reused by another program is left alone. Returns how many were stopped.
- */
-export async function stopRecordedLeftovers(runtimeDir: string, log: Logger): Promise<number> {
-  const dir = pidDir(runtimeDir);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.endsWith(".json"));
-  } catch {
-    return 0;
-  }
-  let stopped = 0;
-  for (const name of names) {
-    const file = join(dir, name);
-    try {
-      const record = JSON.parse(await readFile(file, "utf8")) as { pid?: unknown; argv?: unknown };
-      const { pid, argv } = record;
-      if (typeof pid === "number" && Number.isInteger(pid) && pid > 1 && Array.isArray(argv)) {
-        const cmdline = await cmdlineOf(pid);
-        if (cmdline !== undefined && cmdline.join("\0") === argv.join("\0")) {
-          log.info({ pid, argv }, "stopping a listener left over by an earlier run");
-          process.kill(pid, "SIGTERM");
-          for (let i = 0; i < 40 && (await cmdlineOf(pid)) !== undefined; i++) await sleep(50);
-          if ((await cmdlineOf(pid)) !== undefined) process.kill(pid, "SIGKILL");
-          stopped++;
-        }
-      }
-    } catch (e) {
-      log.warn({ file, error: String(e) }, "cannot read a leftover pid file; removing it");
-    }
-    await rm(file, { force: true });
-  }
-  return stopped;
 }
