@@ -1,0 +1,279 @@
+// Request validation as a table (pure), and what each command asks of the agent.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  COMMANDS,
+  MAX_REQUEST_BYTES,
+  executeCommand,
+  hasUnsafeCharacters,
+  parseRequest,
+  type Command,
+} from "../../src/mqtt/commands.js";
+import { FakeControl, sampleReport } from "../fakes/control.js";
+
+const accepted: [payload: string, id: string | number | null, command: Command][] = [
+  ['{"id":"1","command":"status"}', "1", { name: "status" }],
+  ['{"id":2,"command":"reconcile"}', 2, { name: "reconcile" }],
+  ['{"command":"restart-listeners"}', null, { name: "restart-listeners" }],
+  ['{"id":"a-b_c.d:e","command":"probe","args":{}}', "a-b_c.d:e", { name: "probe" }],
+  ['{"id":"e","command":"enable"}', "e", { name: "enable" }],
+  ['{"id":"d","command":"disable"}', "d", { name: "disable" }],
+  ['{"id":"r","command":"reload-config"}', "r", { name: "reload-config" }],
+  ['{"id":"x","command":"reset-ports"}', "x", { name: "reset-ports" }],
+  [
+    '{"id":"p","command":"set-ports","args":{"ports":[{"listen":80,"target":8080},{"listen":2323,"target":23}]}}',
+    "p",
+    {
+      name: "set-ports",
+      ports: [
+        { listen: 80, target: 8080 },
+        { listen: 2323, target: 23 },
+      ],
+    },
+  ],
+  ['  {"id":"ws","command":"status"}\n', "ws", { name: "status" }],
+];
+
+const refused: [payload: string, error: RegExp, id: string | number | null][] = [
+  ["", /^empty request/, null],
+  ["   ", /^empty request/, null],
+  ["{", /^request is not valid JSON$/, null],
+  ["null", /must be a JSON object/, null],
+  ["42", /must be a JSON object/, null],
+  ['["status"]', /must be a JSON object/, null],
+  ['{"id":"z","command":"reboot"}', /^unknown command "reboot"; known commands: status, reconcile, /, "z"],
+  ['{"id":"z","command":"Status"}', /^unknown command "Status"/, "z"],
+  ['{"id":"z","command":""}', /^unknown command ""/, "z"],
+  ['{"id":"z"}', /^command: is required$/, "z"],
+  ['{"id":"z","command":null}', /^command: must be a string$/, "z"],
+  ['{"id":"z","command":["status"]}', /^command: must be a string$/, "z"],
+  ['{"id":"z","command":"status","extra":1}', /unknown key\(s\): extra/, "z"],
+  [
+    '{"id":"z","command":"status","args":{"verbose":true}}',
+    /^args: unknown key\(s\): verbose \(status takes no arguments\)$/,
+    "z",
+  ],
+  ['{"id":"z","command":"status","args":[]}', /^args: /, "z"],
+  ['{"id":"","command":"status"}', /^id: must not be empty$/, null],
+  ['{"id":-1,"command":"status"}', /^id: /, null],
+  ['{"id":1.5,"command":"status"}', /^id: /, null],
+  ['{"id":true,"command":"status"}', /^id: /, null],
+  ['{"id":"rm -rf /;","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"$(id)","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"a`b`","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"a|b","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"a\\u0000b","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"a\\u001bb","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"a\\u2028b","command":"status"}', /^id: contains shell or control characters$/, null],
+  ['{"id":"q","command":"status && reboot"}', /^command: contains shell or control characters$/, "q"],
+  ['{"id":"q","command":"status\\nreboot"}', /^command: contains shell or control characters$/, "q"],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":80,"target":80,"note":"a>b"}]}}',
+    /^args\.ports\.0\.note: contains shell/,
+    "q",
+  ],
+  ['{"id":"q","command":"set-ports","args":{"a;b":1}}', /^args: a key contains shell/, "q"],
+  ['{"id":"q","command":"set-ports","args":{"ports":[[[[[[[1]]]]]]]}}', /nested too deeply/, "q"],
+  ['{"id":"q","command":"set-ports"}', /^args: /, "q"],
+  ['{"id":"q","command":"set-ports","args":{"ports":"80:80"}}', /^args\.ports: /, "q"],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[]}}',
+    /^args\.ports: needs at least one port mapping$/,
+    "q",
+  ],
+  ['{"id":"q","command":"set-ports","args":{"ports":[{"listen":80}]}}', /^args\.ports\.0\.target: /, "q"],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":0,"target":80}]}}',
+    /^args\.ports\.0\.listen: must be 1-65535$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":65536,"target":80}]}}',
+    /^args\.ports\.0\.listen: must be 1-65535$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":80,"target":1e9}]}}',
+    /^args\.ports\.0\.target: must be 1-65535$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":8.5,"target":80}]}}',
+    /^args\.ports\.0\.listen: must be a whole number$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":"80","target":80}]}}',
+    /^args\.ports\.0\.listen: .*number/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":null,"target":80}]}}',
+    /^args\.ports\.0\.listen: /,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":80,"target":80},{"listen":80,"target":81}]}}',
+    /^args\.ports\.1\.listen: port 80 is listed twice$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":80,"target":80}],"force":true}}',
+    /^args: unknown key\(s\): force$/,
+    "q",
+  ],
+];
+
+describe("mqtt request validation", () => {
+  for (const [payload, id, command] of accepted) {
+    test(`accepts ${payload.trim().slice(0, 60)}`, () => {
+      const parsed = parseRequest(payload);
+      assert.deepEqual(parsed, { ok: true, id, command });
+    });
+  }
+
+  for (const [payload, error, id] of refused) {
+    test(`refuses ${payload.slice(0, 70) || "(empty)"}`, () => {
+      const parsed = parseRequest(payload);
+      assert.ok(!parsed.ok);
+      assert.equal(parsed.response.ok, false);
+      assert.equal(parsed.response.id, id);
+      assert.match(parsed.response.error ?? "", error);
+      assert.equal("result" in parsed.response, false);
+    });
+  }
+
+  test("refuses more than the size limit without parsing it, and accepts the limit", () => {
+    const filler = (n: number) => `{"id":"big","command":"status","args":{},"x":"${"a".repeat(n)}"}`;
+    const over = filler(MAX_REQUEST_BYTES);
+    const parsed = parseRequest(Buffer.from(over));
+    assert.ok(!parsed.ok);
+    assert.match(parsed.response.error ?? "", /^request too large: \d+ bytes \(limit 8192\)$/);
+    assert.equal(parsed.response.id, null);
+    // At the limit the size check passes (and the unknown key is what is refused).
+    const base = filler(0).length;
+    const exact = filler(MAX_REQUEST_BYTES - base);
+    assert.equal(Buffer.byteLength(exact), MAX_REQUEST_BYTES);
+    const atLimit = parseRequest(exact);
+    assert.ok(!atLimit.ok);
+    assert.match(atLimit.response.error ?? "", /unknown key/);
+  });
+
+  test("the size limit counts bytes, not characters", () => {
+    const emoji = "é".repeat(5000);
+    const parsed = parseRequest(`{"command":"status","x":"${emoji}"}`);
+    assert.ok(!parsed.ok);
+    assert.match(parsed.response.error ?? "", /too large/);
+  });
+
+  test("64 port mappings are accepted, 65 are not", () => {
+    const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ listen: 1000 + i, target: 80 }));
+    assert.ok(parseRequest(JSON.stringify({ command: "set-ports", args: { ports: ports(64) } })).ok);
+    const parsed = parseRequest(JSON.stringify({ command: "set-ports", args: { ports: ports(65) } }));
+    assert.ok(!parsed.ok);
+    assert.match(parsed.response.error ?? "", /at most 64/);
+  });
+
+  test("unsafe characters", () => {
+    for (const s of [
+      "a;b",
+      "a&b",
+      "a|b",
+      "$x",
+      "`x`",
+      "a>b",
+      "a<b",
+      "a\\b",
+      "'",
+      '"',
+      "(",
+      ")",
+      "{",
+      "}",
+      "*",
+      "?",
+      "!",
+      "~",
+      "#",
+      "^",
+      "[",
+      "]",
+      "\n",
+      "\r",
+      "\t",
+      "\u0000",
+      "\u007f",
+      "\u0085",
+    ]) {
+      assert.ok(hasUnsafeCharacters(s), JSON.stringify(s));
+    }
+    for (const s of [
+      "abc",
+      "a-b_c.d:e",
+      "2026-01-01T00:00:00Z",
+      "550e8400-e29b-41d4-a716-446655440000",
+      "a b",
+      "é",
+    ]) {
+      assert.ok(!hasUnsafeCharacters(s), JSON.stringify(s));
+    }
+  });
+});
+
+describe("mqtt command execution", () => {
+  const ctx = (control: FakeControl) => {
+    const probes: unknown[] = [];
+    return {
+      probes,
+      ctx: { control, state: () => ({ the: "state" }), onProbe: (r: unknown) => probes.push(r) },
+    };
+  };
+
+  test("each command calls the one matching method of the agent", async () => {
+    const expected: Record<string, [method: string, args: unknown[]] | null> = {
+      status: null,
+      reconcile: ["reconcile", []],
+      "restart-listeners": ["restartListeners", []],
+      probe: ["probe", []],
+      enable: ["setEnabled", [true]],
+      disable: ["setEnabled", [false]],
+      "reload-config": ["reloadConfig", []],
+      "set-ports": ["setPorts", [[{ listen: 81, target: 80 }]]],
+      "reset-ports": ["resetPorts", []],
+    };
+    assert.deepEqual(Object.keys(expected).sort(), [...COMMANDS].sort());
+    for (const name of COMMANDS) {
+      const control = new FakeControl();
+      const command: Command =
+        name === "set-ports" ? { name, ports: [{ listen: 81, target: 80 }] } : { name };
+      await executeCommand(command, ctx(control).ctx);
+      const call = expected[name];
+      assert.deepEqual(
+        control.calls.map((c) => [c.method, c.args]),
+        call === null ? [] : [call],
+        name,
+      );
+    }
+  });
+
+  test("results", async () => {
+    const control = new FakeControl();
+    const { ctx: context, probes } = ctx(control);
+    assert.deepEqual(await executeCommand({ name: "status" }, context), { the: "state" });
+    assert.deepEqual(await executeCommand({ name: "probe" }, context), sampleReport);
+    assert.deepEqual(probes, [sampleReport], "a probe report from a command reaches the state");
+    assert.deepEqual(await executeCommand({ name: "disable" }, context), { enabled: false });
+    assert.deepEqual(await executeCommand({ name: "reset-ports" }, context), {});
+    const report = (await executeCommand({ name: "reconcile" }, context)) as { ok: boolean };
+    assert.equal(report.ok, true);
+  });
+
+  test("a rejection of the agent propagates with its message", async () => {
+    const control = new FakeControl();
+    control.failures.set("setPorts", "ports.0.listen: port 22 is in use");
+    await assert.rejects(
+      executeCommand({ name: "set-ports", ports: [{ listen: 22, target: 22 }] }, ctx(control).ctx),
+      /port 22 is in use/,
+    );
+  });
+});

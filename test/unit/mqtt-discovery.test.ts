@@ -1,0 +1,314 @@
+// The device discovery payload, checked against Home Assistant's documented MQTT discovery schema
+// (homeassistant/components/mqtt/schemas.py DEVICE_DISCOVERY_SCHEMA and the platform schemas of binary_sensor,
+// sensor, button and switch; see docs/home-assistant.md). The rules are restated here so the test can fail.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { buildDiscovery, PHASES, type DevicePayload } from "../../src/mqtt/discovery.js";
+import { buildState } from "../../src/mqtt/state.js";
+import { topicsFor } from "../../src/mqtt/topics.js";
+import { sampleReport, sampleStatus } from "../fakes/control.js";
+
+const topics = topicsFor({ baseTopic: "sixgate/gw-1.lan", discoveryPrefix: "homeassistant" });
+const payload: DevicePayload = buildDiscovery({ topics, version: "1.2.3", hostname: "gw-1.lan" });
+
+/** homeassistant/helpers/config_validation.py: VALID_ENTITY_ID. */
+const VALID_ENTITY_ID = /^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$/;
+/** homeassistant/components/mqtt/discovery.py: TOPIC_MATCHER, after the prefix. */
+const TOPIC_MATCHER = /^(\w+)\/(?:([a-zA-Z0-9_-]+)\/)?([a-zA-Z0-9_-]+)\/config$/;
+
+const SUPPORTED_COMPONENTS = new Set([
+  "alarm_control_panel",
+  "binary_sensor",
+  "button",
+  "camera",
+  "climate",
+  "cover",
+  "device_automation",
+  "device_tracker",
+  "event",
+  "fan",
+  "humidifier",
+  "image",
+  "lawn_mower",
+  "light",
+  "lock",
+  "notify",
+  "number",
+  "scene",
+  "select",
+  "sensor",
+  "siren",
+  "switch",
+  "tag",
+  "text",
+  "update",
+  "vacuum",
+  "valve",
+  "water_heater",
+]);
+
+/** Keys every MQTT entity accepts (MQTT_ENTITY_COMMON_SCHEMA, availability, MQTT_BASE_SCHEMA). */
+const COMMON_KEYS = [
+  "platform",
+  "name",
+  "unique_id",
+  "default_entity_id",
+  "icon",
+  "entity_category",
+  "enabled_by_default",
+  "json_attributes_topic",
+  "json_attributes_template",
+  "availability",
+  "availability_topic",
+  "availability_mode",
+  "availability_template",
+  "payload_available",
+  "payload_not_available",
+  "qos",
+  "encoding",
+  "entity_picture",
+];
+
+/** Platform keys from the MQTT integration docs: required ones, and all the ones allowed. */
+const PLATFORMS: Record<string, { required: string[]; allowed: string[]; deviceClasses: string[] }> = {
+  binary_sensor: {
+    required: ["state_topic"],
+    allowed: ["state_topic", "value_template", "payload_on", "payload_off", "device_class", "expire_after"],
+    deviceClasses: ["connectivity", "problem", "running", "plug", "power", "update"],
+  },
+  sensor: {
+    required: ["state_topic"],
+    allowed: [
+      "state_topic",
+      "value_template",
+      "device_class",
+      "state_class",
+      "unit_of_measurement",
+      "options",
+      "suggested_display_precision",
+      "expire_after",
+      "force_update",
+    ],
+    deviceClasses: ["enum", "duration", "timestamp", "data_rate"],
+  },
+  button: {
+    required: ["command_topic"],
+    allowed: ["command_topic", "command_template", "payload_press", "retain", "device_class"],
+    deviceClasses: ["identify", "restart", "update"],
+  },
+  switch: {
+    required: ["command_topic"],
+    allowed: [
+      "command_topic",
+      "command_template",
+      "state_topic",
+      "value_template",
+      "payload_on",
+      "payload_off",
+      "state_on",
+      "state_off",
+      "optimistic",
+      "retain",
+      "device_class",
+    ],
+    deviceClasses: ["outlet", "switch"],
+  },
+};
+
+/** Abbreviations Home Assistant expands (abbreviations.py, plus device discovery's o / cmps / p); we use none. */
+const ABBREVIATIONS = [
+  "o",
+  "cmps",
+  "p",
+  "dev",
+  "ids",
+  "mf",
+  "mdl",
+  "sw",
+  "avty_t",
+  "pl_avail",
+  "pl_not_avail",
+  "stat_t",
+  "cmd_t",
+  "val_tpl",
+  "uniq_id",
+  "obj_id",
+  "dev_cla",
+  "ent_cat",
+  "json_attr_t",
+  "json_attr_tpl",
+  "pl_on",
+  "pl_off",
+  "pl_prs",
+  "stat_on",
+  "stat_off",
+  "unit_of_meas",
+  "stat_cla",
+  "ic",
+  "ops",
+];
+
+function isPublishTopic(t: unknown): boolean {
+  return typeof t === "string" && t.length > 0 && !t.includes("#") && !t.includes("+") && !t.includes("\0");
+}
+
+describe("Home Assistant device discovery payload", () => {
+  test("goes to <prefix>/device/<id>/config with an id Home Assistant accepts", () => {
+    assert.equal(topics.discovery, "homeassistant/device/sixgate_gw-1_lan/config");
+    const match = TOPIC_MATCHER.exec(topics.discovery.slice("homeassistant/".length));
+    assert.ok(match, "the topic must match Home Assistant's discovery topic pattern");
+    assert.equal(match[1], "device");
+  });
+
+  test("has the required device, origin and components, and availability from the last will", () => {
+    const keys = Object.keys(payload).sort();
+    assert.deepEqual(keys, [
+      "availability_topic",
+      "components",
+      "device",
+      "origin",
+      "payload_available",
+      "payload_not_available",
+      "qos",
+    ]);
+    assert.ok(payload.device.identifiers.length > 0, "a device needs at least one identifier");
+    for (const id of payload.device.identifiers) assert.equal(typeof id, "string");
+    assert.equal(payload.device.sw_version, "1.2.3");
+    assert.equal(payload.origin.name, "sixgate", "origin.name is required");
+    assert.equal(payload.origin.sw_version, "1.2.3");
+    assert.deepEqual(Object.keys(payload.origin).sort(), ["name", "sw_version"]);
+    assert.equal(payload.availability_topic, topics.availability);
+    assert.equal(payload.payload_available, "online");
+    assert.equal(payload.payload_not_available, "offline");
+    assert.ok([0, 1, 2].includes(payload.qos));
+  });
+
+  test("every component is a valid entity of a supported platform", () => {
+    const uniqueIds = new Set<string>();
+    const entityIds = new Set<string>();
+    for (const [key, component] of Object.entries(payload.components)) {
+      assert.ok(SUPPORTED_COMPONENTS.has(component.platform), `${key}: platform ${component.platform}`);
+      const platform = PLATFORMS[component.platform];
+      assert.ok(platform, `${key}: a platform this test knows`);
+      // check_unique_id: a component with options needs a unique_id.
+      assert.ok(component.unique_id.length > 0, `${key}: unique_id`);
+      assert.ok(!uniqueIds.has(component.unique_id), `${key}: unique_id must be unique`);
+      uniqueIds.add(component.unique_id);
+      assert.match(component.default_entity_id, VALID_ENTITY_ID, `${key}: default_entity_id`);
+      assert.equal(component.default_entity_id.split(".")[0], component.platform, `${key}: entity id domain`);
+      assert.ok(!entityIds.has(component.default_entity_id), `${key}: default_entity_id must be unique`);
+      entityIds.add(component.default_entity_id);
+      assert.equal("object_id" in component, false, `${key}: object_id is deprecated`);
+      assert.ok(component.name.length > 0, `${key}: name`);
+      for (const required of platform.required)
+        assert.ok(required in component, `${key}: ${required} is required`);
+      const allowed = new Set([...COMMON_KEYS, ...platform.allowed]);
+      for (const k of Object.keys(component)) assert.ok(allowed.has(k), `${key}: unknown key ${k}`);
+      if ("device_class" in component) {
+        assert.ok(platform.deviceClasses.includes(String(component.device_class)), `${key}: device_class`);
+      }
+      if ("entity_category" in component) {
+        assert.ok(
+          ["config", "diagnostic"].includes(String(component.entity_category)),
+          `${key}: entity_category`,
+        );
+      }
+      for (const [k, v] of Object.entries(component)) {
+        if (k.endsWith("_topic"))
+          assert.ok(isPublishTopic(v), `${key}: ${k} must be a topic without wildcards`);
+      }
+    }
+  });
+
+  test("uses full key names only: no abbreviation anywhere", () => {
+    const walk = (value: unknown, path: string) => {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return;
+      for (const [k, v] of Object.entries(value)) {
+        if (path !== "components") assert.ok(!ABBREVIATIONS.includes(k), `${path}.${k} is an abbreviation`);
+        walk(v, path ? `${path}.${k}` : k);
+      }
+    };
+    walk(payload, "");
+  });
+
+  test("has the entities the issue asks for", () => {
+    const c = payload.components;
+    assert.equal(c.reachable?.platform, "binary_sensor");
+    assert.equal(c.reachable.device_class, "connectivity");
+    assert.match(c.reachable.name, /reachable over IPv6/i);
+    for (const key of ["phase", "wan_ipv6", "device_ipv4", "listeners_up", "reconcile_duration"]) {
+      assert.equal(c[key]?.platform, "sensor", key);
+    }
+    assert.equal(c.reconcile_duration?.entity_category, "diagnostic");
+    assert.equal(c.reconcile_duration.device_class, "duration");
+    assert.equal(c.reconcile_duration.unit_of_measurement, "ms");
+    assert.equal(c.phase?.device_class, "enum");
+    assert.deepEqual(c.phase.options, [...PHASES]);
+    assert.equal(c.reconcile?.platform, "button");
+    assert.equal(c.restart_listeners?.platform, "button");
+    assert.equal(c.proxy_enabled?.platform, "switch");
+    for (const key of ["reconcile", "restart_listeners", "proxy_enabled"]) {
+      assert.equal(c[key]?.command_topic, topics.request, key);
+    }
+  });
+
+  test("buttons and the switch send requests the command parser accepts", async () => {
+    const { parseRequest } = await import("../../src/mqtt/commands.js");
+    const c = payload.components;
+    const commands = [
+      c.reconcile?.payload_press,
+      c.restart_listeners?.payload_press,
+      c.proxy_enabled?.payload_on,
+    ]
+      .concat([c.proxy_enabled?.payload_off])
+      .map((p) => {
+        const parsed = parseRequest(String(p));
+        assert.ok(parsed.ok, String(p));
+        return parsed.command.name;
+      });
+    assert.deepEqual(commands, ["reconcile", "restart-listeners", "enable", "disable"]);
+    // The switch's state maps to its own state_on / state_off.
+    assert.equal(c.proxy_enabled?.state_on, "ON");
+    assert.equal(c.proxy_enabled.state_off, "OFF");
+  });
+
+  test("every template reads fields the state payload really has", () => {
+    const state = buildState(sampleStatus(), sampleReport, "1.2.3", Date.parse("2026-01-01T00:05:00Z"));
+    const resolve = (path: string[]): unknown => {
+      let value: unknown = state;
+      for (const part of path) {
+        if (typeof value !== "object" || value === null || !(part in value)) return undefined;
+        value = (value as Record<string, unknown>)[part];
+      }
+      return value;
+    };
+    let checked = 0;
+    for (const [key, component] of Object.entries(payload.components)) {
+      for (const [k, v] of Object.entries(component)) {
+        if (!k.endsWith("_template")) continue;
+        const template = String(v);
+        assert.equal(
+          (template.match(/{{/g) ?? []).length,
+          (template.match(/}}/g) ?? []).length,
+          `${key}.${k}`,
+        );
+        assert.equal(
+          (template.match(/{%/g) ?? []).length,
+          (template.match(/%}/g) ?? []).length,
+          `${key}.${k}`,
+        );
+        for (const ref of template.matchAll(/value_json((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
+          const path = (ref[1] ?? "").slice(1).split(".");
+          assert.notEqual(
+            resolve(path),
+            undefined,
+            `${key}.${k} reads value_json.${path.join(".")}, not in the state`,
+          );
+          checked++;
+        }
+      }
+      if ("state_topic" in component) assert.equal(component.state_topic, topics.state, key);
+    }
+    assert.ok(checked >= 10, `only ${checked} template references checked`);
+  });
+});

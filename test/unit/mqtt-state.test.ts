@@ -1,0 +1,124 @@
+// The state payload built from AgentStatus, its change key, and the redaction of secrets in logs.
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { describe, test } from "node:test";
+import { pino, type Logger } from "pino";
+import { mqttRedactPaths, scrubSecrets } from "../../src/mqtt/redact.js";
+import { buildState, reachableFrom, stateKey } from "../../src/mqtt/state.js";
+import { sampleReport, sampleStatus } from "../fakes/control.js";
+
+const NOW = Date.parse("2026-01-01T01:00:00.000Z");
+
+describe("mqtt state payload", () => {
+  test("carries what the issue lists, and nothing of the config", () => {
+    const state = buildState(sampleStatus(), sampleReport, "1.2.3", NOW);
+    assert.deepEqual(Object.keys(state).sort(), [
+      "device",
+      "enabled",
+      "firewall",
+      "lan",
+      "lastReconcile",
+      "listeners",
+      "listenersTotal",
+      "listenersUp",
+      "phase",
+      "pid",
+      "ports",
+      "portsSource",
+      "probes",
+      "reason",
+      "startedAt",
+      "uptimeSec",
+      "version",
+      "waitingFor",
+      "wan",
+    ]);
+    assert.equal(state.uptimeSec, 3600);
+    assert.equal(state.version, "1.2.3");
+    assert.equal(state.device.reachable, true);
+    assert.deepEqual(state.listeners[1], {
+      listen: 2323,
+      target: 23,
+      state: "running",
+      pid: 1002,
+      restarts: 1,
+      lastError: null,
+    });
+    assert.deepEqual(state.lastReconcile, sampleStatus().lastReconcile);
+  });
+
+  test("listeners up counts only running ones", () => {
+    const status = sampleStatus();
+    const listeners = status.listeners.map((l, i) => (i === 0 ? { ...l, state: "restarting" as const } : l));
+    const state = buildState({ ...status, listeners }, null, "1", NOW);
+    assert.equal(state.listenersUp, 1);
+    assert.equal(state.listenersTotal, 2);
+  });
+
+  test("a probe report in the status is used when none is given", () => {
+    const state = buildState({ ...sampleStatus(), lastProbe: sampleReport }, null, "1", NOW);
+    assert.deepEqual(state.probes, sampleReport);
+  });
+
+  test("reachable over IPv6 means every end-to-end probe succeeded", () => {
+    assert.equal(reachableFrom(null), null);
+    assert.equal(reachableFrom(sampleReport), true);
+    assert.equal(reachableFrom({ at: "", ok: false, results: [] }), false);
+    const deviceOnly = sampleReport.results.filter((r) => r.hop === "device");
+    assert.equal(reachableFrom({ at: "", ok: true, results: deviceOnly }), false);
+    const oneDown = [
+      ...sampleReport.results,
+      { hop: "end-to-end" as const, listen: 2323, target: 23, ok: false, ms: 2000, error: "timed out" },
+    ];
+    assert.equal(reachableFrom({ at: "", ok: false, results: oneDown }), false);
+  });
+
+  test("the change key ignores the uptime and nothing else", () => {
+    const a = buildState(sampleStatus(), null, "1", NOW);
+    const later = buildState(sampleStatus(), null, "1", NOW + 61000);
+    assert.notEqual(a.uptimeSec, later.uptimeSec);
+    assert.equal(stateKey(a), stateKey(later));
+    const changed = buildState(sampleStatus({ reason: "x" }), null, "1", NOW);
+    assert.notEqual(stateKey(a), stateKey(changed));
+    const probed = buildState(sampleStatus(), sampleReport, "1", NOW);
+    assert.notEqual(stateKey(a), stateKey(probed));
+  });
+});
+
+describe("secrets in logs", () => {
+  const SECRET = "s3cr3t-broker-password";
+
+  function capture(): { log: Logger; text: () => string } {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk.toString("utf8"));
+        cb();
+      },
+    });
+    return {
+      log: pino({ redact: { paths: [...mqttRedactPaths], censor: "[redacted]" } }, stream),
+      text: () => chunks.join(""),
+    };
+  }
+
+  test("the redaction paths cover the places a password can be logged", () => {
+    const { log, text } = capture();
+    log.info({ password: SECRET }, "top");
+    log.info({ mqtt: { url: "mqtt://b", password: SECRET } }, "section");
+    log.info({ config: { mqtt: { password: SECRET } } }, "config");
+    log.info({ options: { username: "u", password: SECRET } }, "client options");
+    log.info({ x: { y: { password: SECRET } } }, "two levels down");
+    const out = text();
+    assert.equal(out.split("\n").filter(Boolean).length, 5);
+    assert.ok(!out.includes(SECRET), out);
+    assert.equal(out.split("[redacted]").length - 1, 5);
+    assert.ok(out.includes("mqtt://b"), "what is not secret stays");
+  });
+
+  test("scrubSecrets replaces every occurrence", () => {
+    assert.equal(scrubSecrets(`a ${SECRET} b ${SECRET}`, [SECRET]), "a [redacted] b [redacted]");
+    assert.equal(scrubSecrets("nothing here", [SECRET]), "nothing here");
+    assert.equal(scrubSecrets("abc", ["ab"]), "abc", "very short secrets are not scrubbed from text");
+  });
+});

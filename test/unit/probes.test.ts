@@ -1,0 +1,377 @@
+// Health probes against real sockets on loopback, the report built from them, and the node-cron tick.
+import assert from "node:assert/strict";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { execa } from "execa";
+import { pino } from "pino";
+import {
+  createProber,
+  cronTicks,
+  failingHop,
+  runProbes,
+  scheduleTicks,
+  tcpConnect,
+  type ConnectOptions,
+} from "../../src/effects/probes.js";
+import { sampleStatus } from "../fakes/control.js";
+
+const quiet = pino({ level: "silent" });
+
+/** A server on loopback that does `onConnection` with each client; closed at the end. */
+async function server(
+  host: string,
+  onConnection: (s: Socket) => void,
+): Promise<{ port: number; server: Server }> {
+  const srv = createServer((s) => {
+    s.on("error", () => undefined);
+    onConnection(s);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
+  const address = srv.address();
+  if (address === null || typeof address === "string") throw new Error("no address");
+  return { port: address.port, server: srv };
+}
+
+async function closedPort(): Promise<number> {
+  const { port, server: srv } = await server("127.0.0.1", () => undefined);
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("tcpConnect", () => {
+  test("a listening port: ok, with the time it took", async () => {
+    const { port, server: srv } = await server("127.0.0.1", (s) => s.end());
+    try {
+      const r = await tcpConnect({ host: "127.0.0.1", port, timeoutMs: 1000 });
+      assert.equal(r.ok, true);
+      assert.equal(r.error, null);
+      assert.ok(r.ms >= 0 && r.ms < 1000);
+    } finally {
+      srv.close();
+    }
+  });
+
+  test("from a given source address (localAddress)", async () => {
+    let remote: string | undefined;
+    const { port, server: srv } = await server("127.0.0.1", (s) => {
+      remote = s.remoteAddress;
+      s.end();
+    });
+    try {
+      const r = await tcpConnect({ host: "127.0.0.1", port, localAddress: "127.0.0.2", timeoutMs: 1000 });
+      assert.equal(r.ok, true, r.error ?? "");
+      assert.equal(remote, "127.0.0.2");
+      const bad = await tcpConnect({ host: "127.0.0.1", port, localAddress: "192.0.2.77", timeoutMs: 1000 });
+      assert.equal(bad.ok, false);
+      assert.match(bad.error ?? "", /EADDRNOTAVAIL/);
+    } finally {
+      srv.close();
+    }
+  });
+
+  test("a closed port: refused", async () => {
+    const r = await tcpConnect({ host: "127.0.0.1", port: await closedPort(), timeoutMs: 1000 });
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? "", /ECONNREFUSED/);
+  });
+
+  test("IPv6 loopback", async () => {
+    const { port, server: srv } = await server("::1", (s) => s.end());
+    try {
+      assert.equal((await tcpConnect({ host: "::1", port, timeoutMs: 1000 })).ok, true);
+    } finally {
+      srv.close();
+    }
+  });
+
+  test("settle: a proxy that closes right after accepting (device unreachable) is a failure", async () => {
+    const { port, server: srv } = await server("127.0.0.1", (s) => s.destroy());
+    try {
+      const connectOnly = await tcpConnect({ host: "127.0.0.1", port, timeoutMs: 1000 });
+      assert.equal(connectOnly.ok, true, "a bare connect cannot tell");
+      const settled = await tcpConnect({ host: "127.0.0.1", port, timeoutMs: 1000, settleMs: 300 });
+      assert.equal(settled.ok, false);
+      assert.match(settled.error ?? "", /closed by the far end|ECONNRESET/);
+    } finally {
+      srv.close();
+    }
+  });
+
+  test("settle: a server that speaks first, or stays silent and open, is a success", async () => {
+    const sockets: Socket[] = [];
+    const talker = await server("127.0.0.1", (s) => s.write("220 hello\r\n"));
+    const silent = await server("127.0.0.1", (s) => sockets.push(s));
+    try {
+      const started = Date.now();
+      const a = await tcpConnect({ host: "127.0.0.1", port: talker.port, timeoutMs: 2000, settleMs: 1500 });
+      assert.equal(a.ok, true);
+      assert.ok(Date.now() - started < 1000, "data ends the wait early");
+      const b = await tcpConnect({ host: "127.0.0.1", port: silent.port, timeoutMs: 2000, settleMs: 200 });
+      assert.equal(b.ok, true);
+    } finally {
+      for (const s of sockets) s.destroy();
+      talker.server.close();
+      silent.server.close();
+    }
+  });
+
+  test("a peer that never answers: timed out within the bound", async () => {
+    // A listener that never accepts, its backlog filled: the kernel drops further SYNs, so connect hangs.
+    const python = [
+      "import socket, sys, time",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+      "print(s.getsockname()[1], flush=True)",
+      "time.sleep(20)",
+    ].join("\n");
+    const child = execa("python3", ["-c", python], {
+      reject: false,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+        setTimeout(() => reject(new Error("python did not start")), 5000);
+      });
+      for (let i = 0; i < 4; i++) {
+        const f = connect({ host: "127.0.0.1", port });
+        f.on("error", () => undefined);
+        fillers.push(f);
+      }
+      await delay(200);
+      const started = Date.now();
+      const r = await tcpConnect({ host: "127.0.0.1", port, timeoutMs: 300 });
+      assert.ok(Date.now() - started < 1000, "must return within about timeoutMs");
+      assert.deepEqual([r.ok, r.error], [false, "timed out after 300 ms"]);
+    } finally {
+      for (const f of fillers) f.destroy();
+      child.kill("SIGKILL");
+      await child;
+    }
+  });
+
+  test("a silent peer with a long settle window: bounded by the timeout, not the window", async () => {
+    const sockets: Socket[] = [];
+    const silent = await server("127.0.0.1", (s) => sockets.push(s));
+    try {
+      const started = Date.now();
+      const r = await tcpConnect({ host: "127.0.0.1", port: silent.port, timeoutMs: 300, settleMs: 5000 });
+      assert.ok(Date.now() - started < 800);
+      assert.equal(r.ok, true);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.server.close();
+    }
+  });
+});
+
+describe("runProbes", () => {
+  const calls: ConnectOptions[] = [];
+  const fake = (fail: (o: ConnectOptions) => string | null) => async (o: ConnectOptions) => {
+    calls.push(o);
+    await delay(5);
+    const error = fail(o);
+    return { ok: error === null, ms: 5, error };
+  };
+
+  test("device hop from the LAN address to device:target, end to end through [wan]:listen", async () => {
+    calls.length = 0;
+    const report = await runProbes(
+      {
+        deviceAddress: "192.168.1.100",
+        lanAddress: "192.168.1.1",
+        wanAddress: "2001:db8::1",
+        ports: [
+          { listen: 80, target: 8080 },
+          { listen: 2323, target: 23 },
+        ],
+        timeoutMs: 700,
+      },
+      fake(() => null),
+      () => new Date("2026-01-01T00:00:00Z"),
+    );
+    assert.equal(report.at, "2026-01-01T00:00:00.000Z");
+    assert.equal(report.ok, true);
+    assert.deepEqual(
+      report.results.map((r) => [r.hop, r.listen, r.target, r.ok]),
+      [
+        ["device", 80, 8080, true],
+        ["end-to-end", 80, 8080, true],
+        ["device", 2323, 23, true],
+        ["end-to-end", 2323, 23, true],
+      ],
+    );
+    assert.deepEqual(calls[0], {
+      host: "192.168.1.100",
+      port: 8080,
+      localAddress: "192.168.1.1",
+      timeoutMs: 700,
+    });
+    assert.deepEqual(calls[1], { host: "2001:db8::1", port: 80, timeoutMs: 700, settleMs: 300 });
+  });
+
+  test("one failing hop fails the report and is named as the reason", async () => {
+    const report = await runProbes(
+      {
+        deviceAddress: "192.168.1.100",
+        lanAddress: "192.168.1.1",
+        wanAddress: "2001:db8::1",
+        ports: [{ listen: 2323, target: 23 }],
+      },
+      fake((o) => (o.port === 2323 ? "ECONNREFUSED: connect ECONNREFUSED" : null)),
+    );
+    assert.equal(report.ok, false);
+    assert.equal(
+      failingHop(report),
+      "probe failed: listener port 2323 (end to end): ECONNREFUSED: connect ECONNREFUSED",
+    );
+  });
+
+  test("unknown addresses are failures without a connection attempt", async () => {
+    calls.length = 0;
+    const report = await runProbes(
+      {
+        deviceAddress: null,
+        lanAddress: "192.168.1.1",
+        wanAddress: null,
+        ports: [{ listen: 80, target: 80 }],
+      },
+      fake(() => null),
+    );
+    assert.equal(calls.length, 0);
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.results.map((r) => r.error),
+      ["device address not known", "no WAN IPv6 address"],
+    );
+    assert.equal(failingHop(report), "probe failed: device port 80: device address not known");
+  });
+
+  test("no ports: not ok (nothing was shown to work)", async () => {
+    const report = await runProbes(
+      { deviceAddress: "192.168.1.100", lanAddress: "192.168.1.1", wanAddress: "2001:db8::1", ports: [] },
+      fake(() => null),
+    );
+    assert.equal(report.ok, false);
+    assert.equal(failingHop(report), undefined);
+  });
+
+  test("createProber probes what the status says is in force, and only the device while disabled", async () => {
+    calls.length = 0;
+    const prober = createProber({ connector: fake(() => null), timeoutMs: 500 });
+    const report = await prober(sampleStatus());
+    assert.equal(report.results.length, 4);
+    assert.equal(report.ok, true);
+    assert.deepEqual(
+      calls.map((c) => `${c.host}:${c.port}`).sort(),
+      ["192.168.1.100:23", "192.168.1.100:80", "2001:db8::1:2323", "2001:db8::1:80"].sort(),
+    );
+    const disabled = await prober(sampleStatus({ enabled: false }));
+    assert.deepEqual(
+      disabled.results.map((r) => r.hop),
+      ["device", "device"],
+    );
+    assert.equal(disabled.ok, true);
+  });
+
+  test("real sockets end to end: a listener that forwards, and one whose device is gone", async () => {
+    const device = await server("127.0.0.1", (s) => s.end("hello"));
+    const deadPort = await closedPort();
+    // A tiny proxy on ::1 in the role of socat: accept, then connect to the target; close the client if that fails.
+    const proxy = (targetPort: number) =>
+      server("::1", (client) => {
+        const up = connect({ host: "127.0.0.1", port: targetPort });
+        up.on("error", () => client.destroy());
+        client.on("error", () => up.destroy());
+        up.pipe(client);
+        client.pipe(up);
+      });
+    const good = await proxy(device.port);
+    const broken = await proxy(deadPort);
+    try {
+      const report = await runProbes({
+        deviceAddress: "127.0.0.1",
+        lanAddress: "127.0.0.1",
+        wanAddress: "::1",
+        ports: [{ listen: good.port, target: device.port }],
+        timeoutMs: 1000,
+      });
+      assert.equal(report.ok, true, JSON.stringify(report));
+      const bad = await runProbes({
+        deviceAddress: "127.0.0.1",
+        lanAddress: "127.0.0.1",
+        wanAddress: "::1",
+        ports: [{ listen: broken.port, target: deadPort }],
+        timeoutMs: 1000,
+      });
+      assert.equal(bad.ok, false);
+      assert.deepEqual(
+        bad.results.map((r) => [r.hop, r.ok]),
+        [
+          ["device", false],
+          ["end-to-end", false],
+        ],
+      );
+    } finally {
+      device.server.close();
+      good.server.close();
+      broken.server.close();
+    }
+  });
+});
+
+describe("health tick", () => {
+  test("scheduleTicks runs on the cron schedule, skips overlapping ticks, and stops", async () => {
+    let runs = 0;
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const ticker = scheduleTicks(
+      "* * * * * *",
+      async () => {
+        runs++;
+        concurrent++;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        await delay(1500);
+        concurrent--;
+      },
+      quiet,
+      "test",
+    );
+    await delay(3300);
+    ticker.stop();
+    const atStop = runs;
+    assert.ok(runs >= 1 && runs <= 2, `runs: ${runs}`);
+    assert.equal(maxConcurrent, 1, "a slow tick must not overlap the next");
+    await delay(1200);
+    assert.equal(runs, atStop, "no tick after stop");
+  });
+
+  test("a failing tick is logged, and the next one still runs", async () => {
+    let runs = 0;
+    const ticker = scheduleTicks(
+      "* * * * * *",
+      () => {
+        runs++;
+        throw new Error("boom");
+      },
+      quiet,
+    );
+    await delay(2300);
+    ticker.stop();
+    assert.ok(runs >= 2, `runs: ${runs}`);
+  });
+
+  test("cronTicks as an Observable: subscribe starts, unsubscribe stops", async () => {
+    const seen: Date[] = [];
+    const subscription = cronTicks("* * * * * *", quiet).subscribe((d) => seen.push(d));
+    await delay(2300);
+    subscription.unsubscribe();
+    const count = seen.length;
+    assert.ok(count >= 2, `ticks: ${count}`);
+    await delay(1200);
+    assert.equal(seen.length, count);
+  });
+});
