@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
 import { createLogger } from "./logger.js";
+import { notifyCommand } from "./notify.js";
 import { runCommand } from "./run.js";
 import { planCommand, statusCommand, cleanupCommand } from "./commands.js";
 import { VERSION } from "../version.js";
@@ -15,6 +16,7 @@ commands:
   plan     --config FILE            print the nft ruleset and socat command lines the current facts give
   status   [--json] [--config FILE] show the running agent's phase, addresses and listeners
   cleanup  --config FILE            remove every rule and process sixgate owns
+  notify   <kind> [key=value...]    tell a running agent to look again (used by the hotplug/ hooks)
 
   --version                         print the version`;
 
@@ -42,17 +44,19 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 64 : 0;
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
-  if (command === "status" && values.config === undefined && !existsSync(DEFAULT_CONFIG)) {
-    return statusCommand(DEFAULT_RUNTIME_DIR, values.json);
-  }
+  // status and notify only need the runtime directory: without a config file, the default one.
+  const runtimeDir = async () =>
+    values.config === undefined && !existsSync(DEFAULT_CONFIG)
+      ? DEFAULT_RUNTIME_DIR
+      : (await loadConfig(configFile)).runtimeDir;
+  if (command === "status") return statusCommand(await runtimeDir(), values.json);
+  if (command === "notify") return notifyCommand(await runtimeDir(), positionals[1], positionals.slice(2));
   const config = await loadConfig(configFile);
   switch (command) {
     case "run":
       return runCommand(configFile, config, createLogger(config.logLevel));
     case "plan":
       return planCommand(config, createLogger("warn"));
-    case "status":
-      return statusCommand(config.runtimeDir, values.json);
     case "cleanup":
       return cleanupCommand(config, createLogger(config.logLevel));
     default:

@@ -9,6 +9,8 @@ import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
+import { filter, share } from "rxjs";
+import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
 import { VERSION } from "../version.js";
@@ -80,13 +82,15 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   const listeners = createSocatListeners({ runner, log, records });
 
   const store = createStateStore(config.stateDir, log);
+  // One socket server shared by both sources (share): hook messages are hints to look again.
+  const hotplug = hotplugMessages(notifySocketPath(config.runtimeDir), log).pipe(share());
   const agent = new Agent({
     config,
     log,
     firewall,
     listeners,
-    links: netlinkEvents(runner, log, records),
-    leases: (file) => leaseEvents(file, log),
+    links: netlinkEvents(runner, log, records, hotplug.pipe(filter((m) => m.kind === "iface"))),
+    leases: (file) => leaseEvents(file, log, hotplug.pipe(filter((m) => m.kind !== "iface"))),
     persisted: await store.load(),
     store,
     loadConfig: () => loadConfig(configFile),

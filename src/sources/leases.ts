@@ -3,10 +3,11 @@
 import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { Observable, debounceTime, defer, merge, of, retry, timer } from "rxjs";
+import { EMPTY, Observable, debounceTime, defer, merge, of } from "rxjs";
 import type { Logger } from "pino";
 import { parseDnsmasqLeases } from "../core/leases.js";
 import type { Event } from "../core/types.js";
+import { retryWithBackoff } from "../util/retry-backoff.js";
 import { runLatest } from "../util/run-latest.js";
 
 const MAX_LEASE_FILE_BYTES = 1024 * 1024;
@@ -37,19 +38,17 @@ function directoryChanges(file: string): Observable<string> {
   });
 }
 
-export function leaseEvents(file: string, log: Logger): Observable<Event> {
+export function leaseEvents(file: string, log: Logger, hints: Observable<unknown> = EMPTY): Observable<Event> {
   // dnsmasq rewrites the file in place: a short quiet period avoids reading it half-written.
   const triggers = defer(() => merge(of("start"), directoryChanges(file).pipe(debounceTime(SETTLE_MS)))).pipe(
-    retry({
-      delay: (error: unknown, attempt) => {
-        log.warn(
-          { file, error: String(error), attempt },
-          "cannot watch the lease file's directory; retrying",
-        );
-        return timer(Math.min(1000 * 2 ** Math.min(attempt - 1, 5), 30000));
-      },
-      resetOnSuccess: true,
+    retryWithBackoff({
+      initialMs: 1000,
+      maxMs: 30000,
+      resetAfterMs: 60000,
+      onRetry: (error, delayMs) =>
+        log.warn({ file, error: String(error), delayMs }, "cannot watch the lease file's directory; retrying"),
     }),
   );
-  return triggers.pipe(runLatest(() => readLeases(file, log)));
+  // A DHCP hook's message is a hint to read again, after the same quiet period.
+  return merge(triggers, hints.pipe(debounceTime(SETTLE_MS))).pipe(runLatest(() => readLeases(file, log)));
 }

@@ -1,11 +1,12 @@
 // Interface and address events. `ip monitor` lines are only triggers: each one is followed by an
 // `ip -json addr` snapshot, so a lost, duplicated or misread line does no harm.
-import { Observable, defer, filter, merge, of, retry, timer } from "rxjs";
+import { EMPTY, Observable, defer, filter, merge, of } from "rxjs";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Event, LinkInfo } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import type { PidRecords } from "../effects/pid-records.js";
+import { retryWithBackoff } from "../util/retry-backoff.js";
 import { runLatest } from "../util/run-latest.js";
 
 const addrSchema = z.looseObject({
@@ -65,7 +66,12 @@ function monitorLines(runner: Runner, records: PidRecords | undefined): Observab
   });
 }
 
-export function netlinkEvents(runner: Runner, log: Logger, records?: PidRecords): Observable<Event> {
+export function netlinkEvents(
+  runner: Runner,
+  log: Logger,
+  records?: PidRecords,
+  hints: Observable<unknown> = EMPTY,
+): Observable<Event> {
   const snapshot = async (): Promise<Event | undefined> => {
     try {
       const result = await runChecked(runner, ["ip", "-json", "addr", "show"]);
@@ -77,15 +83,15 @@ export function netlinkEvents(runner: Runner, log: Logger, records?: PidRecords)
   };
   // Every (re)start of the monitor begins with a snapshot, so nothing that happened in between is missed.
   const triggers = defer(() => merge(of("start"), monitorLines(runner, records))).pipe(
-    retry({
-      delay: (error: unknown, attempt) => {
-        log.warn({ error: String(error), attempt }, "netlink monitor stopped; restarting");
-        return timer(Math.min(500 * 2 ** Math.min(attempt - 1, 6), 30000));
-      },
-      resetOnSuccess: true,
+    retryWithBackoff({
+      initialMs: 500,
+      maxMs: 30000,
+      resetAfterMs: 60000,
+      onRetry: (error, delayMs) => log.warn({ error: String(error), delayMs }, "netlink monitor stopped; restarting"),
     }),
   );
-  return triggers.pipe(
+  // Hints from hotplug hooks are triggers too; they sit outside the retry so a restart does not touch them.
+  return merge(triggers, hints).pipe(
     runLatest(snapshot),
     filter((e): e is Event => e !== undefined),
   );

@@ -163,6 +163,31 @@ describe("sixgate agent end to end", () => {
   });
 
   it(
+    "the real dnsmasq runs the real DHCP hook on a new lease, and the agent hears it and follows",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      const before = await lab.deviceAddress();
+      const wanted = before === "192.168.1.130" ? "192.168.1.131" : "192.168.1.130";
+      await lab.newDeviceLease(wanted);
+      // dnsmasq -> hotplug/dnsmasq-dhcp-script -> `sixgate notify dhcp ...` -> the agent's socket.
+      const heard = await waitFor(
+        () =>
+          agent.logs().find((l) => {
+            const m = l.hotplug as { kind?: string; action?: string; ip?: string; mac?: string } | undefined;
+            return (
+              l.msg === "hotplug notification" && m?.kind === "dhcp" && m.action === "add" && m.ip === wanted
+            );
+          }),
+        { timeoutMs: 5_000, message: () => agent.tail() },
+      );
+      assert.equal((heard.hotplug as { mac?: string }).mac, lab.deviceMac);
+      await agent.waitPhase("serving", 5_000, (s) => s.device.address === wanted);
+      await assertServesAllPorts(lab, agent);
+    },
+  );
+
+  it(
     "WAN cable pulled: listeners gone and status waits for wan-link; plugged back: serving",
     TEST,
     async (t) => {

@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { AGENT_CLI, AgentProcess, readStatus, type AgentStatus, type ExitInfo } from "./agent.js";
+import { AGENT_CLI, AgentProcess, REPO_ROOT, readStatus, type AgentStatus, type ExitInfo } from "./agent.js";
 import { nsPids, nsProcesses, socatListeners, type ProcInfo, type SocatListener } from "./procs.js";
 import {
   pidAlive,
@@ -308,7 +308,26 @@ export class Lab {
     await this.ipOk("gw", ["addr", "add", `${LAN_ADDRESS}/24`, "dev", "lan0"]);
   }
 
+  /**
+   * dnsmasq's --dhcp-script: the project's real hook (hotplug/dnsmasq-dhcp-script), with SIXGATE_BIN pointing at
+   * the built CLI and SIXGATE_CONFIG at the lab's default config, as an operator would install it.
+   */
+  private async writeDhcpHook(): Promise<string> {
+    const cli = join(this.dir, "sixgate");
+    await writeFile(cli, `#!/bin/sh\nexec ${process.execPath} ${AGENT_CLI} "$@"\n`, { mode: 0o755 });
+    const hook = join(this.dir, "dhcp-hook");
+    const script = join(REPO_ROOT, "hotplug", "dnsmasq-dhcp-script");
+    const config = join(this.dir, "config.yaml");
+    await writeFile(
+      hook,
+      `#!/bin/sh\nSIXGATE_BIN=${cli} SIXGATE_CONFIG=${config} exec /bin/sh ${script} "$@"\n`,
+      { mode: 0o755 },
+    );
+    return hook;
+  }
+
   private async startDhcpServer(): Promise<void> {
+    const hook = await this.writeDhcpHook();
     this.spawn(
       "gw",
       [
@@ -327,6 +346,7 @@ export class Lab {
         "--user=root",
         "--log-facility=-",
         "--log-dhcp",
+        `--dhcp-script=${hook}`,
       ],
       "dnsmasq",
     );
