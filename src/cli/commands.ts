@@ -1,5 +1,6 @@
 // The short commands: plan, status, cleanup.
 import type { Logger } from "pino";
+import { renderIptablesRestore } from "../core/render/iptables.js";
 import { renderNftScript } from "../core/render/nft.js";
 import { renderSocatArgv } from "../core/render/socat.js";
 import type { AgentStatus } from "../core/status.js";
@@ -7,6 +8,7 @@ import type { Config } from "../core/types.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
+import { selectFirewall } from "../effects/firewall/select.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
@@ -18,14 +20,19 @@ const quote = (arg: string) =>
   /^[A-Za-z0-9_./:=,[\]-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
 
 export async function planCommand(config: Config, log: Logger): Promise<number> {
-  const plan = await observePlan(config, createRunner(log, config.commandTimeoutMs), log);
+  const runner = createRunner(log, config.commandTimeoutMs);
+  const plan = await observePlan(config, runner, log);
   const { desired } = plan;
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
   out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
-  out(
-    `# nft -f - (${config.firewall === "iptables" ? "as iptables rules when firewall: iptables" : "firewall"})`,
-  );
-  out(renderNftScript(desired.snat));
+  const backend = (await selectFirewall(config.firewall, runner, log)).backend;
+  if (backend === "iptables" && desired.snat !== null) {
+    out("# iptables-restore --noflush");
+    out(renderIptablesRestore(desired.snat, true));
+  } else {
+    out("# nft -f -");
+    out(renderNftScript(desired.snat));
+  }
   out(`# listeners (${desired.listeners.length})`);
   for (const spec of desired.listeners) out(renderSocatArgv(spec).map(quote).join(" "));
   return 0;
