@@ -12,9 +12,17 @@ export const USERNAME = "sixgate";
 export const PASSWORD = "broker-pass-7f3c1e9a";
 
 const live = new Set<ResultPromise>();
-process.on("exit", () => {
+function killAll(): void {
   for (const child of live) child.kill("SIGKILL");
-});
+}
+process.on("exit", killAll);
+// A test process stopped by a signal (a runner's timeout, Ctrl-C) runs no exit handlers: take the brokers along.
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 async function run(argv: string[]): Promise<void> {
   const [file, ...args] = argv;

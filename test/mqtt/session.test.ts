@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { Subject } from "rxjs";
 import type { ProbeReport } from "../../src/control.js";
-import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
+import { cleanupMqtt, startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
 import { FakeControl, sampleReport } from "../fakes/control.js";
 import { PASSWORD, USERNAME, freePort, startBroker, type Broker } from "./broker.js";
 import { Observer, eventually, json } from "./observer.js";
@@ -172,6 +172,29 @@ describe("mqtt session", { timeout: 60000 }, () => {
     assert.ok(published <= 3, `500 changes in one burst made ${published} publishes`);
   });
 
+  test("without a tick source it runs the probes itself on probes.schedule and publishes each tick", async () => {
+    const control = new FakeControl();
+    const { log } = memoryLogger();
+    const config = testConfig(broker, { probes: { schedule: "* * * * * *" } });
+    const handle = track(startMqtt({ config, control, log, version: "1" }));
+    await eventually(() => handle.connected, "connected");
+    const observer = await observe([handle.topics.state]);
+    await observer.waitFor(() => true, "the retained state");
+    const mark = observer.mark();
+    await delay(3300);
+    const ticks = observer.messages.filter((m) => m.seq > mark);
+    assert.ok(
+      ticks.length >= 2 && ticks.length <= 5,
+      `${ticks.length} publishes in 3.3 s at one tick a second`,
+    );
+    for (const m of ticks) assert.deepEqual(json(m).probes, sampleReport);
+    assert.ok(control.callsOf("probe").length >= 2);
+    await handle.stop();
+    const probes = control.callsOf("probe").length;
+    await delay(1300);
+    assert.equal(control.callsOf("probe").length, probes, "no probe after stop");
+  });
+
   test("the Home Assistant birth message is answered with discovery and state", async () => {
     const control = new FakeControl();
     const { log } = memoryLogger();
@@ -234,6 +257,38 @@ describe("mqtt session", { timeout: 60000 }, () => {
     const newcomer = await observe([topics.discovery, topics.state]);
     await delay(500);
     assert.equal(newcomer.messages.length, 0, "nothing retained should be left");
+  });
+
+  test("cleanupMqtt (for sixgate cleanup) clears discovery, state and availability", async () => {
+    const control = new FakeControl();
+    const config = testConfig(broker);
+    const handle = startMqtt({
+      config,
+      control,
+      log: memoryLogger().log,
+      version: "1",
+      probeReports: new Subject(),
+    });
+    await eventually(() => handle.connected, "connected");
+    const { topics } = handle;
+    const before = await observe([topics.discovery, topics.state, topics.availability]);
+    await before.waitFor((m) => m.topic === topics.state, "state");
+    await handle.stop();
+    await cleanupMqtt({ config, log: memoryLogger().log, timeoutMs: 3000 });
+    const newcomer = await observe([topics.discovery, topics.state, topics.availability]);
+    await delay(500);
+    assert.deepEqual(newcomer.messages, [], "nothing retained may be left");
+    assert.equal(before.messages.filter((m) => m.payload === "").length, 3);
+  });
+
+  test("cleanupMqtt gives up within its timeout when there is no broker", async () => {
+    const config = testConfig(broker, { url: `mqtt://127.0.0.1:${await freePort()}` });
+    const started = Date.now();
+    await assert.rejects(
+      cleanupMqtt({ config, log: memoryLogger().log, timeoutMs: 800 }),
+      /cannot reach the broker/,
+    );
+    assert.ok(Date.now() - started < 2000);
   });
 
   test("TLS: connects with the CA; refuses a server its CA did not sign unless told not to check", async () => {
