@@ -57,6 +57,7 @@ export interface MqttHandle {
 export const MAX_CONCURRENT_COMMANDS = 4;
 const RETAINED: IClientPublishOptions = { qos: 1, retain: true };
 const STOP_STEP_MS = 2000;
+const BIRTH_INTERVAL_MS = 2000;
 
 interface Secrets {
   password?: string;
@@ -210,6 +211,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   let running = 0;
   let pendingStatus: PublishedStatus | undefined;
   let statusScheduled = false;
+  let birthTimer: NodeJS.Timeout | undefined;
+  let lastBirthAnswer = -Infinity;
 
   log.info({ broker, clientId, baseTopic: config.baseTopic }, "mqtt connecting");
 
@@ -287,6 +290,20 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     );
   };
 
+  // Home Assistant announces itself once per start; anyone else repeating it gets at most one answer per interval.
+  const answerBirth = () => {
+    if (birthTimer !== undefined) return;
+    const wait = Math.max(0, lastBirthAnswer + BIRTH_INTERVAL_MS - now());
+    birthTimer = setTimeout(() => {
+      birthTimer = undefined;
+      if (stopping) return;
+      lastBirthAnswer = now();
+      log.info("Home Assistant is online; republishing discovery and state");
+      publisher.publish(topics.discovery, discoveryPayload, RETAINED);
+      pushState(true);
+    }, wait);
+  };
+
   const scheduleReconnect = () => {
     if (stopping || reconnectTimer !== undefined) return;
     const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 20));
@@ -337,11 +354,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
       }
       handleRequest(payload);
     } else if (topic === topics.haStatus) {
-      if (payload.toString("utf8").trim() === "online") {
-        log.info("Home Assistant is online; republishing discovery and state");
-        publisher.publish(topics.discovery, discoveryPayload, RETAINED);
-        pushState(true);
-      }
+      if (payload.toString("utf8").trim() === "online") answerBirth();
     }
   });
 
@@ -378,7 +391,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
       config.probes.schedule,
       async () => {
         try {
-          lastProbe = await control.probe();
+          const limit = Math.max(5000, config.probes.timeoutMs * 3);
+          lastProbe = await withTimeout(control.probe(), limit, `probe took more than ${limit} ms`);
         } catch (e) {
           log.warn({ error: String(e) }, "probe failed");
         }
@@ -393,6 +407,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     stopped ??= (async () => {
       stopping = true;
       clearTimeout(reconnectTimer);
+      clearTimeout(birthTimer);
       ticker?.stop();
       subscriptions.unsubscribe();
       if (client.connected) {

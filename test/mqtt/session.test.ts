@@ -222,6 +222,13 @@ describe("mqtt session", { timeout: 60000 }, () => {
     assert.equal(again.retain, false, "a live republish, not the old retained copy");
     const state = await observer.waitFor((m) => m.seq > mark && m.topic === topics.state, "state again");
     assert.equal(json(state).phase, "serving");
+
+    // Someone repeating the birth message in a loop gets at most one answer per interval, not a flood.
+    const floodMark = observer.mark();
+    for (let i = 0; i < 30; i++) await observer.publish("homeassistant/status", "online");
+    await delay(2500);
+    const answers = observer.messages.filter((m) => m.seq > floodMark && m.topic === topics.discovery).length;
+    assert.ok(answers >= 1 && answers <= 2, `30 birth messages were answered ${answers} times`);
   });
 
   test("a clean stop publishes offline, retained", async () => {
