@@ -38,7 +38,11 @@ function directoryChanges(file: string): Observable<string> {
   });
 }
 
-export function leaseEvents(file: string, log: Logger, hints: Observable<unknown> = EMPTY): Observable<Event> {
+export function leaseEvents(
+  file: string,
+  log: Logger,
+  hints: Observable<unknown> = EMPTY,
+): Observable<Event> {
   // dnsmasq rewrites the file in place: a short quiet period avoids reading it half-written.
   const triggers = defer(() => merge(of("start"), directoryChanges(file).pipe(debounceTime(SETTLE_MS)))).pipe(
     retryWithBackoff({
@@ -46,7 +50,10 @@ export function leaseEvents(file: string, log: Logger, hints: Observable<unknown
       maxMs: 30000,
       resetAfterMs: 60000,
       onRetry: (error, delayMs) =>
-        log.warn({ file, error: String(error), delayMs }, "cannot watch the lease file's directory; retrying"),
+        log.warn(
+          { file, error: String(error), delayMs },
+          "cannot watch the lease file's directory; retrying",
+        ),
     }),
   );
   // A DHCP hook's message is a hint to read again, after the same quiet period.

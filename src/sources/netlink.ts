@@ -87,7 +87,8 @@ export function netlinkEvents(
       initialMs: 500,
       maxMs: 30000,
       resetAfterMs: 60000,
-      onRetry: (error, delayMs) => log.warn({ error: String(error), delayMs }, "netlink monitor stopped; restarting"),
+      onRetry: (error, delayMs) =>
+        log.warn({ error: String(error), delayMs }, "netlink monitor stopped; restarting"),
     }),
   );
   // Hints from hotplug hooks are triggers too; they sit outside the retry so a restart does not touch them.

@@ -83,11 +83,16 @@ async function sixgateTables(lab: Lab): Promise<string[]> {
   return (await lab.nftTables()).filter((t) => t === "table ip sixgate");
 }
 
-/** Processes in the gateway namespace that the lab did not start itself (the agent and its children). */
+/**
+ * Processes in the gateway namespace that the lab did not start itself (the agent and its children).
+ * dnsmasq's --dhcp-script helper and the hook it runs (with the hook's one-second watchdog) are the lab's.
+ */
 async function processesNotOfLab(lab: Lab): Promise<string[]> {
+  const all = await lab.processesIn("gw");
   const mine = lab.labPids();
-  return (await lab.processesIn("gw"))
-    .filter((p) => !mine.has(p.pid))
+  for (const p of all) if (p.args.some((a) => a.endsWith("/dnsmasq-dhcp-script"))) mine.add(p.pid);
+  return all
+    .filter((p) => !mine.has(p.pid) && !mine.has(p.ppid))
     .map((p) => `${p.pid} (ppid ${p.ppid}) ${p.args.join(" ")}`);
 }
 
