@@ -1,0 +1,89 @@
+// Device address known (and from which source); device answering on each target port from the LAN address.
+import type { DoctorContext } from "../context.js";
+import type { Check } from "../types.js";
+import { connectProblem } from "./probe-text.js";
+
+export function deviceCheck(ctx: DoctorContext): Check {
+  const id = "device";
+  const title = "Device address";
+  const { address, mac, source } = ctx.plan.device;
+  const leases = ctx.config.device.leases;
+  if (address === undefined) {
+    const why = ctx.facts.device.detail ?? "not known";
+    const many = /leases on the LAN/.test(why) && /set device\.mac/.test(why);
+    return {
+      id,
+      title,
+      status: "fail",
+      detail: `device address unknown: ${why} (lease file ${leases})`,
+      fix: many
+        ? "set device.mac in the config to the device's MAC address"
+        : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (dnsmasq writes ${leases}); ` +
+          "or set device.address to its static address",
+    };
+  }
+  const from =
+    source === "config"
+      ? "from device.address in the config"
+      : source === "lease-mac"
+        ? `from the DHCP lease of ${mac ?? "?"} in ${leases}`
+        : `the only DHCP lease in ${leases}${mac === undefined ? "" : ` (MAC ${mac})`}`;
+  const note = ctx.facts.device.detail === undefined ? "" : `; ${ctx.facts.device.detail}`;
+  const agentAddress = ctx.agent.status?.device.address ?? null;
+  if (agentAddress !== null && agentAddress !== address) {
+    return {
+      id,
+      title,
+      status: "warn",
+      detail: `the agent proxies to ${agentAddress}, but the device is now ${address} (${from})`,
+      fix: "the agent follows lease changes at once; if this persists, run `sixgate notify dhcp` or restart the agent",
+    };
+  }
+  return { id, title, status: "ok", detail: `${address}, ${from}${note}` };
+}
+
+export function devicePortChecks(ctx: DoctorContext): Check[] {
+  const targets = [...new Set(ctx.ports.map((p) => p.target))].sort((a, b) => a - b);
+  const device = ctx.plan.device.address;
+  const lanAddress = ctx.plan.lanAddress;
+  const lan = ctx.config.lan.interface;
+  const route = ctx.routeToDevice;
+  const misrouted =
+    route?.ok === true && route.value !== undefined && route.value.dev !== lan ? route.value.dev : undefined;
+  return targets.map((target): Check => {
+    const id = `device-port:${target}`;
+    const title = `Device port ${target}`;
+    if (device === undefined || lanAddress === undefined)
+      return { id, title, status: "skip", detail: "needs the device and LAN addresses (see above)" };
+    const probe = ctx.deviceProbes.get(target);
+    if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
+    if (probe.ok)
+      return {
+        id,
+        title,
+        status: "ok",
+        detail: `${device}:${target} accepts connections from ${lanAddress} (${probe.ms} ms)`,
+      };
+    const problem = connectProblem(probe.error ?? "failed", device, target);
+    const listens = ctx.ports.filter((p) => p.target === target).map((p) => p.listen);
+    if (misrouted !== undefined) {
+      // Node cannot pin a socket to an interface: this probe followed the routing table out of the wrong one.
+      return {
+        id,
+        title,
+        status: "warn",
+        detail: `${device}:${target} from ${lanAddress}: ${problem}; this probe left through ${misrouted} (see LAN subnet and route), where sixgate's pinned socat does not`,
+        fix: "trust the end-to-end check for what clients see; fix the routing to make this check meaningful",
+      };
+    }
+    return {
+      id,
+      title,
+      status: "fail",
+      detail: `${device}:${target} from ${lanAddress}: ${problem}`,
+      fix: /refused/.test(problem)
+        ? `start the service on the device, or correct the mapping (ports[] with listen ${listens.join(", ")} -> target ${target})`
+        : `check the device is on and at ${device}, and that its own firewall lets ${lanAddress} connect to port ${target}`,
+    };
+  });
+}

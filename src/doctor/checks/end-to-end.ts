@@ -1,0 +1,56 @@
+// End to end through each listener: a TCP connection to [wan]:listen from the gateway itself, held briefly so that
+// a proxy that accepts and then fails to reach the device is caught.
+import type { DoctorContext } from "../context.js";
+import type { Check } from "../types.js";
+import { connectProblem } from "./probe-text.js";
+
+export function endToEndChecks(ctx: DoctorContext): Check[] {
+  const wan = ctx.facts.wanAddress;
+  const lan = ctx.config.lan.interface;
+  const route = ctx.routeToDevice;
+  const misrouted = route?.ok === true && route.value !== undefined && route.value.dev !== lan;
+  return [...ctx.ports]
+    .sort((a, b) => a.listen - b.listen)
+    .map((p): Check => {
+      const id = `end-to-end:${p.listen}`;
+      const title = `End to end :${p.listen} -> ${p.target}`;
+      if (!ctx.enabled) return { id, title, status: "skip", detail: "the proxy is disabled by the operator" };
+      if (wan === undefined)
+        return { id, title, status: "skip", detail: "no usable WAN address (see above)" };
+      const probe = ctx.endToEnd.get(p.listen);
+      if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
+      const target = `${ctx.plan.device.address ?? "the device"}:${p.target}`;
+      const device = ctx.deviceProbes.get(p.target);
+      if (probe.ok && device !== undefined && !device.ok && !misrouted)
+        // A silent device keeps socat's connect pending for connect-timeout, longer than this check waits.
+        return {
+          id,
+          title,
+          status: "warn",
+          detail:
+            `[${wan}]:${p.listen} accepted a connection and held it for ${ctx.settleMs} ms, but ${target} did not answer ` +
+            `the gateway: the listener will close it after connect-timeout (${ctx.config.listener.connectTimeoutSec} s)`,
+          fix: `see Device port ${p.target} above`,
+        };
+      if (probe.ok)
+        return {
+          id,
+          title,
+          status: "ok",
+          detail: `[${wan}]:${p.listen} accepted a connection and kept it open for ${ctx.settleMs} ms; it leads to ${target}`,
+        };
+      const problem = connectProblem(probe.error ?? "failed", `[${wan}]`, p.listen);
+      const closed = /closed at once/.test(problem);
+      return {
+        id,
+        title,
+        status: "fail",
+        detail: closed
+          ? `[${wan}]:${p.listen} ${problem}: the listener could not reach ${target}`
+          : `[${wan}]:${p.listen}: ${problem}`,
+        fix: closed
+          ? `see Device port ${p.target} and LAN subnet and route above`
+          : `see Listener :${p.listen} above`,
+      };
+    });
+}

@@ -1,0 +1,73 @@
+// Our SNAT rules read back and compared with the plan, through the firewall adapter's own `matches`.
+import { IPT_CHAIN, renderIptablesRestore } from "../../core/render/iptables.js";
+import { renderNftScript } from "../../core/render/nft.js";
+import type { SnatRule } from "../../core/types.js";
+import type { DoctorContext } from "../context.js";
+import type { Check } from "../types.js";
+
+/** The one rule line the plan wants, as the backend lists it. */
+function wantedRule(rule: SnatRule, backend: "nft" | "iptables"): string {
+  const lines =
+    backend === "nft" ? renderNftScript(rule).split("\n") : renderIptablesRestore(rule, false).split("\n");
+  const line = lines.find((l) =>
+    backend === "nft" ? l.includes(" snat to ") : l.startsWith(`-A ${IPT_CHAIN} `),
+  );
+  return (line ?? "").trim();
+}
+
+export function snatCheck(ctx: DoctorContext): Check {
+  const id = "snat";
+  const title = "Source NAT";
+  const expected = ctx.plan.desired.snat;
+  const snat = ctx.snat;
+  if (snat === undefined)
+    return {
+      id,
+      title,
+      status: "skip",
+      detail: "nothing to compare: the LAN address or the device is not known (see above)",
+    };
+  if (!snat.ok)
+    return {
+      id,
+      title,
+      status: "warn",
+      detail: `cannot read our rules: ${snat.error}`,
+      fix: "run doctor as root; nft (or iptables-save) must work",
+    };
+  const { backend, matches, found, present } = snat.value;
+  const where = backend === "nft" ? "table ip sixgate" : "chain SIXGATE-POSTROUTING (nat)";
+  const foundText = found.length === 0 ? "" : `: ${found.join(" | ")}`;
+  if (expected === null) {
+    return matches
+      ? {
+          id,
+          title,
+          status: "ok",
+          detail: `no rules of ours, as expected while the proxy is disabled (${backend})`,
+        }
+      : {
+          id,
+          title,
+          status: "warn",
+          detail: `${where} is still in place though the proxy is disabled${foundText}`,
+          fix: "the agent removes it when it reconciles; with no agent running: sixgate cleanup",
+        };
+  }
+  const want = wantedRule(expected, backend);
+  if (matches) return { id, title, status: "ok", detail: `${where}${foundText}` };
+  const fix =
+    ctx.agent.pid === undefined
+      ? "start the agent: it applies its rules when it starts"
+      : "the agent re-applies its rules when it reconciles: restart it (or send the MQTT reconcile command); " +
+        "if they vanish again, something else reloads the firewall (fw4 reload, iptables-restore without --noflush, nft flush ruleset)";
+  return {
+    id,
+    title,
+    status: "fail",
+    detail: present
+      ? `${where} differs from the plan${foundText}; want: ${want}`
+      : `${where} is missing; want: ${want}`,
+    fix,
+  };
+}

@@ -1,0 +1,67 @@
+// Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
+import type { AgentStatus } from "../core/status.js";
+import type { Config, Facts, Plan, PortMap } from "../core/types.js";
+import type { LinkDetail } from "./parse/links.js";
+import type { NftChain } from "./parse/nft-ruleset.js";
+import type { Route } from "./parse/route.js";
+import type { ListeningSocket } from "./parse/ss.js";
+import type { Reading } from "./types.js";
+
+export interface MqttView {
+  connected: boolean;
+  broker: string | undefined;
+  error: string | undefined;
+}
+
+export interface AgentView {
+  /** The running agent's pid (checked against its start time), if one runs for this runtimeDir. */
+  pid: number | undefined;
+  status: AgentStatus | undefined;
+  /** What the agent's status says about MQTT: null = not configured, undefined = the status does not say. */
+  mqtt: MqttView | null | undefined;
+}
+
+export interface ProbeView {
+  ok: boolean;
+  ms: number;
+  error: string | null;
+}
+
+export interface SnatView {
+  backend: "nft" | "iptables";
+  /** Our rules read back equal the plan's. */
+  matches: boolean;
+  /** Our rule lines as the backend lists them; empty when our table or chain is absent. */
+  found: string[];
+  /** Whether our table (nft) or chain (iptables) exists at all. */
+  present: boolean;
+}
+
+export interface DoctorContext {
+  config: Config;
+  links: Reading<LinkDetail[]>;
+  /** The facts and plan from this moment's snapshot, seeded with the running agent's choices. */
+  facts: Facts;
+  plan: Plan;
+  /** The port mappings in force (run-time ones if the operator set any) and whether the proxy is enabled. */
+  ports: PortMap[];
+  enabled: boolean;
+  agent: AgentView;
+  sockets: Reading<ListeningSocket[]>;
+  /** Pids of our socat for each listen port, from the agent's status and pid records. */
+  ourPids: ReadonlyMap<number, readonly number[]>;
+  nft: Reading<NftChain[]>;
+  routes: Reading<Route[]>;
+  /** `ip route get <device>`; undefined when the device address is not known. */
+  routeToDevice: Reading<Route | undefined> | undefined;
+  /** Effective reverse-path filter mode on the LAN interface (max of all and the interface): 0 off, 1 strict, 2 loose. */
+  rpFilter: number | undefined;
+  /** undefined when there is no plan to compare with. */
+  snat: Reading<SnatView> | undefined;
+  /** TCP connect to device:target from the LAN address, by target port. */
+  deviceProbes: ReadonlyMap<number, ProbeView>;
+  /** TCP connect to [wan]:listen from the gateway, by listen port. */
+  endToEnd: ReadonlyMap<number, ProbeView>;
+  /** How long an end-to-end connection had to stay open to pass. */
+  settleMs: number;
+}

@@ -1,0 +1,264 @@
+// Reads everything the checks need, once, through the one command runner. Read-only: doctor runs `ip`, `ss`,
+// `nft list`, `iptables-save` and TCP connects, and never changes a rule, an address or a process.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { unknownDevice } from "../core/device.js";
+import { initialFacts, reduce } from "../core/facts.js";
+import { plan as makePlan } from "../core/plan.js";
+import { IPT_CHAIN } from "../core/render/iptables.js";
+import { NFT_TABLE } from "../core/render/nft.js";
+import type { AgentStatus } from "../core/status.js";
+import type { Config, Facts, SnatRule, State } from "../core/types.js";
+import { runChecked, type Runner } from "../effects/exec.js";
+import { createIptablesFirewall } from "../effects/firewall/iptables.js";
+import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
+import { tcpConnect, type Connector } from "../effects/probes.js";
+import { createStateStore } from "../effects/state-store.js";
+import { readLeases } from "../sources/leases.js";
+import { parseIpAddrJson } from "../sources/netlink.js";
+import { readStatus, runningAgentPid } from "../cli/runtime.js";
+import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
+import { parseLinkDetails } from "./parse/links.js";
+import { parseNftRuleset } from "./parse/nft-ruleset.js";
+import { parseRouteGet, parseRoutes } from "./parse/route.js";
+import { parseSsListening } from "./parse/ss.js";
+import { observe } from "./types.js";
+
+export interface GatherOptions {
+  runner: Runner;
+  log: Logger;
+  /** TCP connect; a fake in tests. */
+  connect?: Connector;
+  /** Per probe; default 2000 ms. */
+  probeTimeoutMs?: number;
+  /** How long an end-to-end connection must stay open to count as passing; default 500 ms. */
+  settleMs?: number;
+}
+
+// An agent that reports MQTT adds this to its status; anything else there is ignored.
+const mqttSchema = z.object({
+  mqtt: z.object({
+    connected: z.boolean(),
+    broker: z.string().nullish(),
+    error: z.string().nullish(),
+    lastError: z.string().nullish(),
+  }),
+});
+
+function mqttOf(status: AgentStatus | undefined): MqttView | undefined {
+  const parsed = mqttSchema.safeParse(status);
+  if (!parsed.success) return undefined;
+  const m = parsed.data.mqtt;
+  return {
+    connected: m.connected,
+    broker: m.broker ?? undefined,
+    error: m.error ?? m.lastError ?? undefined,
+  };
+}
+
+async function agentView(runtimeDir: string): Promise<AgentView> {
+  const pid = await runningAgentPid(runtimeDir);
+  const status = pid === undefined ? undefined : await readStatus(runtimeDir);
+  return { pid, status, mqtt: mqttOf(status) };
+}
+
+async function cmdline(pid: number): Promise<string[] | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    return raw === "" ? undefined : raw.split("\0").slice(0, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+const recordSchema = z.object({ pid: z.number().int().min(2), argv: z.array(z.string()) });
+
+/**
+ * Our socat for each listen port: the pid in the agent's status, and the pid record the agent wrote when it spawned
+ * it (runtimeDir/pids/listener-<port>.json), trusted only while /proc still shows the recorded command line.
+ */
+async function ourListenerPids(
+  runtimeDir: string,
+  status: AgentStatus | undefined,
+  listens: readonly number[],
+): Promise<Map<number, number[]>> {
+  const out = new Map<number, number[]>();
+  for (const listen of listens) {
+    const pids = new Set<number>();
+    const fromStatus = status?.listeners.find((l) => l.listen === listen)?.pid;
+    if (fromStatus !== undefined && fromStatus !== null) pids.add(fromStatus);
+    try {
+      const text = await readFile(join(runtimeDir, "pids", `listener-${listen}.json`), "utf8");
+      const record = recordSchema.safeParse(JSON.parse(text));
+      if (record.success && (await cmdline(record.data.pid))?.join("\0") === record.data.argv.join("\0"))
+        pids.add(record.data.pid);
+    } catch {
+      // No record: the agent has not started this listener.
+    }
+    out.set(listen, [...pids]);
+  }
+  return out;
+}
+
+/** Reverse-path filtering on an interface is the stricter of `all` and the interface's own (0 off, 1 strict, 2 loose). */
+async function rpFilter(iface: string): Promise<number | undefined> {
+  const read = async (name: string) => {
+    try {
+      return Number((await readFile(`/proc/sys/net/ipv4/conf/${name}/rp_filter`, "utf8")).trim());
+    } catch {
+      return undefined;
+    }
+  };
+  const [all, own] = await Promise.all([read("all"), read(iface)]);
+  if (all === undefined && own === undefined) return undefined;
+  return Math.max(all ?? 0, own ?? 0);
+}
+
+async function readSnat(
+  runner: Runner,
+  config: Config,
+  status: AgentStatus | undefined,
+  expected: SnatRule | null,
+): Promise<SnatView> {
+  const backend =
+    status?.firewall.backend ??
+    (config.firewall !== "auto" ? config.firewall : (await nftWorks(runner)) ? "nft" : "iptables");
+  if (backend === "nft") {
+    const matches = await createNftFirewall(runner).matches(expected);
+    const listed = await runner.run(["nft", "list", "table", "ip", NFT_TABLE]);
+    const found =
+      listed.exitCode !== 0
+        ? []
+        : listed.stdout
+            .split("\n")
+            .map((l) => l.trim())
+            .filter((l) => l !== "" && l !== "}" && !/^(table|chain|type) /.test(l));
+    return { backend, matches, found, present: listed.exitCode === 0 };
+  }
+  const matches = await createIptablesFirewall(runner).matches(expected);
+  const saved = (await runChecked(runner, ["iptables-save", "-t", "nat"])).stdout.split("\n");
+  return {
+    backend,
+    matches,
+    found: saved.filter((l) => l.startsWith(`-A ${IPT_CHAIN} `)),
+    present: saved.some((l) => l.startsWith(`:${IPT_CHAIN} `)),
+  };
+}
+
+/** The running agent's choices (sticky WAN address, last known device, operator's ports) seed a fresh observation. */
+function seededFacts(
+  status: AgentStatus | undefined,
+  persisted: { enabled: boolean; ports: Facts["ports"] },
+): Facts {
+  const device =
+    status?.device.address == null
+      ? unknownDevice
+      : {
+          mac: status.device.mac ?? undefined,
+          address: status.device.address,
+          source: status.device.source ?? undefined,
+          detail: undefined,
+        };
+  return {
+    ...initialFacts,
+    wanAddress: status?.wan.address ?? undefined,
+    device,
+    enabled: status?.enabled ?? persisted.enabled,
+    ports:
+      status === undefined ? persisted.ports : status.portsSource === "runtime" ? status.ports : undefined,
+  };
+}
+
+export async function gather(config: Config, options: GatherOptions): Promise<DoctorContext> {
+  const { runner, log } = options;
+  const connect = options.connect ?? tcpConnect;
+  const timeoutMs = options.probeTimeoutMs ?? 2000;
+  const settleMs = options.settleMs ?? 500;
+  const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
+
+  const [addrText, agent, persisted, leases, sockets, nft, routes] = await Promise.all([
+    observe(() => stdout(["ip", "-json", "addr", "show"])),
+    agentView(config.runtimeDir),
+    createStateStore(config.stateDir, log).load(),
+    readLeases(config.device.leases, log),
+    observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
+    observe(async () => parseNftRuleset(await stdout(["nft", "list", "ruleset"]))),
+    observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
+  ]);
+
+  const links: DoctorContext["links"] = addrText.ok
+    ? await observe(() => Promise.resolve(parseLinkDetails(addrText.value)))
+    : addrText;
+  let state: State = { config, facts: seededFacts(agent.status, persisted) };
+  state = reduce(state, {
+    type: "links",
+    links: addrText.ok && links.ok ? parseIpAddrJson(addrText.value) : [],
+  });
+  state = reduce(state, leases);
+  const facts = state.facts;
+  const plan = makePlan(facts, config);
+  const ports = facts.ports ?? config.ports;
+  const device = plan.device.address;
+  const lanAddress = plan.lanAddress;
+  const wanAddress = facts.wanAddress;
+  const expected = plan.desired.snat;
+
+  const probe = (o: Parameters<Connector>[0]): Promise<ProbeView> =>
+    connect(o).then((r) => ({ ok: r.ok, ms: r.ms, error: r.error }));
+  const targets = [...new Set(ports.map((p) => p.target))];
+  const deviceProbes = Promise.all(
+    targets.map(async (target) =>
+      device === undefined || lanAddress === undefined
+        ? undefined
+        : ([
+            target,
+            await probe({ host: device, port: target, localAddress: lanAddress, timeoutMs }),
+          ] as const),
+    ),
+  );
+  const endToEnd = Promise.all(
+    ports.map(async (p) =>
+      wanAddress === undefined || !facts.enabled
+        ? undefined
+        : ([p.listen, await probe({ host: wanAddress, port: p.listen, timeoutMs, settleMs })] as const),
+    ),
+  );
+  const [route, rp, snat, ours, deviceResults, e2eResults] = await Promise.all([
+    device === undefined
+      ? Promise.resolve(undefined)
+      : observe(async () => parseRouteGet(await stdout(["ip", "-json", "route", "get", device]))),
+    rpFilter(config.lan.interface),
+    expected === null && facts.enabled
+      ? Promise.resolve(undefined)
+      : observe(() => readSnat(runner, config, agent.status, expected)),
+    ourListenerPids(
+      config.runtimeDir,
+      agent.status,
+      ports.map((p) => p.listen),
+    ),
+    deviceProbes,
+    endToEnd,
+  ]);
+  const defined = <T>(x: T | undefined): x is T => x !== undefined;
+  return {
+    config,
+    links,
+    facts,
+    plan,
+    ports,
+    enabled: facts.enabled,
+    agent,
+    sockets,
+    ourPids: ours,
+    nft,
+    routes,
+    routeToDevice: route,
+    rpFilter: rp,
+    snat,
+    deviceProbes: new Map(deviceResults.filter(defined)),
+    endToEnd: new Map(e2eResults.filter(defined)),
+    settleMs,
+  };
+}

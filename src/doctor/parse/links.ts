@@ -1,0 +1,80 @@
+// `ip -json addr show` with what the core's LinkInfo leaves out: link flags and address lifetimes.
+import { z } from "zod";
+
+export interface AddressDetail {
+  family: "inet" | "inet6";
+  address: string;
+  prefixlen: number;
+  scope: string;
+  tentative: boolean;
+  deprecated: boolean;
+  temporary: boolean;
+  dadfailed: boolean;
+  /** Seconds; undefined = forever. */
+  validLft: number | undefined;
+  preferredLft: number | undefined;
+}
+
+export interface LinkDetail {
+  name: string;
+  flags: string[];
+  /** Administratively up (IFF_UP). */
+  adminUp: boolean;
+  /** The driver reports a carrier (LOWER_UP). */
+  carrier: boolean;
+  addresses: AddressDetail[];
+}
+
+const FOREVER = 4294967295;
+
+const addrSchema = z.looseObject({
+  family: z.string(),
+  local: z.string().optional(),
+  prefixlen: z.number(),
+  scope: z.string().optional(),
+  tentative: z.boolean().optional(),
+  deprecated: z.boolean().optional(),
+  temporary: z.boolean().optional(),
+  dadfailed: z.boolean().optional(),
+  valid_life_time: z.number().optional(),
+  preferred_life_time: z.number().optional(),
+});
+
+const linkSchema = z.looseObject({
+  ifname: z.string(),
+  flags: z.array(z.string()).default([]),
+  addr_info: z.array(addrSchema).default([]),
+});
+
+const lifetime = (n: number | undefined) => (n === undefined || n >= FOREVER ? undefined : n);
+
+export function parseLinkDetails(text: string): LinkDetail[] {
+  return z
+    .array(linkSchema)
+    .parse(JSON.parse(text))
+    .map((l) => ({
+      name: l.ifname,
+      flags: l.flags,
+      adminUp: l.flags.includes("UP"),
+      carrier: l.flags.includes("LOWER_UP") && !l.flags.includes("NO-CARRIER"),
+      addresses: l.addr_info.flatMap((a) =>
+        (a.family === "inet" || a.family === "inet6") && a.local !== undefined
+          ? [
+              {
+                family: a.family,
+                address: a.local,
+                prefixlen: a.prefixlen,
+                scope: a.scope ?? "global",
+                tentative: a.tentative === true,
+                // Same rule as the agent's parser: a preferred lifetime of 0 is deprecated.
+                deprecated: a.deprecated === true || a.preferred_life_time === 0,
+                temporary: a.temporary === true,
+                dadfailed: a.dadfailed === true,
+                validLft: lifetime(a.valid_life_time),
+                preferredLft: lifetime(a.preferred_life_time),
+              },
+            ]
+          : [],
+      ),
+    }));
+}
