@@ -19,7 +19,7 @@ import { portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
 import { initialFacts, reduce } from "./core/facts.js";
-import { phaseOf } from "./core/phase.js";
+import { failingHop, phaseOf } from "./core/phase.js";
 import { plan as makePlan } from "./core/plan.js";
 import type { AgentStatus, ReconcileReport } from "./core/status.js";
 import type { Actual, Config, Desired, Event, Plan, PortMap, SnatRule, State, Step } from "./core/types.js";
@@ -71,6 +71,7 @@ export class Agent implements AgentControl {
   /** The tail of the exclusive section: every change to what is in place runs after the one before. */
   private tail: Promise<unknown> = Promise.resolve();
   private lastReconcile: ReconcileReport | null = null;
+  private lastProbe: ProbeReport | null = null;
   private retryMs = RETRY_MS.initial;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly startedAt: string;
@@ -167,7 +168,19 @@ export class Agent implements AgentControl {
 
   async probe(): Promise<ProbeReport> {
     if (this.deps.probe === undefined) throw new Error("probes are not available");
-    return this.deps.probe(this.buildStatus());
+    const report = await this.deps.probe(this.buildStatus());
+    this.lastProbe = report;
+    this.publish();
+    return report;
+  }
+
+  /** The scheduled health tick: repair drift, then probe each hop. */
+  async healthTick(): Promise<ProbeReport> {
+    const repaired = await this.reconcile();
+    if (repaired !== undefined && repaired.steps > 0 && repaired.at === this.lastReconcile?.at) {
+      this.log.info({ steps: repaired.steps }, "health tick reconciled");
+    }
+    return this.probe();
   }
 
   async setEnabled(enabled: boolean): Promise<void> {
@@ -307,6 +320,7 @@ export class Agent implements AgentControl {
       converging,
       reconcileError: failed ?? undefined,
       listeners,
+      probeFailure: this.lastProbe === null ? undefined : failingHop(this.lastProbe),
     });
     return {
       pid: process.pid,
@@ -332,6 +346,7 @@ export class Agent implements AgentControl {
         matchesPlan: sameSnat(this.actual.snat, this.plan.desired.snat),
       },
       lastReconcile: this.lastReconcile,
+      lastProbe: this.lastProbe,
     };
   }
 

@@ -1,23 +1,9 @@
 // What a dashboard may ask of a running agent. MQTT commands (and later other front ends) go through this.
 import type { Observable } from "rxjs";
-import type { AgentStatus, ReconcileReport } from "./core/status.js";
+import type { AgentStatus, ProbeReport, ReconcileReport } from "./core/status.js";
 import type { PortMap } from "./core/types.js";
 
-export interface ProbeResult {
-  /** "device" = TCP connect to device:target from the LAN address; "end-to-end" = through [wan]:listen. */
-  hop: "device" | "end-to-end";
-  listen: number;
-  target: number;
-  ok: boolean;
-  ms: number;
-  error: string | null;
-}
-
-export interface ProbeReport {
-  at: string;
-  ok: boolean;
-  results: ProbeResult[];
-}
+export type { ProbeReport, ProbeResult } from "./core/status.js";
 
 export interface AgentControl {
   status(): AgentStatus;

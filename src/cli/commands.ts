@@ -10,6 +10,7 @@ import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createPidRecords } from "../effects/pid-records.js";
+import { cleanupMqtt } from "../mqtt/index.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 
@@ -85,6 +86,8 @@ export async function cleanupCommand(config: Config, log: Logger): Promise<numbe
   const iptablesPresent =
     (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
   if (iptablesPresent) await createIptablesFirewall(runner).remove();
+  // Home Assistant forgets the device and its entities: nothing of ours stays retained on the broker.
+  if (config.mqtt !== undefined) await cleanupMqtt({ config: config.mqtt, log });
   await removeRuntimeFiles(config.runtimeDir);
   log.info({ listenersStopped: stopped }, "cleaned up");
   return 0;

@@ -3,13 +3,16 @@ import type { Logger } from "pino";
 import { Agent } from "../agent.js";
 import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import type { AgentStatus } from "../core/status.js";
+import type { StatusFile } from "./runtime.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
-import { filter, share } from "rxjs";
+import { Subject, filter, share, type Observable } from "rxjs";
+import type { ProbeReport } from "../control.js";
+import { createProber, scheduleTicks } from "../effects/probes.js";
+import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
 import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
@@ -33,7 +36,7 @@ const STOP_DEADLINE_MS = 4500;
 function statusWriter(
   runtimeDir: string,
   log: Logger,
-): { push: (s: AgentStatus) => void; close: () => Promise<void> } {
+): { push: (s: StatusFile) => void; close: () => Promise<void> } {
   let pending: string | undefined;
   let written = "";
   let closed = false;
@@ -60,6 +63,23 @@ function statusWriter(
       return draining;
     },
   };
+}
+
+function startMqttIfConfigured(
+  config: Config,
+  agent: Agent,
+  probeReports: Observable<ProbeReport>,
+  log: Logger,
+): MqttHandle | undefined {
+  if (config.mqtt === undefined) return undefined;
+  try {
+    return startMqtt({ config: config.mqtt, control: agent, log, version: VERSION, probeReports });
+  } catch (e) {
+    // An unreadable password or TLS file must not stop the proxy: run without MQTT and say why.
+    if (!(e instanceof MqttSetupError)) throw e;
+    log.error({ error: e.message }, "MQTT not started; the proxy runs without it");
+    return undefined;
+  }
 }
 
 export async function runCommand(configFile: string, config: Config, log: Logger): Promise<number> {
@@ -94,12 +114,27 @@ export async function runCommand(configFile: string, config: Config, log: Logger
     persisted: await store.load(),
     store,
     loadConfig: () => loadConfig(configFile),
+    probe: createProber({ timeoutMs: config.health.timeoutMs }),
     version: VERSION,
   });
-  const status = statusWriter(config.runtimeDir, log);
-  agent.statusChanges.subscribe(status.push);
   log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");
   agent.start();
+
+  // The health tick: repair drift, probe every hop; MQTT publishes each report.
+  const probeReports = new Subject<ProbeReport>();
+  const ticker = scheduleTicks(
+    config.health.schedule,
+    async () => probeReports.next(await agent.healthTick()),
+    log,
+  );
+  const mqtt = startMqttIfConfigured(config, agent, probeReports, log);
+
+  // The status file adds what only the composition root knows: whether MQTT is connected.
+  const status = statusWriter(config.runtimeDir, log);
+  const persist = () =>
+    status.push({ ...agent.status(), mqtt: mqtt === undefined ? null : { connected: mqtt.connected } });
+  agent.statusChanges.subscribe(persist);
+  probeReports.subscribe(persist);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -111,8 +146,9 @@ export async function runCommand(configFile: string, config: Config, log: Logger
         log.error("stop took too long; exiting anyway");
         resolve(1);
       }, STOP_DEADLINE_MS);
-      void agent
-        .stop()
+      ticker.stop();
+      // Dashboards hear "offline" while the listeners are being stopped, not after.
+      void Promise.all([mqtt?.stop(), agent.stop()])
         .then(() => status.close())
         .then(() => removeRuntimeFiles(config.runtimeDir))
         .then(

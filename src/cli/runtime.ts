@@ -3,6 +3,9 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentStatus } from "../core/status.js";
 
+/** What the status file holds: the agent's status plus what only the composition root knows. */
+export type StatusFile = AgentStatus & { mqtt: { connected: boolean } | null };
+
 export const pidPath = (runtimeDir: string) => join(runtimeDir, "agent.pid");
 export const statusPath = (runtimeDir: string) => join(runtimeDir, "status.json");
 
@@ -44,9 +47,9 @@ export async function runningAgentPid(runtimeDir: string): Promise<number | unde
   }
 }
 
-export async function readStatus(runtimeDir: string): Promise<AgentStatus | undefined> {
+export async function readStatus(runtimeDir: string): Promise<StatusFile | undefined> {
   try {
-    return JSON.parse(await readFile(statusPath(runtimeDir), "utf8")) as AgentStatus;
+    return JSON.parse(await readFile(statusPath(runtimeDir), "utf8")) as StatusFile;
   } catch {
     return undefined;
   }

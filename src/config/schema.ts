@@ -2,6 +2,8 @@
 // so a bad file is refused before anything is touched.
 import { z } from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
+import { mqttConfigSchema } from "../mqtt/config.js";
+import { healthConfigSchema } from "./health.js";
 
 const interfaceName = z
   .string()
@@ -87,6 +89,9 @@ export const configSchema = z.strictObject({
     .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5 }),
   commandTimeoutMs: z.number().int().min(100).max(120000).default(10000),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+  health: healthConfigSchema,
+  /** Optional: without it the agent does its whole job and publishes nothing. */
+  mqtt: mqttConfigSchema.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;

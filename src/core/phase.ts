@@ -1,4 +1,5 @@
 // The phase a person reads on a dashboard, derived from the plan and what the reconciler reports.
+import type { ProbeReport } from "./status.js";
 import type { Plan, WaitingFor } from "./types.js";
 
 export type PhaseName =
@@ -22,6 +23,8 @@ export interface PhaseInput {
   /** The last reconcile's error, if it failed. */
   reconcileError: string | undefined;
   listeners: { listen: number; state: ListenerState }[];
+  /** The failing hop of the last health probe, if it failed. */
+  probeFailure: string | undefined;
 }
 
 export function phaseOf(input: PhaseInput): Phase {
@@ -36,5 +39,15 @@ export function phaseOf(input: PhaseInput): Phase {
   if (input.converging) return { phase: "converging" };
   const down = input.listeners.filter((l) => l.state !== "running").map((l) => `:${l.listen} ${l.state}`);
   if (down.length > 0) return { phase: "degraded", reason: `listener ${down.join(", ")}` };
+  if (input.probeFailure !== undefined) return { phase: "degraded", reason: input.probeFailure };
   return { phase: "serving" };
+}
+
+/** The first failing hop of a probe report, as a phase reason; undefined when every hop answered. */
+export function failingHop(report: ProbeReport): string | undefined {
+  const bad = report.results.find((r) => !r.ok);
+  if (bad === undefined) return undefined;
+  const where =
+    bad.hop === "device" ? `device port ${bad.target}` : `listener port ${bad.listen} (end to end)`;
+  return `probe failed: ${where}: ${bad.error ?? "failed"}`;
 }

@@ -20,6 +20,22 @@ export interface ReconcileReport {
   error: string | null;
 }
 
+export interface ProbeResult {
+  /** "device" = TCP connect to device:target from the LAN address; "end-to-end" = through [wan]:listen. */
+  hop: "device" | "end-to-end";
+  listen: number;
+  target: number;
+  ok: boolean;
+  ms: number;
+  error: string | null;
+}
+
+export interface ProbeReport {
+  at: string;
+  ok: boolean;
+  results: ProbeResult[];
+}
+
 export interface AgentStatus {
   pid: number;
   version: string;
@@ -38,4 +54,6 @@ export interface AgentStatus {
   /** applied: our rules are in place; matchesPlan: they are exactly what the plan wants (false while converging). */
   firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
   lastReconcile: ReconcileReport | null;
+  /** The last health probe (scheduled tick or operator request). */
+  lastProbe: ProbeReport | null;
 }

@@ -161,14 +161,6 @@ export function createProber(
 }
 
 /** The first failing hop as a phase reason: "device :80 unreachable from 192.168.1.1: ECONNREFUSED ...". */
-export function failingHop(report: ProbeReport): string | undefined {
-  const bad = report.results.find((r) => !r.ok);
-  if (bad === undefined) return undefined;
-  const where =
-    bad.hop === "device" ? `device port ${bad.target}` : `listener port ${bad.listen} (end to end)`;
-  return `probe failed: ${where}: ${bad.error ?? "failed"}`;
-}
-
 function cronLogger(log: Logger) {
   return {
     info: (message: string) => log.debug({ cron: true }, message),

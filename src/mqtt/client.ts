@@ -9,7 +9,6 @@ import { connect, type IClientOptions, type IClientPublishOptions, type MqttClie
 import type { Logger } from "pino";
 import { Subscription, type Observable } from "rxjs";
 import type { AgentControl, ProbeReport } from "../control.js";
-import { scheduleTicks, type Ticker } from "../effects/probes.js";
 import { errorText, executeCommand, parseRequest, type CommandResponse } from "./commands.js";
 import { topicHostname, type MqttConfig } from "./config.js";
 import { buildDiscovery } from "./discovery.js";
@@ -29,11 +28,8 @@ export interface StartMqttOptions {
   control: AgentControl;
   log: Logger;
   version: string;
-  /**
-   * Health ticks, each with its probe report. When given, every report is published at once (the state at least
-   * every tick). When absent, startMqtt runs `control.probe()` itself on `config.probes.schedule`.
-   */
-  probeReports?: Observable<ProbeReport>;
+  /** The agent's health ticks, each with its probe report: the state is published at least once a tick. */
+  probeReports: Observable<ProbeReport>;
   /** Shown in Home Assistant's device name; default os.hostname(). */
   hostname?: string;
   now?: () => number;
@@ -199,7 +195,6 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const client = connect(config.url, clientOptions(config, secrets, clientId, topics));
   const publisher = new LatestPublisher(client, log);
   const subscriptions = new Subscription();
-  let ticker: Ticker | undefined;
   let stopping = false;
   let stopped: Promise<void> | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -376,39 +371,21 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     }),
   );
 
-  if (options.probeReports !== undefined) {
-    subscriptions.add(
-      options.probeReports.subscribe({
-        next: (report) => {
-          lastProbe = report;
-          pushState(true);
-        },
-        error: (e: unknown) => log.warn({ error: String(e) }, "probe stream failed"),
-      }),
-    );
-  } else {
-    ticker = scheduleTicks(
-      config.probes.schedule,
-      async () => {
-        try {
-          const limit = Math.max(5000, config.probes.timeoutMs * 3);
-          lastProbe = await withTimeout(control.probe(), limit, `probe took more than ${limit} ms`);
-        } catch (e) {
-          log.warn({ error: String(e) }, "probe failed");
-        }
-        if (!stopping) pushState(true);
+  subscriptions.add(
+    options.probeReports.subscribe({
+      next: (report) => {
+        lastProbe = report;
+        pushState(true);
       },
-      log,
-      "mqtt-health",
-    );
-  }
+      error: (e: unknown) => log.warn({ error: String(e) }, "probe stream failed"),
+    }),
+  );
 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
       clearTimeout(reconnectTimer);
       clearTimeout(birthTimer);
-      ticker?.stop();
       subscriptions.unsubscribe();
       if (client.connected) {
         try {

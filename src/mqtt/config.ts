@@ -1,10 +1,6 @@
 // The `mqtt:` section of the configuration. Optional: without it the agent does its whole job and publishes nothing.
 import { hostname as osHostname } from "node:os";
-import { validateDetailed } from "node-cron";
 import { z } from "zod";
-
-/** Every 30 seconds, in node-cron's six-field syntax (seconds first). */
-export const DEFAULT_PROBE_SCHEDULE = "*/30 * * * * *";
 
 // Control characters and characters a shell would interpret. Nothing we publish or log should carry them.
 // eslint-disable-next-line no-control-regex
@@ -65,27 +61,6 @@ const brokerUrl = z.string().superRefine((s, ctx) => {
   }
 });
 
-/** A node-cron expression; returns the problem, or undefined when it is valid. */
-export function scheduleProblem(expression: string): string | undefined {
-  const result = validateDetailed(expression);
-  if (result.valid) return undefined;
-  const detail = result.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
-  return `"${expression.slice(0, 100)}" is not a valid cron schedule${detail ? ` (${detail})` : ""}`;
-}
-
-const schedule = z.string().superRefine((s, ctx) => {
-  const problem = scheduleProblem(s);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-});
-
-/** The health tick: probes, state republish, drift repair. Exported on its own so it can also live at the top level. */
-export const probesConfigSchema = z
-  .strictObject({
-    schedule: schedule.default(DEFAULT_PROBE_SCHEDULE),
-    timeoutMs: z.number().int().min(100).max(30000).default(2000),
-  })
-  .default({ schedule: DEFAULT_PROBE_SCHEDULE, timeoutMs: 2000 });
-
 const printable = (max: number) =>
   z
     .string()
@@ -119,7 +94,6 @@ export const mqttConfigSchema = z
       .min(5, "must be 5-3600 seconds")
       .max(3600, "must be 5-3600 seconds")
       .default(60),
-    probes: probesConfigSchema,
   })
   .superRefine((c, ctx) => {
     if (c.password !== undefined && c.passwordFile !== undefined) {
@@ -145,4 +119,3 @@ export const mqttConfigSchema = z
 
 export type MqttConfig = z.output<typeof mqttConfigSchema>;
 export type MqttConfigInput = z.input<typeof mqttConfigSchema>;
-export type ProbesConfig = z.output<typeof probesConfigSchema>;

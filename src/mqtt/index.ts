@@ -1,14 +1,7 @@
 // MQTT health, dashboard commands and Home Assistant discovery. See docs/mqtt.md and docs/home-assistant.md.
 export { startMqtt, cleanupMqtt, loadSecrets, MqttSetupError, MAX_CONCURRENT_COMMANDS } from "./client.js";
 export type { StartMqttOptions, MqttHandle } from "./client.js";
-export {
-  mqttConfigSchema,
-  probesConfigSchema,
-  DEFAULT_PROBE_SCHEDULE,
-  type MqttConfig,
-  type MqttConfigInput,
-  type ProbesConfig,
-} from "./config.js";
+export { mqttConfigSchema, type MqttConfig, type MqttConfigInput } from "./config.js";
 export { mqttRedactPaths, scrubSecrets } from "./redact.js";
 export { topicsFor, type Topics } from "./topics.js";
 export { buildState, type HealthState, type StatusExtras } from "./state.js";

@@ -172,29 +172,6 @@ describe("mqtt session", { timeout: 60000 }, () => {
     assert.ok(published <= 3, `500 changes in one burst made ${published} publishes`);
   });
 
-  test("without a tick source it runs the probes itself on probes.schedule and publishes each tick", async () => {
-    const control = new FakeControl();
-    const { log } = memoryLogger();
-    const config = testConfig(broker, { probes: { schedule: "* * * * * *" } });
-    const handle = track(startMqtt({ config, control, log, version: "1" }));
-    await eventually(() => handle.connected, "connected");
-    const observer = await observe([handle.topics.state]);
-    await observer.waitFor(() => true, "the retained state");
-    const mark = observer.mark();
-    await delay(3300);
-    const ticks = observer.messages.filter((m) => m.seq > mark);
-    assert.ok(
-      ticks.length >= 2 && ticks.length <= 5,
-      `${ticks.length} publishes in 3.3 s at one tick a second`,
-    );
-    for (const m of ticks) assert.deepEqual(json(m).probes, sampleReport);
-    assert.ok(control.callsOf("probe").length >= 2);
-    await handle.stop();
-    const probes = control.callsOf("probe").length;
-    await delay(1300);
-    assert.equal(control.callsOf("probe").length, probes, "no probe after stop");
-  });
-
   test("the Home Assistant birth message is answered with discovery and state", async () => {
     const control = new FakeControl();
     const { log } = memoryLogger();

@@ -102,6 +102,26 @@ test("a vanished lease keeps the last known device; a new lease replaces it; ano
   assert.equal(plan(state.facts, other).waitingFor, "device");
 });
 
+test("phase: a failed probe degrades an otherwise serving agent, naming the hop", () => {
+  const p = plan(healthyFacts(), config);
+  const base = {
+    observed: true,
+    stopping: false,
+    plan: p,
+    converging: false,
+    reconcileError: undefined,
+    listeners: [{ listen: 80, state: "running" as const }],
+    probeFailure: undefined,
+  };
+  assert.deepEqual(phaseOf(base), { phase: "serving" });
+  assert.deepEqual(phaseOf({ ...base, probeFailure: "probe failed: device port 80: ECONNREFUSED" }), {
+    phase: "degraded",
+    reason: "probe failed: device port 80: ECONNREFUSED",
+  });
+  assert.equal(phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting" }] }).reason, "listener :80 restarting");
+  assert.equal(phaseOf({ ...base, converging: true }).phase, "converging");
+});
+
 test("disabled plans nothing", () => {
   const p = plan(healthyFacts({ enabled: false }), config);
   assert.deepEqual(p.desired, { snat: null, listeners: [] });
@@ -113,6 +133,7 @@ test("disabled plans nothing", () => {
       converging: false,
       reconcileError: undefined,
       listeners: [],
+      probeFailure: undefined,
     }).phase,
     "disabled",
   );

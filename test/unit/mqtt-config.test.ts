@@ -2,13 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { formatIssues } from "../../src/config/schema.js";
-import {
-  DEFAULT_PROBE_SCHEDULE,
-  mqttConfigSchema,
-  scheduleProblem,
-  topicHostname,
-  topicProblem,
-} from "../../src/mqtt/config.js";
+import { DEFAULT_HEALTH_SCHEDULE, healthConfigSchema, scheduleProblem } from "../../src/config/health.js";
+import { mqttConfigSchema, topicHostname, topicProblem } from "../../src/mqtt/config.js";
 import { topicsFor } from "../../src/mqtt/topics.js";
 
 function problems(input: unknown): string[] {
@@ -22,8 +17,8 @@ describe("mqtt config", () => {
     assert.equal(config.baseTopic, `sixgate/${topicHostname()}`);
     assert.equal(config.discoveryPrefix, "homeassistant");
     assert.equal(config.keepalive, 60);
-    assert.deepEqual(config.probes, { schedule: DEFAULT_PROBE_SCHEDULE, timeoutMs: 2000 });
-    assert.equal(DEFAULT_PROBE_SCHEDULE, "*/30 * * * * *");
+    assert.deepEqual(healthConfigSchema.parse(undefined), { schedule: DEFAULT_HEALTH_SCHEDULE, timeoutMs: 2000 });
+    assert.equal(DEFAULT_HEALTH_SCHEDULE, "*/30 * * * * *");
     assert.equal(config.username, undefined);
     assert.equal(config.tls, undefined);
   });
@@ -38,10 +33,8 @@ describe("mqtt config", () => {
       baseTopic: "site/gw1",
       discoveryPrefix: "ha",
       keepalive: 30,
-      probes: { schedule: "*/10 * * * * *" },
     });
     assert.equal(config.tls?.rejectUnauthorized, true);
-    assert.equal(config.probes.schedule, "*/10 * * * * *");
     assert.deepEqual(topicsFor(config), {
       availability: "site/gw1/availability",
       state: "site/gw1/state",
@@ -102,16 +95,6 @@ describe("mqtt config", () => {
     ],
     ["clientId with a space", { url: "mqtt://b", clientId: "a b" }, /^clientId: must be 1-64 of/],
     ["keepalive too small", { url: "mqtt://b", keepalive: 1 }, /^keepalive: must be 5-3600 seconds/],
-    [
-      "bad schedule",
-      { url: "mqtt://b", probes: { schedule: "every 30s" } },
-      /^probes\.schedule: "every 30s" is not a valid cron schedule/,
-    ],
-    [
-      "schedule out of range",
-      { url: "mqtt://b", probes: { schedule: "*/30 * * * * 9" } },
-      /^probes\.schedule: /,
-    ],
     ["unknown key", { url: "mqtt://b", host: "b" }, /unknown key\(s\): host/],
     [
       "username with a newline",

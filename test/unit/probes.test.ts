@@ -5,10 +5,10 @@ import { describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { execa } from "execa";
 import { pino } from "pino";
+import { failingHop } from "../../src/core/phase.js";
 import {
   createProber,
   cronTicks,
-  failingHop,
   runProbes,
   scheduleTicks,
   tcpConnect,
