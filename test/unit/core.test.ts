@@ -118,7 +118,10 @@ test("phase: a failed probe degrades an otherwise serving agent, naming the hop"
     phase: "degraded",
     reason: "probe failed: device port 80: ECONNREFUSED",
   });
-  assert.equal(phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting" }] }).reason, "listener :80 restarting");
+  assert.equal(
+    phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting" }] }).reason,
+    "listener :80 restarting",
+  );
   assert.equal(phaseOf({ ...base, converging: true }).phase, "converging");
 });
 

@@ -17,7 +17,10 @@ describe("mqtt config", () => {
     assert.equal(config.baseTopic, `sixgate/${topicHostname()}`);
     assert.equal(config.discoveryPrefix, "homeassistant");
     assert.equal(config.keepalive, 60);
-    assert.deepEqual(healthConfigSchema.parse(undefined), { schedule: DEFAULT_HEALTH_SCHEDULE, timeoutMs: 2000 });
+    assert.deepEqual(healthConfigSchema.parse(undefined), {
+      schedule: DEFAULT_HEALTH_SCHEDULE,
+      timeoutMs: 2000,
+    });
     assert.equal(DEFAULT_HEALTH_SCHEDULE, "*/30 * * * * *");
     assert.equal(config.username, undefined);
     assert.equal(config.tls, undefined);
