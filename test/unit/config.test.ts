@@ -76,7 +76,10 @@ test("every error names the field and the problem", () => {
     [base + "  - { listen: 80, target: 81 }\n", /^ports\.1\.listen: port 80 is listed twice/],
     [base.replace(/ports:[\s\S]*/, "ports: []\n"), /^ports: needs at least one port mapping/],
     ["wan: [unclosed", /^\(file\): not valid YAML or JSON/],
-    [base + "health: { schedule: every 30s }\n", /^health\.schedule: "every 30s" is not a valid cron schedule/],
+    [
+      base + "health: { schedule: every 30s }\n",
+      /^health\.schedule: "every 30s" is not a valid cron schedule/,
+    ],
     [base + "health: { schedule: '*/30 * * * * 9' }\n", /^health\.schedule: /],
     [base + "mqtt: { url: 'http://broker' }\n", /^mqtt\.url: /],
   ];
