@@ -1,0 +1,146 @@
+// The agent with a real Mosquitto, both in the lab's gateway namespace (the broker on that namespace's
+// loopback): health on the state topic, a dashboard command that changes what a client sees, the last will.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it, type TestContext } from "node:test";
+import { createLabFor, sleep, waitFor, type Lab } from "./lab.js";
+
+const TEST = { timeout: 90_000 };
+const BASE = "sixgate/lab";
+
+async function startBroker(lab: Lab): Promise<void> {
+  const conf = join(lab.dir, "mosquitto.conf");
+  await writeFile(conf, "listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n");
+  lab.spawn("gw", ["mosquitto", "-c", conf], "mosquitto");
+  await waitFor(
+    async () => (await lab.exec("gw", ["ss", "-H", "-l", "-t", "-n", "sport", "=", ":1883"])).stdout.trim(),
+    {
+      timeoutMs: 5_000,
+      message: () => lab.readLog("mosquitto"),
+    },
+  );
+}
+
+/** The retained message on a topic, or undefined when there is none within a second. */
+async function retained(lab: Lab, topic: string): Promise<string | undefined> {
+  const r = await lab.exec("gw", [
+    "mosquitto_sub",
+    "-h",
+    "127.0.0.1",
+    "-t",
+    topic,
+    "-C",
+    "1",
+    "-W",
+    "1",
+    "--retained-only",
+  ]);
+  return r.ok ? r.stdout.trim() : undefined;
+}
+
+async function state(lab: Lab): Promise<Record<string, unknown> | undefined> {
+  const text = await retained(lab, `${BASE}/state`);
+  return text === undefined || text === "" ? undefined : (JSON.parse(text) as Record<string, unknown>);
+}
+
+/** Sends a request the way a dashboard does and returns the response with the same id. */
+async function request(
+  lab: Lab,
+  id: string,
+  command: string,
+  args?: unknown,
+): Promise<Record<string, unknown>> {
+  const response = lab.exec(
+    "gw",
+    ["mosquitto_sub", "-h", "127.0.0.1", "-t", `${BASE}/response`, "-C", "1", "-W", "10"],
+    {
+      timeoutMs: 12_000,
+    },
+  );
+  await sleep(300); // the subscription is in place before the request goes out
+  const payload = JSON.stringify(args === undefined ? { id, command } : { id, command, args });
+  await lab.execOk("gw", ["mosquitto_pub", "-h", "127.0.0.1", "-t", `${BASE}/request`, "-m", payload]);
+  const r = await response;
+  assert.ok(r.ok, `no response to ${command}: ${r.stderr}`);
+  const body = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+  assert.equal(body.id, id);
+  return body;
+}
+
+async function startWithMqtt(t: TestContext) {
+  const lab = await createLabFor(t);
+  await startBroker(lab);
+  const config = await lab.writeConfig({
+    mqtt: { url: "mqtt://127.0.0.1:1883", baseTopic: BASE, keepalive: 5 },
+    health: { schedule: "*/2 * * * * *" },
+  });
+  const agent = lab.startAgent(config);
+  await agent.waitPhase("serving", 15_000);
+  return { lab, agent };
+}
+
+describe("sixgate agent with MQTT", () => {
+  it("publishes availability and serving state, with probe results from the health tick", TEST, async (t) => {
+    const { lab, agent } = await startWithMqtt(t);
+    await waitFor(async () => (await retained(lab, `${BASE}/availability`)) === "online", {
+      timeoutMs: 10_000,
+    });
+    const s = await waitFor(
+      async () => {
+        const st = await state(lab);
+        const probes = st?.probes as { ok?: boolean } | null | undefined;
+        return st?.phase === "serving" && probes?.ok === true ? st : undefined;
+      },
+      { timeoutMs: 15_000, message: () => agent.tail() },
+    );
+    assert.equal((s.wan as { address?: string }).address, lab.wanAddress);
+    assert.equal((await agent.status()).phase, "serving");
+  });
+
+  it(
+    "set-ports from the dashboard changes what a client reaches; a bad request changes nothing",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startWithMqtt(t);
+      const bad = await request(lab, "b1", "set-ports", { ports: [{ listen: 70000, target: 80 }] });
+      assert.equal(bad.ok, false);
+      assert.match(String(bad.error), /listen/);
+      assert.ok((await lab.curl6(80)).answer, "port 80 still serves after a refused request");
+
+      const good = await request(lab, "g1", "set-ports", { ports: [{ listen: 8080, target: 80 }] });
+      assert.equal(good.ok, true, JSON.stringify(good));
+      const answer = await waitFor(async () => (await lab.curl6(8080)).answer, {
+        timeoutMs: 5_000,
+        message: () => agent.tail(),
+      });
+      assert.equal(answer.port, 80);
+      await waitFor(
+        async () => !(await lab.curl6(80, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 })).ok,
+        {
+          timeoutMs: 5_000,
+        },
+      );
+
+      const disabled = await request(lab, "d1", "disable");
+      assert.equal(disabled.ok, true);
+      await agent.waitPhase("disabled", 5_000);
+      assert.equal((await lab.curl6(8080, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 })).ok, false);
+      assert.ok(!(await lab.nftTables()).includes("table ip sixgate"), "no SNAT while disabled");
+    },
+  );
+
+  it("the broker announces the last will when the agent is killed", TEST, async (t) => {
+    const { lab, agent } = await startWithMqtt(t);
+    await waitFor(async () => (await retained(lab, `${BASE}/availability`)) === "online", {
+      timeoutMs: 10_000,
+    });
+    agent.stop("SIGKILL");
+    await agent.waitExit(5_000);
+    // The broker notices the dead connection within 1.5 keepalives (5 s).
+    await waitFor(async () => (await retained(lab, `${BASE}/availability`)) === "offline", {
+      timeoutMs: 15_000,
+      intervalMs: 500,
+    });
+  });
+});
