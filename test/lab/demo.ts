@@ -1,7 +1,9 @@
 // `npm run demo`: builds the lab, runs the agent, shows an IPv6 client reaching the IPv4-only device
-// through the gateway, follows a WAN renumbering (and says how long it took), then cleans up.
+// through the gateway, follows a WAN renumbering (and says how long it took), shows what a dashboard sees
+// on MQTT (a Mosquitto in the lab), then cleans up.
 // Ctrl-C or a failure cleans up too (the lab's exit and signal handlers).
 import { readFile } from "node:fs/promises";
+import { LAB_BASE_TOPIC, LAB_MQTT, labRequest, labState, retained, startLabBroker } from "./broker.js";
 import { DEFAULT_PORTS, createLab, waitFor, type AgentProcess, type Lab } from "./lab.js";
 
 const NEW_WAN_ADDRESS = "2001:db8:1::10";
@@ -20,7 +22,7 @@ async function showCurl(lab: Lab, listen: number, address = lab.wanAddress): Pro
 }
 
 async function startAgent(lab: Lab): Promise<AgentProcess> {
-  const config = await lab.writeConfig();
+  const config = await lab.writeConfig({ mqtt: LAB_MQTT, health: { schedule: "*/5 * * * * *" } });
   heading(`Agent config (${config})`);
   say((await readFile(config, "utf8")).replace(/^/gm, "  ").trimEnd());
   heading(`Starting the agent: ip netns exec ${lab.ns.gw} node dist/cli/main.js run --config ...`);
@@ -56,6 +58,33 @@ async function renumber(lab: Lab, agent: AgentProcess): Promise<number> {
   return ms;
 }
 
+/** What a dashboard sees: the retained state, and the answer to a command. */
+async function showMqtt(lab: Lab, wanted: string): Promise<void> {
+  heading(`What a dashboard sees on MQTT (topics under ${LAB_BASE_TOPIC}/)`);
+  say(`  availability: ${(await retained(lab, `${LAB_BASE_TOPIC}/availability`)) ?? "(none)"}`);
+  const state = await waitFor(
+    async () => {
+      const s = await labState(lab);
+      return (s?.wan as { address?: string } | undefined)?.address === wanted ? s : undefined;
+    },
+    { timeoutMs: 10_000 },
+  );
+  const device = state.device as { address?: string; mac?: string } | undefined;
+  const listeners = (state.listeners as { listen: number; state: string }[] | undefined) ?? [];
+  say(
+    `  state: phase ${String(state.phase)}, WAN ${wanted}, device ${device?.address ?? "?"} (${device?.mac ?? "?"})`,
+  );
+  say(`         listeners ${listeners.map((l) => `:${l.listen} ${l.state}`).join(", ")}`);
+  say(`  $ mosquitto_pub -t ${LAB_BASE_TOPIC}/request -m '{"id":"demo","command":"probe"}'`);
+  const reply = await labRequest(lab, "demo", "probe");
+  const result = reply.result as {
+    ok?: boolean;
+    results?: { hop: string; listen: number; ok: boolean; ms: number }[];
+  };
+  say(`  response ok=${String(reply.ok)}; probes:`);
+  for (const r of result.results ?? []) say(`    :${r.listen} ${r.hop} ${r.ok ? "ok" : "FAILED"} ${r.ms} ms`);
+}
+
 async function main(): Promise<number> {
   heading("Building the network lab");
   const lab = await createLab();
@@ -65,6 +94,7 @@ async function main(): Promise<number> {
     say(
       `  device  ${lab.ns.dev}: eth0 ${(await lab.deviceAddress()) ?? "?"} by DHCP (MAC ${lab.deviceMac}), httpd on 80 and 23`,
     );
+    await startLabBroker(lab);
     const agent = await startAgent(lab);
 
     heading("An IPv6 client reaches the IPv4-only device through the gateway");
@@ -73,6 +103,7 @@ async function main(): Promise<number> {
     say("  (remote= is the address the device saw: the gateway's LAN address, so replies come back)");
 
     const ms = await renumber(lab, agent);
+    await showMqtt(lab, NEW_WAN_ADDRESS);
 
     heading("Stopping the agent (SIGTERM)");
     agent.stop("SIGTERM");

@@ -1,78 +1,24 @@
 // The agent with a real Mosquitto, both in the lab's gateway namespace (the broker on that namespace's
 // loopback): health on the state topic, a dashboard command that changes what a client sees, the last will.
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { createLabFor, sleep, waitFor, type Lab } from "./lab.js";
+import {
+  LAB_BASE_TOPIC as BASE,
+  LAB_MQTT,
+  labRequest as request,
+  labState as state,
+  retained,
+  startLabBroker,
+} from "./broker.js";
+import { createLabFor, waitFor } from "./lab.js";
 
 const TEST = { timeout: 90_000 };
-const BASE = "sixgate/lab";
-
-async function startBroker(lab: Lab): Promise<void> {
-  const conf = join(lab.dir, "mosquitto.conf");
-  await writeFile(conf, "listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\n");
-  lab.spawn("gw", ["mosquitto", "-c", conf], "mosquitto");
-  await waitFor(
-    async () => (await lab.exec("gw", ["ss", "-H", "-l", "-t", "-n", "sport", "=", ":1883"])).stdout.trim(),
-    {
-      timeoutMs: 5_000,
-      message: () => lab.readLog("mosquitto"),
-    },
-  );
-}
-
-/** The retained message on a topic, or undefined when there is none within a second. */
-async function retained(lab: Lab, topic: string): Promise<string | undefined> {
-  const r = await lab.exec("gw", [
-    "mosquitto_sub",
-    "-h",
-    "127.0.0.1",
-    "-t",
-    topic,
-    "-C",
-    "1",
-    "-W",
-    "1",
-    "--retained-only",
-  ]);
-  return r.ok ? r.stdout.trim() : undefined;
-}
-
-async function state(lab: Lab): Promise<Record<string, unknown> | undefined> {
-  const text = await retained(lab, `${BASE}/state`);
-  return text === undefined || text === "" ? undefined : (JSON.parse(text) as Record<string, unknown>);
-}
-
-/** Sends a request the way a dashboard does and returns the response with the same id. */
-async function request(
-  lab: Lab,
-  id: string,
-  command: string,
-  args?: unknown,
-): Promise<Record<string, unknown>> {
-  const response = lab.exec(
-    "gw",
-    ["mosquitto_sub", "-h", "127.0.0.1", "-t", `${BASE}/response`, "-C", "1", "-W", "10"],
-    {
-      timeoutMs: 12_000,
-    },
-  );
-  await sleep(300); // the subscription is in place before the request goes out
-  const payload = JSON.stringify(args === undefined ? { id, command } : { id, command, args });
-  await lab.execOk("gw", ["mosquitto_pub", "-h", "127.0.0.1", "-t", `${BASE}/request`, "-m", payload]);
-  const r = await response;
-  assert.ok(r.ok, `no response to ${command}: ${r.stderr}`);
-  const body = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
-  assert.equal(body.id, id);
-  return body;
-}
 
 async function startWithMqtt(t: TestContext) {
   const lab = await createLabFor(t);
-  await startBroker(lab);
+  await startLabBroker(lab);
   const config = await lab.writeConfig({
-    mqtt: { url: "mqtt://127.0.0.1:1883", baseTopic: BASE, keepalive: 5 },
+    mqtt: LAB_MQTT,
     health: { schedule: "*/2 * * * * *" },
   });
   const agent = lab.startAgent(config);
