@@ -3,11 +3,12 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
-import { createLogger } from "./logger.js";
-import { notifyCommand } from "./notify.js";
-import { runCommand } from "./run.js";
-import { planCommand, statusCommand, cleanupCommand } from "./commands.js";
+import type { Config } from "../config/schema.js";
 import { VERSION } from "../version.js";
+
+// Commands are loaded on demand: `sixgate notify`, run by hooks under a one-second watchdog, must start fast.
+const commands = () => import("./commands.js");
+const logger = async (level: Config["logLevel"]) => (await import("./logger.js")).createLogger(level);
 
 const USAGE = `usage: sixgate <command> [options]
 
@@ -49,16 +50,19 @@ async function main(argv: string[]): Promise<number> {
     values.config === undefined && !existsSync(DEFAULT_CONFIG)
       ? DEFAULT_RUNTIME_DIR
       : (await loadConfig(configFile)).runtimeDir;
-  if (command === "status") return statusCommand(await runtimeDir(), values.json);
-  if (command === "notify") return notifyCommand(await runtimeDir(), positionals[1], positionals.slice(2));
+  if (command === "status") return (await commands()).statusCommand(await runtimeDir(), values.json);
+  if (command === "notify") {
+    const { notifyCommand } = await import("./notify.js");
+    return notifyCommand(await runtimeDir(), positionals[1], positionals.slice(2));
+  }
   const config = await loadConfig(configFile);
   switch (command) {
     case "run":
-      return runCommand(configFile, config, createLogger(config.logLevel));
+      return (await import("./run.js")).runCommand(configFile, config, await logger(config.logLevel));
     case "plan":
-      return planCommand(config, createLogger("warn"));
+      return (await commands()).planCommand(config, await logger("warn"));
     case "cleanup":
-      return cleanupCommand(config, createLogger(config.logLevel));
+      return (await commands()).cleanupCommand(config, await logger(config.logLevel));
     default:
       process.stderr.write(`sixgate: unknown command "${command}"\n${USAGE}\n`);
       return 64;
