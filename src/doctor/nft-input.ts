@@ -98,12 +98,73 @@ function ifaceTest(name: string): (v: string) => Tri {
   };
 }
 
+type Test = (v: string) => Tri;
+
+/**
+ * The test for `<selector> <key> [op] value`, "no" when the packet cannot match whatever the value, or undefined when
+ * the answer depends on what we cannot know here (the client's address or port, marks): then "maybe".
+ */
+function keyedTest(selector: string, key: string, p: InputPacket): Test | "no" | undefined {
+  switch (`${selector} ${key}`) {
+    case "meta l4proto":
+    case "ip6 nexthdr":
+      return protoTest;
+    case "meta nfproto":
+      return (v) => (v === "ipv6" ? "yes" : "no");
+    case "meta protocol":
+      return (v) => (v === "ip6" ? "yes" : v === "ip" ? "no" : "maybe");
+    case "meta iifname":
+    case "meta iif":
+      return ifaceTest(p.wanInterface);
+    case "meta oifname":
+    case "meta oif":
+      return "no"; // input traffic has no output interface
+    case "meta pkttype":
+      return (v) => (v === "host" || v === "unicast" ? "yes" : "no");
+    case "ct state":
+      return (v) => (v === "new" ? "yes" : CT_STATES.has(v) ? "no" : "maybe");
+    case "ct status":
+      return (v) => (v === "dnat" || v === "snat" ? "no" : "maybe");
+    case "ct direction":
+      return (v) => (v === "original" ? "yes" : "no");
+    case "tcp dport":
+    case "th dport":
+      return portTest(p.port);
+    case "ip6 daddr": {
+      const wan = p.wanAddress;
+      return (v) => (wan === undefined ? "maybe" : ipv6InPrefix(wan, v));
+    }
+    default:
+      return undefined;
+  }
+}
+
+const KEYED = new Set(["meta", "ct", "tcp", "th", "ip6"]);
+
+/** Headers an IPv6 TCP packet does not have: a rule that matches on them cannot match. */
+const OTHER_HEADERS = new Set([
+  "ip",
+  "udp",
+  "udplite",
+  "sctp",
+  "dccp",
+  "icmp",
+  "icmpv6",
+  "igmp",
+  "esp",
+  "ah",
+  "comp",
+  "arp",
+  "vlan",
+  "gre",
+]);
+
 /** Does the rule's match part hold for the packet? An expression it cannot read ends the reading with "maybe". */
 function matchRule(tokens: readonly string[], p: InputPacket): Tri {
   let result: Tri = "yes";
   let i = 0;
   /** Reads `[op] value` and tests it; ordering operators are only understood for ports. */
-  const value = (test: (v: string) => Tri, port?: number): Tri => {
+  const value = (test: Test, port?: number): Tri => {
     let op = "==";
     if (OPERATORS.has(tokens[i] ?? "")) op = tokens[i++] ?? "==";
     const token = tokens[i++];
@@ -115,150 +176,59 @@ function matchRule(tokens: readonly string[], p: InputPacket): Tri {
     const holds = op === "<" ? port < n : op === ">" ? port > n : op === "<=" ? port <= n : port >= n;
     return holds ? "yes" : "no";
   };
+
   while (i < tokens.length && result !== "no") {
     const t = tokens[i++] ?? "";
-    switch (t) {
-      case "counter":
-        if (tokens[i] === "packets") i += 4;
-        else if (tokens[i] === "name") i += 2;
-        break;
-      case "comment":
-        i++;
-        break;
-      case "log":
-        while (LOG_OPTIONS.has(tokens[i] ?? "")) i += 2;
-        break;
-      case "limit": {
-        if (tokens[i] === "rate") i++;
-        const over = tokens[i] === "over";
-        if (over) i++;
-        while (i < tokens.length && !(tokens[i] ?? "").includes("/")) i++;
-        i++;
-        if (tokens[i] === "burst") i += 3;
-        // One client's first SYN is under any sensible rate limit.
-        result = both(result, over ? "no" : "yes");
-        break;
+    if (t === "counter") {
+      if (tokens[i] === "packets") i += 4;
+      else if (tokens[i] === "name") i += 2;
+    } else if (t === "comment") {
+      i++;
+    } else if (t === "log") {
+      while (LOG_OPTIONS.has(tokens[i] ?? "")) i += 2;
+    } else if (t === "limit") {
+      // "limit rate [over] 25/second [burst 50 packets]": one client's first SYN is under any sensible limit.
+      if (tokens[i] === "rate") i++;
+      const over = tokens[i] === "over";
+      while (i < tokens.length && !(tokens[i] ?? "").includes("/")) i++;
+      i++;
+      if (tokens[i] === "burst") i += 3;
+      result = both(result, over ? "no" : "yes");
+    } else if (t === "iifname" || t === "iif") {
+      result = both(result, value(ifaceTest(p.wanInterface)));
+    } else if (t === "oifname" || t === "oif") {
+      result = "no";
+    } else if (OTHER_HEADERS.has(t)) {
+      result = "no";
+    } else if (t === "fib" && tokens[i] === "daddr" && tokens[i + 1] === "type") {
+      // The listener's address is local by definition.
+      i += 2;
+      result = both(
+        result,
+        value((v) => (v === "local" ? "yes" : "no")),
+      );
+    } else if (t === "tcp" && tokens[i] === "flags") {
+      // "tcp flags syn / fin,syn,rst,ack": the first packet of a connection is a bare SYN.
+      i++;
+      let op = "==";
+      if (OPERATORS.has(tokens[i] ?? "")) op = tokens[i++] ?? "==";
+      const flags = tokens[i++] ?? "";
+      if (tokens[i] === "/") i += 2;
+      const syn = valueMatches(flags, (v) => (v === "syn" ? "yes" : "no"));
+      result = both(result, op === "==" ? syn : op === "!=" ? not(syn) : "maybe");
+    } else if (KEYED.has(t)) {
+      const key = tokens[i++] ?? "";
+      if (tokens[i] === "set") {
+        i += 2; // a statement (meta mark set 1), not a match
+        continue;
       }
-      case "iifname":
-      case "iif":
-        result = both(result, value(ifaceTest(p.wanInterface)));
-        break;
-      case "oifname":
-      case "oif":
-        // Input traffic has no output interface.
-        result = both(result, "no");
-        break;
-      case "meta": {
-        const key = tokens[i++];
-        if (tokens[i] === "set") {
-          i += 2; // a statement (meta mark set ...), not a match
-          break;
-        }
-        if (key === "l4proto") result = both(result, value(protoTest));
-        else if (key === "nfproto")
-          result = both(
-            result,
-            value((v) => (v === "ipv6" ? "yes" : "no")),
-          );
-        else if (key === "protocol")
-          result = both(
-            result,
-            value((v) => (v === "ip6" ? "yes" : v === "ip" ? "no" : "maybe")),
-          );
-        else if (key === "iifname" || key === "iif") result = both(result, value(ifaceTest(p.wanInterface)));
-        else if (key === "oifname" || key === "oif") result = both(result, "no");
-        else if (key === "pkttype")
-          result = both(
-            result,
-            value((v) => (v === "host" || v === "unicast" ? "yes" : "no")),
-          );
-        else return "maybe";
-        break;
-      }
-      case "ct": {
-        const key = tokens[i++];
-        if (key === "state")
-          result = both(
-            result,
-            value((v) => (v === "new" ? "yes" : CT_STATES.has(v) ? "no" : "maybe")),
-          );
-        else if (key === "status")
-          result = both(
-            result,
-            value((v) => (v === "dnat" || v === "snat" ? "no" : "maybe")),
-          );
-        else if (key === "direction")
-          result = both(
-            result,
-            value((v) => (v === "original" ? "yes" : "no")),
-          );
-        else return "maybe";
-        break;
-      }
-      case "tcp": {
-        const key = tokens[i++];
-        if (key === "dport") result = both(result, value(portTest(p.port), p.port));
-        else if (key === "sport") {
-          value(() => "maybe");
-          result = both(result, "maybe");
-        } else if (key === "flags") {
-          // "tcp flags syn / fin,syn,rst,ack": the first packet of a connection is a bare SYN.
-          let op = "==";
-          if (OPERATORS.has(tokens[i] ?? "")) op = tokens[i++] ?? "==";
-          const flags = tokens[i++] ?? "";
-          if (tokens[i] === "/") i += 2;
-          const syn = flags === "syn" ? "yes" : valueMatches(flags, (v) => (v === "syn" ? "yes" : "no"));
-          result = both(result, op === "==" ? syn : op === "!=" ? not(syn) : "maybe");
-        } else return "maybe";
-        break;
-      }
-      case "th": {
-        const key = tokens[i++];
-        if (key === "dport") result = both(result, value(portTest(p.port), p.port));
-        else return "maybe";
-        break;
-      }
-      case "ip6": {
-        const key = tokens[i++];
-        if (key === "daddr") {
-          const wan = p.wanAddress;
-          result = both(
-            result,
-            value((v) => (wan === undefined ? "maybe" : ipv6InPrefix(wan, v))),
-          );
-        } else if (key === "nexthdr") result = both(result, value(protoTest));
-        else return "maybe";
-        break;
-      }
-      case "fib":
-        if (tokens[i] === "daddr" && tokens[i + 1] === "type") {
-          i += 2;
-          // The listener's address is local by definition.
-          result = both(
-            result,
-            value((v) => (v === "local" ? "yes" : "no")),
-          );
-        } else return "maybe";
-        break;
-      case "ip":
-      case "udp":
-      case "udplite":
-      case "sctp":
-      case "dccp":
-      case "icmp":
-      case "icmpv6":
-      case "igmp":
-      case "esp":
-      case "ah":
-      case "comp":
-      case "arp":
-      case "vlan":
-      case "gre":
-        // Headers an IPv6 TCP packet does not have: the rule cannot match.
-        result = both(result, "no");
-        break;
-      default:
-        return "maybe";
+      const test = keyedTest(t, key, p);
+      result =
+        test === "no"
+          ? "no"
+          : both(result, value(test ?? (() => "maybe"), key === "dport" ? p.port : undefined));
+    } else {
+      return "maybe";
     }
   }
   return result;

@@ -20,7 +20,7 @@ export function snatCheck(ctx: DoctorContext): Check {
   const title = "Source NAT";
   const expected = ctx.plan.desired.snat;
   const snat = ctx.snat;
-  if (snat === undefined)
+  if (snat === undefined || (expected === null && ctx.enabled))
     return {
       id,
       title,

@@ -27,10 +27,11 @@ export interface LinkDetail {
 
 const FOREVER = 4294967295;
 
+// Every field optional: `ip -json` prints an address it filtered out as an empty object.
 const addrSchema = z.looseObject({
-  family: z.string(),
+  family: z.string().optional(),
   local: z.string().optional(),
-  prefixlen: z.number(),
+  prefixlen: z.number().optional(),
   scope: z.string().optional(),
   tentative: z.boolean().optional(),
   deprecated: z.boolean().optional(),
@@ -58,7 +59,7 @@ export function parseLinkDetails(text: string): LinkDetail[] {
       adminUp: l.flags.includes("UP"),
       carrier: l.flags.includes("LOWER_UP") && !l.flags.includes("NO-CARRIER"),
       addresses: l.addr_info.flatMap((a) =>
-        (a.family === "inet" || a.family === "inet6") && a.local !== undefined
+        (a.family === "inet" || a.family === "inet6") && a.local !== undefined && a.prefixlen !== undefined
           ? [
               {
                 family: a.family,

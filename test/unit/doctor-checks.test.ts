@@ -1,0 +1,573 @@
+// Verdict logic of every doctor check, on hand-built observations: what each broken hop looks like, and that the
+// healthy gateway passes.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { initialFacts, reduce } from "../../src/core/facts.js";
+import { plan as makePlan } from "../../src/core/plan.js";
+import type { Config, Lease, State } from "../../src/core/types.js";
+import { runChecks } from "../../src/doctor/checks/index.js";
+import type { AgentView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
+import { formatReport } from "../../src/doctor/format.js";
+import type { AddressDetail, LinkDetail } from "../../src/doctor/parse/links.js";
+import { parseNftRuleset } from "../../src/doctor/parse/nft-ruleset.js";
+import type { Route } from "../../src/doctor/parse/route.js";
+import { parseSsListening } from "../../src/doctor/parse/ss.js";
+import { readingError, readingOk, summarize, type Check } from "../../src/doctor/types.js";
+import { sampleStatus } from "../fakes/control.js";
+import { lease, makeConfig } from "./fixtures.js";
+
+const MAC = "02:00:00:00:01:00";
+const WAN = "2001:db8:1::1";
+const DEVICE = "192.168.1.100";
+
+function address(a: string, extra: Partial<AddressDetail> = {}): AddressDetail {
+  const v6 = a.includes(":");
+  return {
+    family: v6 ? "inet6" : "inet",
+    address: a,
+    prefixlen: v6 ? 64 : 24,
+    scope: a.startsWith("fe80") ? "link" : "global",
+    tentative: false,
+    deprecated: false,
+    temporary: false,
+    dadfailed: false,
+    validLft: undefined,
+    preferredLft: undefined,
+    ...extra,
+  };
+}
+
+function link(name: string, addresses: AddressDetail[], over: Partial<LinkDetail> = {}): LinkDetail {
+  return { name, flags: ["UP", "LOWER_UP"], adminUp: true, carrier: true, addresses, ...over };
+}
+
+const healthyLinks = () => [
+  link("wan0", [address(WAN), address("fe80::1")]),
+  link("lan0", [address("192.168.1.1")]),
+];
+
+const ok = (ms = 3): ProbeView => ({ ok: true, ms, error: null });
+const bad = (error: string): ProbeView => ({ ok: false, ms: 2000, error });
+
+const SS_HEALTHY = [
+  `LISTEN 0 32 [${WAN}]:80 [::]:* users:(("socat",pid=1001,fd=5))`,
+  `LISTEN 0 32 [${WAN}]:2323 [::]:* users:(("socat",pid=1002,fd=5))`,
+].join("\n");
+
+const runningAgent = (over: Parameters<typeof sampleStatus>[0] = {}): AgentView => ({
+  pid: 4242,
+  status: sampleStatus({ wan: { interface: "wan0", address: WAN }, ...over }),
+  mqtt: undefined,
+});
+
+interface Scenario {
+  config?: Config;
+  links?: LinkDetail[];
+  leases?: Lease[];
+  agent?: AgentView;
+  ss?: string;
+  nft?: string;
+  routes?: Route[];
+  routeToDevice?: Route;
+  /** Anything else, applied last. */
+  over?: Partial<DoctorContext>;
+}
+
+/** A healthy gateway unless the scenario says otherwise; facts and plan come from the core as the agent's would. */
+function context(s: Scenario = {}): DoctorContext {
+  const config = s.config ?? makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
+  const links = s.links ?? healthyLinks();
+  let state: State = { config, facts: initialFacts };
+  state = reduce(state, {
+    type: "links",
+    links: links.map((l) => ({ name: l.name, up: l.adminUp && l.carrier, addresses: l.addresses })),
+  });
+  state = reduce(state, { type: "leases", leases: s.leases ?? [lease(MAC, DEVICE)] });
+  const plan = makePlan(state.facts, config);
+  const ports = state.facts.ports ?? config.ports;
+  return {
+    config,
+    links: readingOk(links),
+    facts: state.facts,
+    plan,
+    ports,
+    enabled: state.facts.enabled,
+    agent: s.agent ?? runningAgent(),
+    sockets: readingOk(parseSsListening(s.ss ?? SS_HEALTHY)),
+    ourPids: new Map([
+      [80, [1001]],
+      [2323, [1002]],
+    ]),
+    nft: readingOk(parseNftRuleset(s.nft ?? "")),
+    routes: readingOk(
+      s.routes ?? [{ dst: "192.168.1.0/24", dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" }],
+    ),
+    routeToDevice: readingOk(
+      s.routeToDevice ?? { dst: DEVICE, dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" },
+    ),
+    rpFilter: 0,
+    snat: readingOk({
+      backend: "nft",
+      matches: true,
+      present: true,
+      found: [`oifname "lan0" ip daddr ${DEVICE} tcp dport { 23, 80 } snat to 192.168.1.1`],
+    }),
+    deviceProbes: new Map([
+      [80, ok()],
+      [23, ok()],
+    ]),
+    endToEnd: new Map([
+      [80, ok(501)],
+      [2323, ok(501)],
+    ]),
+    settleMs: 500,
+    ...s.over,
+  };
+}
+
+function check(ctx: DoctorContext, id: string): Check {
+  const found = runChecks(ctx).find((c) => c.id === id);
+  assert.ok(found, `no check ${id}`);
+  return found;
+}
+
+const statuses = (ctx: DoctorContext) => Object.fromEntries(runChecks(ctx).map((c) => [c.id, c.status]));
+
+describe("doctor checks", () => {
+  test("a healthy gateway: every hop ok, in path order; MQTT skipped when the agent does not report it", () => {
+    const checks = runChecks(context());
+    assert.deepEqual(
+      checks.map((c) => `${c.id} ${c.status}`),
+      [
+        "wan-link ok",
+        "wan-address ok",
+        "listener:80 ok",
+        "listener:2323 ok",
+        "host-firewall ok",
+        "lan-link ok",
+        "lan-route ok",
+        "device ok",
+        "device-port:23 ok",
+        "device-port:80 ok",
+        "snat ok",
+        "end-to-end:80 ok",
+        "end-to-end:2323 ok",
+        "agent ok",
+        "mqtt skip",
+      ],
+    );
+    const report = summarize(checks);
+    assert.deepEqual([report.verdict, report.firstFailure], ["ok", null]);
+    assert.match(check(context(), "listener:80").detail, /by our socat \(pid 1001\)/);
+    assert.match(
+      check(context(), "wan-address").detail,
+      /using 2001:db8:1::1\/64 .*passed over: fe80::1 \(link-local\)/,
+    );
+    assert.match(check(context(), "device").detail, /from the DHCP lease of 02:00:00:00:01:00/);
+  });
+
+  describe("WAN link", () => {
+    test("cable pulled: no carrier", () => {
+      const links = healthyLinks().map((l) => (l.name === "wan0" ? { ...l, carrier: false } : l));
+      const c = check(context({ links }), "wan-link");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /no carrier/);
+      assert.match(c.fix ?? "", /cable/);
+    });
+    test("administratively down, or missing", () => {
+      const down = healthyLinks().map((l) => (l.name === "wan0" ? { ...l, adminUp: false } : l));
+      assert.match(check(context({ links: down }), "wan-link").fix ?? "", /ip link set wan0 up/);
+      const missing = healthyLinks().filter((l) => l.name !== "wan0");
+      const ctx = context({ links: missing });
+      assert.match(check(ctx, "wan-link").detail, /no interface named wan0 \(present: lan0\)/);
+      assert.equal(check(ctx, "wan-address").status, "skip");
+    });
+    test("interfaces unreadable", () => {
+      const c = check(context({ over: { links: readingError("ip: not found") } }), "wan-link");
+      assert.deepEqual([c.status, c.detail], ["fail", "cannot read the interfaces: ip: not found"]);
+    });
+  });
+
+  describe("WAN address", () => {
+    const withWan = (addresses: AddressDetail[], over: Partial<LinkDetail> = {}) =>
+      healthyLinks().map((l) => (l.name === "wan0" ? { ...l, ...over, addresses } : l));
+
+    test("only a tentative address: fails, names it and why, says to wait", () => {
+      const ctx = context({
+        links: withWan([address("2001:db8:1::20", { tentative: true }), address("fe80::1")]),
+        ss: "",
+      });
+      const c = check(ctx, "wan-address");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /2001:db8:1::20 \(tentative: duplicate address detection is still running\)/);
+      assert.match(c.fix ?? "", /wait a few seconds/);
+      assert.equal(check(ctx, "listener:80").status, "skip");
+      assert.equal(check(ctx, "end-to-end:80").status, "skip");
+    });
+    test("tentative without carrier: fix the link first", () => {
+      const links = withWan([address("2001:db8:1::20", { tentative: true })], { carrier: false });
+      assert.match(check(context({ links }), "wan-address").fix ?? "", /without a carrier/);
+    });
+    test("every kind of rejection is named", () => {
+      const links = withWan([
+        address("2001:db8:1::2", { dadfailed: true, tentative: true }),
+        address("2001:db8:1::3", { deprecated: true }),
+        address("2001:db8:1::4", { temporary: true }),
+      ]);
+      const c = check(context({ links }), "wan-address");
+      assert.match(c.detail, /::2 \(duplicate address detection failed/);
+      assert.match(c.detail, /::3 \(deprecated/);
+      assert.match(c.detail, /::4 \(temporary privacy address/);
+      assert.match(c.fix ?? "", /wait/, "a tentative address is the likeliest to settle");
+    });
+    test("no IPv6 at all, and a configured address that is missing", () => {
+      assert.match(check(context({ links: withWan([]) }), "wan-address").detail, /no IPv6 address at all/);
+      const config = makeConfig({ wan: { interface: "wan0", address: "2001:db8:1::99" } });
+      const c = check(context({ config }), "wan-address");
+      assert.match(c.detail, /configured address 2001:db8:1::99 is not on wan0/);
+    });
+    test("the agent still serves on an address that is no longer usable: warn", () => {
+      const agent = runningAgent({ wan: { interface: "wan0", address: "2001:db8:1::9" } });
+      assert.equal(check(context({ agent }), "wan-address").status, "warn");
+    });
+  });
+
+  describe("listeners", () => {
+    test("a foreign program holds [wan]:80: fail, naming it", () => {
+      const ss = SS_HEALTHY.replace('("socat",pid=1001,fd=5)', '("busybox",pid=77,fd=3)');
+      const c = check(context({ ss }), "listener:80");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /\[2001:db8:1::1\]:80 is held by busybox \(pid 77\), not by sixgate/);
+      assert.match(c.fix ?? "", /LAN address/);
+    });
+    test("a wildcard holder blocks too; an IPv4-only one does not", () => {
+      const wildcard = `${SS_HEALTHY.split("\n")[1] ?? ""}\nLISTEN 0 5 *:80 *:* users:(("uhttpd",pid=5,fd=3))`;
+      assert.match(check(context({ ss: wildcard }), "listener:80").detail, /\*:80 is held by uhttpd/);
+      const v4 = `${SS_HEALTHY}\nLISTEN 0 5 0.0.0.0:80 0.0.0.0:* users:(("uhttpd",pid=5,fd=3))`;
+      const c = check(context({ ss: v4 }), "listener:80");
+      assert.equal(c.status, "ok");
+      assert.match(c.detail, /no conflict: uhttpd \(pid 5\) on 0\.0\.0\.0:80/);
+    });
+    test("a holder ss cannot name: warn", () => {
+      const ss = SS_HEALTHY.replace(' users:(("socat",pid=1001,fd=5))', "");
+      assert.equal(check(context({ ss }), "listener:80").status, "warn");
+    });
+    test("nothing listens: the fix depends on the agent", () => {
+      const ss = SS_HEALTHY.split("\n")[1] ?? "";
+      const none = check(
+        context({ ss, agent: { pid: undefined, status: undefined, mqtt: undefined } }),
+        "listener:80",
+      );
+      assert.deepEqual(
+        [none.status, none.fix],
+        ["fail", "start the agent (systemctl start sixgate, or /etc/init.d/sixgate start)"],
+      );
+      const agent = runningAgent({
+        listeners: [
+          {
+            listen: 80,
+            target: 80,
+            state: "restarting",
+            pid: null,
+            restarts: 3,
+            lastError: "Address already in use",
+          },
+        ],
+      });
+      assert.match(
+        check(context({ ss, agent }), "listener:80").detail,
+        /reports it restarting: Address already in use/,
+      );
+    });
+    test("our socat on the old address: fail; left by a dead agent: warn", () => {
+      const old = SS_HEALTHY.replace(`[${WAN}]:80`, "[2001:db8:1::9]:80");
+      assert.match(
+        check(context({ ss: old }), "listener:80").detail,
+        /listens on \[2001:db8:1::9\]:80, not on/,
+      );
+      const orphan = check(
+        context({ agent: { pid: undefined, status: undefined, mqtt: undefined } }),
+        "listener:80",
+      );
+      assert.equal(orphan.status, "warn");
+      assert.match(orphan.detail, /left by an agent that no longer runs/);
+    });
+    test("disabled proxy, unreadable sockets", () => {
+      const disabled = context({ over: { enabled: false } });
+      assert.equal(check(disabled, "listener:80").status, "skip");
+      assert.equal(check(disabled, "end-to-end:80").status, "skip");
+      assert.equal(
+        check(context({ over: { sockets: readingError("ss: not found") } }), "listener:80").status,
+        "warn",
+      );
+    });
+  });
+
+  describe("host firewall", () => {
+    const dropAll =
+      "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 2323 accept\n\t}\n}";
+    test("policy drop without an accept for a port: fail, naming the port and the fix", () => {
+      const c = check(context({ nft: dropAll }), "host-firewall");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /tcp\/80: dropped by the policy of inet filter input/);
+      assert.match(c.detail, /tcp\/2323: accepted by "tcp dport 2323 accept"/);
+      assert.match(c.fix ?? "", /nft add rule inet filter input iifname "wan0" tcp dport 80 accept/);
+    });
+    test("cannot tell: warn", () => {
+      const unknown = dropAll.replace("tcp dport 2323 accept", "tcp dport @open accept");
+      assert.equal(check(context({ nft: unknown }), "host-firewall").status, "warn");
+      assert.equal(
+        check(context({ over: { nft: readingError("nft: not found") } }), "host-firewall").status,
+        "warn",
+      );
+    });
+  });
+
+  describe("LAN", () => {
+    test("LAN link without carrier", () => {
+      const links = healthyLinks().map((l) => (l.name === "lan0" ? { ...l, carrier: false } : l));
+      assert.match(check(context({ links }), "lan-link").fix ?? "", /cable to the device/);
+    });
+    test("no LAN address", () => {
+      const links = healthyLinks().map((l) => (l.name === "lan0" ? { ...l, addresses: [] } : l));
+      const c = check(context({ links }), "lan-route");
+      assert.deepEqual([c.status, c.detail], ["fail", "lan0 has no IPv4 address"]);
+    });
+    test("the device outside the LAN subnet", () => {
+      const ctx = context({ leases: [lease(MAC, "10.1.2.3")] });
+      assert.match(check(ctx, "lan-route").detail, /10\.1\.2\.3 is outside lan0's subnet 192\.168\.1\.0\/24/);
+    });
+    const upstream: Route = {
+      dst: "192.168.1.0/24",
+      dev: "wan0",
+      gateway: undefined,
+      prefsrc: "192.168.1.50",
+    };
+    const lanRoute: Route = {
+      dst: "192.168.1.0/24",
+      dev: "lan0",
+      gateway: undefined,
+      prefsrc: "192.168.1.1",
+    };
+    test("the WAN also routes the LAN subnet, the LAN route still wins: warn, naming so-bindtodevice", () => {
+      const c = check(context({ routes: [lanRoute, upstream] }), "lan-route");
+      assert.equal(c.status, "warn");
+      assert.match(c.detail, /wan0 also routes 192\.168\.1\.0\/24/);
+      assert.match(c.detail, /so-bindtodevice=lan0/);
+      assert.match(c.fix ?? "", /renumber/);
+    });
+    test("the route to the device leaves through the WAN: warn, or fail under strict rp_filter", () => {
+      const via = { dst: DEVICE, dev: "wan0", gateway: undefined, prefsrc: "192.168.1.50" };
+      const ctx = context({ routes: [upstream, lanRoute], routeToDevice: via });
+      const c = check(ctx, "lan-route");
+      assert.equal(c.status, "warn");
+      assert.match(c.detail, /the route to the device 192\.168\.1\.100 leaves through wan0/);
+      const strict = check({ ...ctx, rpFilter: 1 }, "lan-route");
+      assert.equal(strict.status, "fail");
+      assert.match(strict.fix ?? "", /rp_filter=2/);
+      // The device probe could not be pinned, so its failure is not the device's fault.
+      const probe = check(
+        {
+          ...ctx,
+          deviceProbes: new Map([
+            [80, bad("timed out after 2000 ms")],
+            [23, ok()],
+          ]),
+        },
+        "device-port:80",
+      );
+      assert.equal(probe.status, "warn");
+      assert.match(probe.detail, /left through wan0/);
+    });
+  });
+
+  describe("device", () => {
+    test("unknown: fail with the reason; several leases: set device.mac", () => {
+      const none = check(context({ leases: [] }), "device");
+      assert.equal(none.status, "fail");
+      assert.match(none.detail, /no DHCP lease for 02:00:00:00:01:00/);
+      const config = makeConfig({ device: { leases: "/tmp/dhcp.leases" } });
+      const two = check(
+        context({ config, leases: [lease(MAC, DEVICE), lease("02:00:00:00:01:01", "192.168.1.101")] }),
+        "device",
+      );
+      assert.equal(two.fix, "set device.mac in the config to the device's MAC address");
+      assert.equal(check(context({ leases: [] }), "device-port:80").status, "skip");
+      assert.equal(check(context({ leases: [] }), "snat").status, "skip");
+    });
+    test("from the config, and the single lease", () => {
+      const fromConfig = makeConfig({ device: { address: "192.168.1.7", leases: "/tmp/dhcp.leases" } });
+      assert.match(
+        check(
+          context({ config: fromConfig, agent: { pid: undefined, status: undefined, mqtt: undefined } }),
+          "device",
+        ).detail,
+        /192\.168\.1\.7, from device\.address/,
+      );
+      const single = makeConfig({ device: { leases: "/tmp/dhcp.leases" } });
+      assert.match(
+        check(context({ config: single }), "device").detail,
+        /the only DHCP lease in \/tmp\/dhcp\.leases/,
+      );
+    });
+    test("the agent proxies to another address: warn", () => {
+      const agent = runningAgent({ device: { mac: MAC, address: "192.168.1.120", source: "lease-mac" } });
+      const ctx = context({ agent });
+      assert.equal(check(ctx, "device").status, "warn");
+    });
+    test("a closed target port: fail with the mapping; a silent device: fail", () => {
+      const refused = context({
+        over: {
+          deviceProbes: new Map([
+            [80, ok()],
+            [23, bad("ECONNREFUSED: connect ECONNREFUSED")],
+          ]),
+        },
+      });
+      const c = check(refused, "device-port:23");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /refused: nothing listens on 192\.168\.1\.100 port 23/);
+      assert.match(c.fix ?? "", /listen 2323 -> target 23/);
+      const silent = context({
+        over: {
+          deviceProbes: new Map([
+            [80, bad("timed out after 2000 ms")],
+            [23, ok()],
+          ]),
+        },
+      });
+      assert.match(check(silent, "device-port:80").fix ?? "", /its own firewall/);
+      // socat holds the client while it waits for the device: the end-to-end check must not call that a pass.
+      assert.equal(check(silent, "end-to-end:80").status, "warn");
+    });
+  });
+
+  describe("SNAT", () => {
+    test("missing: fail, with the rule we want", () => {
+      const ctx = context({
+        over: { snat: readingOk({ backend: "nft", matches: false, present: false, found: [] }) },
+      });
+      const c = check(ctx, "snat");
+      assert.equal(c.status, "fail");
+      assert.match(
+        c.detail,
+        /table ip sixgate is missing; want: oifname "lan0" ip daddr 192\.168\.1\.100 tcp dport \{ 23, 80 \} snat to 192\.168\.1\.1/,
+      );
+      assert.match(c.fix ?? "", /restart it/);
+    });
+    test("different, on iptables", () => {
+      const found = [
+        "-A SIXGATE-POSTROUTING -o lan0 -d 192.168.1.99/32 -p tcp -m multiport --dports 80 -j SNAT --to-source 192.168.1.1",
+      ];
+      const ctx = context({
+        over: { snat: readingOk({ backend: "iptables", matches: false, present: true, found }) },
+      });
+      const c = check(ctx, "snat");
+      assert.match(
+        c.detail,
+        /chain SIXGATE-POSTROUTING \(nat\) differs from the plan: -A SIXGATE-POSTROUTING .*192\.168\.1\.99/,
+      );
+      assert.match(c.detail, /want: -A SIXGATE-POSTROUTING -o lan0 -d 192\.168\.1\.100\/32/);
+    });
+    test("unreadable: warn", () => {
+      assert.equal(
+        check(context({ over: { snat: readingError("nft: permission denied") } }), "snat").status,
+        "warn",
+      );
+    });
+  });
+
+  describe("end to end", () => {
+    test("closed right after connect: the listener could not reach the device", () => {
+      const ctx = context({
+        over: {
+          endToEnd: new Map([
+            [80, ok()],
+            [2323, bad("connection closed by the far end right after connect")],
+          ]),
+        },
+      });
+      const c = check(ctx, "end-to-end:2323");
+      assert.equal(c.status, "fail");
+      assert.match(
+        c.detail,
+        /closed at once by the far end: the listener could not reach 192\.168\.1\.100:23/,
+      );
+    });
+    test("refused: points at the listener", () => {
+      const ctx = context({
+        over: {
+          endToEnd: new Map([
+            [80, bad("ECONNREFUSED: x")],
+            [2323, ok()],
+          ]),
+        },
+      });
+      assert.equal(check(ctx, "end-to-end:80").fix, "see Listener :80 above");
+    });
+  });
+
+  describe("agent and MQTT", () => {
+    test("no agent: fail with how to start it", () => {
+      const c = check(context({ agent: { pid: undefined, status: undefined, mqtt: undefined } }), "agent");
+      assert.equal(c.status, "fail");
+      assert.match(c.fix ?? "", /systemctl start sixgate/);
+      assert.equal(
+        check(context({ agent: { pid: undefined, status: undefined, mqtt: undefined } }), "mqtt").status,
+        "skip",
+      );
+    });
+    test("phases", () => {
+      const phase = (over: Parameters<typeof sampleStatus>[0]) =>
+        check(context({ agent: runningAgent(over) }), "agent");
+      assert.equal(phase({ phase: "waiting", waitingFor: "wan-address", reason: "x" }).status, "fail");
+      assert.match(
+        phase({ phase: "waiting", waitingFor: "wan-address", reason: "x" }).detail,
+        /waiting for wan-address: x/,
+      );
+      assert.equal(phase({ phase: "degraded", reason: "nft failed" }).status, "fail");
+      assert.equal(phase({ phase: "converging" }).status, "warn");
+      assert.equal(phase({ phase: "disabled" }).status, "warn");
+      assert.equal(
+        check(context({ agent: { pid: 9, status: undefined, mqtt: undefined } }), "agent").status,
+        "warn",
+      );
+    });
+    test("MQTT as the agent reports it", () => {
+      const mqtt = (m: AgentView["mqtt"]) =>
+        check(context({ agent: { ...runningAgent(), mqtt: m } }), "mqtt");
+      assert.deepEqual([mqtt(null).status, mqtt(null).detail], ["skip", "MQTT is not configured"]);
+      assert.equal(
+        mqtt({ connected: true, broker: "mqtt://broker:1883", error: undefined }).detail,
+        "connected to mqtt://broker:1883",
+      );
+      const down = mqtt({ connected: false, broker: undefined, error: "ECONNREFUSED" });
+      assert.equal(down.status, "warn");
+      assert.match(down.detail, /not connected to the broker: ECONNREFUSED/);
+    });
+  });
+});
+
+describe("doctor report", () => {
+  test("verdict: any failure fails, warnings alone do not; the first failure in path order", () => {
+    const c = (id: string, status: Check["status"]): Check => ({ id, title: id, status, detail: "" });
+    assert.equal(summarize([c("a", "ok"), c("b", "warn"), c("c", "skip")]).verdict, "warn");
+    const failed = summarize([c("a", "ok"), c("b", "fail"), c("c", "warn"), c("d", "fail")]);
+    assert.deepEqual(
+      [failed.verdict, failed.firstFailure, failed.counts],
+      ["fail", "b", { ok: 1, warn: 1, fail: 2, skip: 0 }],
+    );
+  });
+
+  test("text: a line per check, the fix under failures and warnings, the verdict last", () => {
+    const ctx = context({ leases: [] });
+    const text = formatReport(summarize(runChecks(ctx)), ctx.config);
+    const lines = text.split("\n");
+    assert.equal(lines[0], "sixgate doctor: wan0 -> lan0, ports 80->80, 2323->23");
+    assert.match(text, /^ok {4}WAN link wan0 +wan0 is up with carrier$/m);
+    assert.match(text, /^FAIL {2}Device address +device address unknown/m);
+    assert.match(text, /^ +fix: check the device is powered/m);
+    assert.match(lines.at(-1) ?? "", /^verdict: FAIL: \d+ failed, .* start with: Device address$/);
+    assert.ok(statuses(ctx).device === "fail");
+  });
+});
