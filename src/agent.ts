@@ -174,12 +174,9 @@ export class Agent implements AgentControl {
     return report;
   }
 
-  /** The scheduled health tick: repair drift, then probe each hop. */
+  /** The scheduled health tick: repair drift (logged by verify), then probe each hop. */
   async healthTick(): Promise<ProbeReport> {
-    const repaired = await this.reconcile();
-    if (repaired !== undefined && repaired.steps > 0 && repaired.at === this.lastReconcile?.at) {
-      this.log.info({ steps: repaired.steps }, "health tick reconciled");
-    }
+    await this.reconcile();
     return this.probe();
   }
 
