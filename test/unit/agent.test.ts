@@ -19,7 +19,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 2000): Prom
   }
 }
 
-function setup(debounceMs = 50) {
+function setup(debounceMs = 50, probeOk: () => boolean = () => true) {
   const links = new Subject<Event>();
   const leases = new Subject<Event>();
   const firewall = new FakeFirewall();
@@ -32,6 +32,13 @@ function setup(debounceMs = 50) {
     links,
     leases: () => leases,
     version: "test",
+    probe: () => {
+      const ok = probeOk();
+      const results = [
+        { hop: "device" as const, listen: 80, target: 80, ok, ms: 1, error: ok ? null : "ECONNREFUSED" },
+      ];
+      return Promise.resolve({ at: new Date().toISOString(), ok, results });
+    },
   });
   agent.start();
   const lan = link("lan0", [addr("192.168.1.1")]);
@@ -157,4 +164,24 @@ test("stop removes listeners and rules", async () => {
   await agent.stop();
   assert.equal(listeners.running.size, 0);
   assert.equal(firewall.rule, null);
+});
+
+test("the health tick repairs drift and a failing probe degrades the phase, naming the hop", async (t) => {
+  let deviceUp = true;
+  const { agent, leases, firewall, snapshot } = setup(50, () => deviceUp);
+  t.after(() => agent.stop());
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  firewall.tamper();
+  deviceUp = false;
+  const report = await agent.healthTick();
+  assert.equal(report.ok, false);
+  assert.equal(firewall.rule?.deviceAddress, "192.168.1.100", "drift repaired");
+  assert.equal(agent.status().phase, "degraded");
+  assert.equal(agent.status().reason, "probe failed: device port 80: ECONNREFUSED");
+  assert.deepEqual(agent.status().lastProbe, report);
+  deviceUp = true;
+  await agent.healthTick();
+  assert.equal(agent.status().phase, "serving");
 });
