@@ -24,8 +24,12 @@ function stats(samples: number[]): Stats {
   };
 }
 
-/** Time from the address change until a client gets the device's answer on the new address. */
+/**
+ * Time from the address change until a client gets the device's answer on the new address. Each sample starts
+ * after a quiet second, so it measures an isolated change, not the coalescing of back-to-back ones.
+ */
 async function renumberToServe(lab: Lab, index: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, 1000));
   const next = `2001:db8:1::${(0x100 + index).toString(16)}`;
   const started = performance.now();
   await lab.renumberWan(next);
@@ -85,6 +89,9 @@ async function main(): Promise<void> {
       const pid = agent.pid;
       const before = { rssKiB: rssKiB(pid), fds: agent.fdCount() };
       const reconcilesBefore = agent.logs().filter((l) => l.msg === "reconciled").length;
+      const isSnapshot = (l: Record<string, unknown>) =>
+        l.msg === "command" && Array.isArray(l.argv) && l.argv[0] === "ip" && l.argv[1] === "-json";
+      const snapshotsBefore = agent.logs().filter(isSnapshot).length;
       const started = performance.now();
       const lines: string[] = [];
       for (let i = 0; i < 250; i++) {
@@ -98,6 +105,7 @@ async function main(): Promise<void> {
       const reconciles = agent.logs().filter((l) => l.msg === "reconciled").length - reconcilesBefore;
       results.burst_500_address_events = {
         burstMs: Math.round(burstMs),
+        snapshots: agent.logs().filter(isSnapshot).length - snapshotsBefore,
         reconciles,
         rssKiBBefore: before.rssKiB,
         rssKiBAfter: rssKiB(pid),
