@@ -62,6 +62,11 @@ export interface DoctorContext {
   deviceProbes: ReadonlyMap<number, ProbeView>;
   /** TCP connect to [wan]:listen from the gateway, by listen port. */
   endToEnd: ReadonlyMap<number, ProbeView>;
+  /**
+   * Target ports to which a connection from the LAN address to the device was still unanswered (SYN sent) right after
+   * the end-to-end probes: the listener accepted the client but cannot reach the device.
+   */
+  unansweredTargets: ReadonlySet<number>;
   /** How long an end-to-end connection had to stay open to pass. */
   settleMs: number;
 }

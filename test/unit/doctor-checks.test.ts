@@ -120,6 +120,7 @@ function context(s: Scenario = {}): DoctorContext {
       [80, ok(501)],
       [2323, ok(501)],
     ]),
+    unansweredTargets: new Set(),
     settleMs: 500,
     ...s.over,
   };
@@ -492,6 +493,19 @@ describe("doctor checks", () => {
       assert.match(
         c.detail,
         /closed at once by the far end: the listener could not reach 192\.168\.1\.100:23/,
+      );
+    });
+    test("accepted, but the listener's SYN to the device is unanswered: fail, even though the client was held", () => {
+      const c = check(context({ over: { unansweredTargets: new Set([80]) } }), "end-to-end:80");
+      assert.equal(c.status, "fail");
+      assert.match(
+        c.detail,
+        /connection to 192\.168\.1\.100:80 got no answer \(SYN sent from 192\.168\.1\.1 on lan0/,
+      );
+      assert.match(c.fix ?? "", /reverse-path filtering/);
+      assert.equal(
+        check(context({ over: { unansweredTargets: new Set([80]) } }), "end-to-end:2323").status,
+        "ok",
       );
     });
     test("refused: points at the listener", () => {

@@ -32,6 +32,7 @@ const READ_ONLY = [
   /^ip -json addr show$/,
   /^ip -json route (show|get \S+)$/,
   /^ss -H -l -t -n -p$/,
+  /^ss -H -t -n state syn-sent$/,
   /^nft list (ruleset|tables|table ip sixgate)$/,
   /^iptables-save -t nat$/,
 ];

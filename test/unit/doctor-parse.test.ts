@@ -10,7 +10,13 @@ import {
   parseRoutes,
   routePrefix,
 } from "../../src/doctor/parse/route.js";
-import { blocksIPv6Bind, formatOwners, formatSocket, parseSsListening } from "../../src/doctor/parse/ss.js";
+import {
+  blocksIPv6Bind,
+  formatOwners,
+  formatSocket,
+  parseSsListening,
+  parseSynSent,
+} from "../../src/doctor/parse/ss.js";
 
 // Real `ss -H -l -t -n -p` output from the lab, plus the forms ss prints elsewhere.
 const SS = [
@@ -61,6 +67,18 @@ describe("ss listening sockets", () => {
     assert.equal(formatOwners(sockets[1]?.owners ?? []), "socat (pid 6763), socat (pid 7001)");
     assert.equal(formatOwners([]), "an unknown process");
   });
+});
+
+test("ss state syn-sent: connections waiting for an answer, with the device they are pinned to", () => {
+  // Real output from the lab while strict reverse-path filtering dropped the device's SYN-ACK.
+  const pending = parseSynSent("0      1      192.168.1.1%lan0:40585 192.168.1.106:80\n\n");
+  assert.deepEqual(pending, [
+    {
+      local: { family: "inet", address: "192.168.1.1", port: 40585, device: "lan0" },
+      remoteAddress: "192.168.1.106",
+      remotePort: 80,
+    },
+  ]);
 });
 
 describe("ip route", () => {

@@ -20,6 +20,18 @@ export function endToEndChecks(ctx: DoctorContext): Check[] {
       const probe = ctx.endToEnd.get(p.listen);
       if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
       const target = `${ctx.plan.device.address ?? "the device"}:${p.target}`;
+      if (probe.ok && ctx.unansweredTargets.has(p.target))
+        return {
+          id,
+          title,
+          status: "fail",
+          detail:
+            `[${wan}]:${p.listen} accepted the connection, but the listener's own connection to ${target} got no ` +
+            `answer (SYN sent from ${ctx.plan.lanAddress ?? "the LAN address"} on ${lan}, no reply): clients see a connection that never answers`,
+          fix:
+            `see LAN subnet and route and Device port ${p.target} above: the device is off or silent on that port, ` +
+            "or the gateway drops its replies (reverse-path filtering, a firewall on the LAN side)",
+        };
       const device = ctx.deviceProbes.get(p.target);
       if (probe.ok && device !== undefined && !device.ok && !misrouted)
         // A silent device keeps socat's connect pending for connect-timeout, longer than this check waits.

@@ -52,6 +52,29 @@ export function parseSsListening(text: string): ListeningSocket[] {
   return out;
 }
 
+export interface PendingConnect {
+  /** The source, as bound: "192.168.1.1" with device "lan0" for socat's pinned connection. */
+  local: Omit<ListeningSocket, "owners">;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/**
+ * `ss -H -t -n state syn-sent`: connections still waiting for the far end's SYN-ACK. With a state filter ss drops
+ * the State column: Recv-Q Send-Q Local Peer.
+ */
+export function parseSynSent(text: string): PendingConnect[] {
+  const out: PendingConnect[] = [];
+  for (const line of text.split("\n")) {
+    const [, , local, peer] = line.trim().split(/\s+/);
+    const l = parseLocal(local ?? "");
+    const r = parseLocal(peer ?? "");
+    if (l === undefined || r === undefined) continue;
+    out.push({ local: l, remoteAddress: r.address, remotePort: r.port });
+  }
+  return out;
+}
+
 /**
  * True when the socket keeps an IPv6-only listener (socat's ipv6only=1) from binding [address]:port: the same
  * address, or a wildcard that covers IPv6. An IPv4-only socket on the same port is no obstacle.
