@@ -193,6 +193,34 @@ describe("sixgate agent end to end", () => {
   );
 
   it(
+    "an upstream network on the LAN's subnet routes the device out of the WAN: the proxy still reaches it",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startServing(t);
+      const device = await lab.deviceAddress();
+      assert.ok(device !== undefined);
+      // A more specific route through the WAN for the device's part of 192.168.1.0/24, as an upstream
+      // network on the same subnet gives: the routing table now sends the device's traffic out of wan0.
+      await lab.ipOk("gw", ["route", "add", `${device}/32`, "dev", "wan0"]);
+      const route = await lab.execOk("gw", ["ip", "-json", "route", "get", device]);
+      assert.match(route.stdout, /"dev":"wan0"/, "the table really misroutes the device");
+      // A plain IPv4 connection from the gateway follows the table and goes nowhere...
+      const plain = await lab.exec("gw", [
+        "curl",
+        "-sS",
+        "--connect-timeout",
+        "1",
+        "-m",
+        "2",
+        `http://${device}:80/`,
+      ]);
+      assert.equal(plain.ok, false, "without pinning, the device is unreachable");
+      // ...but socat pins its IPv4 leg to lan0 (so-bindtodevice), so the client is still served.
+      await assertServesAllPorts(lab, agent);
+    },
+  );
+
+  it(
     "WAN cable pulled: listeners gone and status waits for wan-link; plugged back: serving",
     TEST,
     async (t) => {
