@@ -1,8 +1,20 @@
 // The agent: running for this runtimeDir, and its phase. MQTT: connected, if the agent's status reports it.
+import type { WaitingFor } from "../../core/types.js";
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 
 const LOGS = "journalctl -u sixgate (OpenWrt: logread -e sixgate)";
+
+const WAITING_CHECK: Record<WaitingFor, string> = {
+  "wan-link": "WAN link",
+  "wan-address": "WAN IPv6 address",
+  "lan-link": "LAN link",
+  "lan-address": "LAN subnet and route",
+  device: "Device address",
+};
+
+/** The check that tells why the agent waits. */
+export const waitingCheck = (w: WaitingFor | null) => (w === null ? "failing" : WAITING_CHECK[w]);
 
 export function agentCheck(ctx: DoctorContext): Check {
   const id = "agent";
@@ -35,7 +47,7 @@ export function agentCheck(ctx: DoctorContext): Check {
         title,
         status: "fail",
         detail: `waiting for ${status.waitingFor ?? "?"}${reason} (${since})`,
-        fix: "the first failing check above says what is missing",
+        fix: `see the ${waitingCheck(status.waitingFor)} check`,
       };
     case "degraded":
       return {

@@ -3,6 +3,7 @@
 import type { DoctorContext } from "../context.js";
 import { blocksIPv6Bind, formatOwners, formatSocket, type ListeningSocket } from "../parse/ss.js";
 import type { Check } from "../types.js";
+import { waitingCheck } from "./agent.js";
 
 const LOGS = "the agent's log (journalctl -u sixgate; on OpenWrt: logread -e sixgate)";
 
@@ -19,7 +20,7 @@ function whyNothing(ctx: DoctorContext, listen: number): { detail: string; fix: 
   if (status.phase === "waiting")
     return {
       detail: `; the agent is waiting for ${status.waitingFor ?? "something"}`,
-      fix: "see the failing check above",
+      fix: `see the ${waitingCheck(status.waitingFor)} check`,
     };
   if (mine === undefined) return { detail: "; the agent has no listener for it", fix: `see ${LOGS}` };
   return {
