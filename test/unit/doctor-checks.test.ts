@@ -279,6 +279,9 @@ describe("doctor checks", () => {
         check(context({ ss, agent }), "listener:80").detail,
         /reports it restarting: Address already in use/,
       );
+      const waiting = runningAgent({ phase: "waiting", waitingFor: "device", reason: "no lease" });
+      assert.equal(check(context({ ss, agent: waiting }), "listener:80").fix, "see the Device address check");
+      assert.equal(check(context({ ss, agent: waiting }), "agent").fix, "see the Device address check");
     });
     test("our socat on the old address: fail; left by a dead agent: warn", () => {
       const old = SS_HEALTHY.replace(`[${WAN}]:80`, "[2001:db8:1::9]:80");
