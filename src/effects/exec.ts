@@ -19,6 +19,11 @@ export interface SpawnOptions {
   onStdoutLine?: (line: string) => void;
   /** Called with each line the process writes to stderr. */
   onStderrLine?: (line: string) => void;
+  /**
+   * Start it as the leader of its own process group, and signal the whole group: a forking server (socat's
+   * per-connection children) is then stopped with everything it forked.
+   */
+  group?: boolean;
 }
 
 /** A long-running child started through the runner. */
@@ -68,6 +73,15 @@ function splitLines(onLine: (line: string) => void): (chunk: Buffer) => void {
   };
 }
 
+/** Signals a process group by its leader's pid; a group that is already gone is not an error. */
+export function signalGroup(leader: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-leader, signal);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
+  }
+}
+
 export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
   return {
     async run(argv, options = {}) {
@@ -103,6 +117,7 @@ export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
         shell: false,
         buffer: false,
         cleanup: false,
+        detached: options.group === true,
         env: { LC_ALL: "C" },
       });
       if (options.onStdoutLine) child.stdout?.on("data", splitLines(options.onStdoutLine));
@@ -118,7 +133,8 @@ export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
         pid: child.pid,
         exited,
         kill: (signal: NodeJS.Signals = "SIGTERM") => {
-          child.kill(signal);
+          if (options.group === true && child.pid !== undefined) signalGroup(child.pid, signal);
+          else child.kill(signal);
         },
       };
     },

@@ -4,9 +4,16 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { signalGroup } from "./exec.js";
 
 export interface PidRecords {
-  record(name: string, pid: number | undefined, argv: readonly string[]): Promise<void>;
+  /** group: the process leads its own process group, which is signalled as a whole. */
+  record(
+    name: string,
+    pid: number | undefined,
+    argv: readonly string[],
+    options?: { group?: boolean },
+  ): Promise<void>;
   forget(name: string): Promise<void>;
   /** Stops every recorded process that is still the one recorded; removes all records. Returns how many. */
   stopLeftovers(): Promise<number>;
@@ -26,13 +33,17 @@ async function cmdlineOf(pid: number): Promise<string[] | undefined> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function stopIfStillOurs(pid: number, argv: string[], log: Logger): Promise<boolean> {
+async function stopIfStillOurs(pid: number, argv: string[], group: boolean, log: Logger): Promise<boolean> {
   const cmdline = await cmdlineOf(pid);
   if (cmdline?.join("\0") !== argv.join("\0")) return false;
   log.info({ pid, argv }, "stopping a process left over by an earlier run");
-  process.kill(pid, "SIGTERM");
+  // The leader's command line was checked; its group holds only what it forked.
+  if (group) signalGroup(pid, "SIGTERM");
+  else process.kill(pid, "SIGTERM");
   for (let i = 0; i < 40 && (await cmdlineOf(pid)) !== undefined; i++) await sleep(50);
-  if ((await cmdlineOf(pid)) !== undefined) process.kill(pid, "SIGKILL");
+  // A group id is never reused while the group has members, so this reaches only what the leader forked.
+  if (group) signalGroup(pid, "SIGKILL");
+  else if ((await cmdlineOf(pid))?.join("\0") === argv.join("\0")) process.kill(pid, "SIGKILL");
   return true;
 }
 
@@ -43,10 +54,10 @@ export function createPidRecords(runtimeDir: string, log: Logger): PidRecords {
     return join(dir, `${name}.json`);
   };
   return {
-    async record(name, pid, argv) {
+    async record(name, pid, argv, options = {}) {
       if (pid === undefined) return;
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(file(name), JSON.stringify({ pid, argv }) + "\n");
+      await writeFile(file(name), JSON.stringify({ pid, argv, group: options.group === true }) + "\n");
     },
     async forget(name) {
       await rm(file(name), { force: true });
@@ -62,14 +73,18 @@ export function createPidRecords(runtimeDir: string, log: Logger): PidRecords {
       for (const name of names) {
         const path = join(dir, name);
         try {
-          const { pid, argv } = JSON.parse(await readFile(path, "utf8")) as { pid?: unknown; argv?: unknown };
+          const { pid, argv, group } = JSON.parse(await readFile(path, "utf8")) as {
+            pid?: unknown;
+            argv?: unknown;
+            group?: unknown;
+          };
           const valid =
             typeof pid === "number" &&
             Number.isInteger(pid) &&
             pid > 1 &&
             Array.isArray(argv) &&
             argv.every((a) => typeof a === "string");
-          if (valid && (await stopIfStillOurs(pid, argv, log))) stopped++;
+          if (valid && (await stopIfStillOurs(pid, argv, group === true, log))) stopped++;
         } catch (e) {
           log.warn({ file: path, error: String(e) }, "cannot read a leftover pid file; removing it");
         }

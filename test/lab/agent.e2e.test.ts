@@ -313,6 +313,23 @@ describe("sixgate agent end to end", () => {
     });
   }
 
+  it("SIGTERM with client connections open: the connections' socat children go too", TEST, async (t) => {
+    const { lab, agent } = await startServing(t);
+    // Two idle client connections held open through the proxy (socat forks a child for each).
+    for (const i of [1, 2]) {
+      lab.spawn("cli", ["socat", "-u", "EXEC:sleep 60", `TCP6:[${lab.wanAddress}]:80`], `held-${i}`);
+    }
+    let seen: string[] = [];
+    await waitFor(
+      async () => {
+        seen = (await processesNotOfLab(lab)).filter((p) => p.includes("socat"));
+        return seen.length >= 4; // two listeners and two connection children
+      },
+      { timeoutMs: 5_000, message: () => seen.join("; ") },
+    );
+    await stopAndAssertClean(lab, agent);
+  });
+
   it("SIGKILL then restart: exactly one table and one socat per port, serving again", TEST, async (t) => {
     const { lab, agent, config } = await startServing(t);
     agent.stop("SIGKILL");

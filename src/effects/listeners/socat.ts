@@ -60,6 +60,8 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     let markReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const child = runner.spawn(entry.argv, {
+      // socat forks a child per connection; stopping the listener stops its connections too.
+      group: true,
       onStderrLine: (line) => {
         const { level, message } = parseSocatLine(line);
         if (level === "error") lastError = message;
@@ -68,7 +70,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       },
     });
     // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
-    void records.record(recordName(listen), child.pid, entry.argv);
+    void records.record(recordName(listen), child.pid, entry.argv, { group: true });
     entry.child = child;
     entry.startedAt = now();
     entry.state = "starting";
