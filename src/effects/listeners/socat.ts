@@ -33,6 +33,8 @@ interface Entry {
   startedAt: number;
   timer: NodeJS.Timeout | undefined;
   stopping: boolean;
+  /** The pid record's write; a stop waits for it so the record cannot reappear after it was removed. */
+  recorded: Promise<void>;
 }
 
 const LEVELS: Record<string, "error" | "warn" | "debug"> = { F: "error", E: "error", W: "warn" };
@@ -70,7 +72,9 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       },
     });
     // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
-    void records.record(recordName(listen), child.pid, entry.argv, { group: true });
+    entry.recorded = records
+      .record(recordName(listen), child.pid, entry.argv, { group: true })
+      .catch((e: unknown) => log.warn({ listen, error: String(e) }, "cannot record the listener's pid"));
     entry.child = child;
     entry.startedAt = now();
     entry.state = "starting";
@@ -141,6 +145,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entries.delete(listen);
     if (entry.child !== undefined) await terminate(entry.child);
+    await entry.recorded;
     await records.forget(recordName(listen));
     changes.next();
   };
@@ -161,6 +166,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         startedAt: now(),
         timer: undefined,
         stopping: false,
+        recorded: Promise.resolve(),
       };
       entries.set(spec.listen, entry);
       try {
