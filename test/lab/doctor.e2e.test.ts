@@ -133,6 +133,7 @@ describe("sixgate doctor in the lab", () => {
       new RegExp(`\\[${WAN_ADDRESS}\\]:80 is held by busybox \\(pid ${foreign.pid}\\), not by sixgate`),
     );
     assertCheck(report, "listener:2323", "ok", /by our socat/);
+    assertCheck(report, "end-to-end:80", "fail", /held by busybox/);
     assert.equal(report.firstFailure, "listener:80");
   });
 

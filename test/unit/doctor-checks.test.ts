@@ -240,6 +240,10 @@ describe("doctor checks", () => {
       assert.equal(c.status, "fail");
       assert.match(c.detail, /\[2001:db8:1::1\]:80 is held by busybox \(pid 77\), not by sixgate/);
       assert.match(c.fix ?? "", /LAN address/);
+      // What answers end to end is that program, not the device.
+      const e2e = check(context({ ss }), "end-to-end:80");
+      assert.equal(e2e.status, "fail");
+      assert.match(e2e.detail, /answered, but it is held by busybox \(pid 77\), not by sixgate/);
     });
     test("a wildcard holder blocks too; an IPv4-only one does not", () => {
       const wildcard = `${SS_HEALTHY.split("\n")[1] ?? ""}\nLISTEN 0 5 *:80 *:* users:(("uhttpd",pid=5,fd=3))`;

@@ -1,8 +1,19 @@
 // End to end through each listener: a TCP connection to [wan]:listen from the gateway itself, held briefly so that
 // a proxy that accepts and then fails to reach the device is caught.
 import type { DoctorContext } from "../context.js";
+import { blocksIPv6Bind, formatOwners } from "../parse/ss.js";
 import type { Check } from "../types.js";
 import { connectProblem } from "./probe-text.js";
+
+/** Who holds [wan]:listen when it is not our socat (as far as ss can tell), or undefined. */
+function foreignHolder(ctx: DoctorContext, wan: string, listen: number): string | undefined {
+  if (!ctx.sockets.ok) return undefined;
+  const pids = ctx.ourPids.get(listen) ?? [];
+  const holders = ctx.sockets.value.filter((s) => blocksIPv6Bind(s, wan, listen));
+  const ours = holders.some((s) => s.owners.some((o) => pids.includes(o.pid)));
+  const named = holders.filter((s) => s.owners.length > 0);
+  return ours || named.length === 0 ? undefined : formatOwners(named.flatMap((s) => s.owners));
+}
 
 export function endToEndChecks(ctx: DoctorContext): Check[] {
   const wan = ctx.facts.wanAddress;
@@ -20,6 +31,15 @@ export function endToEndChecks(ctx: DoctorContext): Check[] {
       const probe = ctx.endToEnd.get(p.listen);
       if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
       const target = `${ctx.plan.device.address ?? "the device"}:${p.target}`;
+      const other = foreignHolder(ctx, wan, p.listen);
+      if (probe.ok && other !== undefined)
+        return {
+          id,
+          title,
+          status: "fail",
+          detail: `[${wan}]:${p.listen} answered, but it is held by ${other}, not by sixgate: clients reach that program, not ${target}`,
+          fix: `see Listener :${p.listen} above`,
+        };
       if (probe.ok && ctx.unansweredTargets.has(p.target))
         return {
           id,

@@ -2,7 +2,7 @@
 // An upstream network on the same subnet (192.168.1.0/24 is common) is the classic way this breaks.
 import { formatIPv4, parseIPv4, sameIPv4Subnet } from "../../core/addr.js";
 import type { DoctorContext } from "../context.js";
-import { formatRoute, overlappingRoutes } from "../parse/route.js";
+import { formatRoute, overlappingRoutes, type Route } from "../parse/route.js";
 import type { Check } from "../types.js";
 
 const RENUMBER = "renumber the LAN or the upstream network so the two subnets differ";
@@ -12,6 +12,8 @@ function networkOf(address: string, prefix: number): string {
   const size = 2 ** (32 - prefix);
   return `${formatIPv4(Math.floor(n / size) * size)}/${prefix}`;
 }
+
+const devices = (routes: readonly Route[]) => [...new Set(routes.map((r) => r.dev ?? "?"))].join(", ");
 
 export function lanRouteCheck(ctx: DoctorContext): Check {
   const id = "lan-route";
@@ -78,9 +80,7 @@ export function lanRouteCheck(ctx: DoctorContext): Check {
         status: strict ? "fail" : "warn",
         detail:
           `the route to the device ${device} leaves through ${chosen.dev ?? "?"} (${formatRoute(chosen)}), not ${lan}` +
-          (overlaps.length > 0
-            ? `: ${overlaps.map((r) => r.dev).join(", ")} also routes ${subnet} (${overlapText})`
-            : "") +
+          (overlaps.length > 0 ? `: ${devices(overlaps)} also routes ${subnet} (${overlapText})` : "") +
           `. ${pinned}; ` +
           (strict
             ? `but strict reverse-path filtering (rp_filter=1) drops the device's replies arriving on ${lan}`
@@ -97,7 +97,7 @@ export function lanRouteCheck(ctx: DoctorContext): Check {
       title,
       status: "warn",
       detail:
-        `${[...new Set(overlaps.map((r) => r.dev))].join(", ")} also routes ${subnet} (${overlapText}); ` +
+        `${devices(overlaps)} also routes ${subnet} (${overlapText}); ` +
         `the route to the device uses ${lan} today, but the order of equal routes can change. ${pinned}`,
       fix: `${RENUMBER}; until then so-bindtodevice keeps sixgate working`,
     };
