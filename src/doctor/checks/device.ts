@@ -36,7 +36,7 @@ export function deviceCheck(ctx: DoctorContext): Check {
       title,
       status: "warn",
       detail: `the agent proxies to ${agentAddress}, but the device is now ${address} (${from})`,
-      fix: "the agent follows lease changes at once; if this persists, run `sixgate notify dhcp` or restart the agent",
+      fix: "the agent follows lease changes at once; if this persists, run `sixgate notify dhcp action=update` or restart the agent",
     };
   }
   return { id, title, status: "ok", detail: `${address}, ${from}${note}` };
