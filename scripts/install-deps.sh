@@ -8,7 +8,7 @@ PACKAGES=(
   iproute2 procps util-linux # ip/ss, sysctl, setsid/setpriv
   socat nftables iptables    # the agent's listeners and firewall backends
   dnsmasq-base busybox udhcpc curl # the lab: DHCP server, device (DHCP client + httpd), client
-  mosquitto mosquitto-clients # MQTT broker tests
+  mosquitto mosquitto-clients openssl # MQTT broker tests (TLS certificates made by the tests)
   haproxy shellcheck
 )
 MIN_NODE="20.19.0"
