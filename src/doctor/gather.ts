@@ -37,20 +37,24 @@ export interface GatherOptions {
   settleMs?: number;
 }
 
-// An agent that reports MQTT adds this to its status; anything else there is ignored.
+// The status file's MQTT part (null = not configured); anything else there is ignored.
 const mqttSchema = z.object({
-  mqtt: z.object({
-    connected: z.boolean(),
-    broker: z.string().nullish(),
-    error: z.string().nullish(),
-    lastError: z.string().nullish(),
-  }),
+  mqtt: z
+    .object({
+      connected: z.boolean(),
+      broker: z.string().nullish(),
+      error: z.string().nullish(),
+      lastError: z.string().nullish(),
+    })
+    .nullable(),
 });
 
-function mqttOf(status: AgentStatus | undefined): MqttView | undefined {
+/** null: the agent says MQTT is not configured; undefined: its status does not say. */
+export function mqttOf(status: AgentStatus | undefined): MqttView | null | undefined {
   const parsed = mqttSchema.safeParse(status);
   if (!parsed.success) return undefined;
   const m = parsed.data.mqtt;
+  if (m === null) return null;
   return {
     connected: m.connected,
     broker: m.broker ?? undefined,

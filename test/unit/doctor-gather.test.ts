@@ -6,9 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { pino } from "pino";
+import { mqttOf } from "../../src/doctor/gather.js";
 import { runDoctor } from "../../src/doctor/index.js";
 import type { RunResult, Runner } from "../../src/effects/exec.js";
 import type { ConnectOptions } from "../../src/effects/probes.js";
+import { sampleStatus } from "../fakes/control.js";
 import { makeConfig } from "./fixtures.js";
 
 const quiet = pino({ level: "silent" });
@@ -58,6 +60,19 @@ function scriptedRunner(answers: Record<string, string | RunResult>): { runner: 
 }
 
 describe("doctor gather", () => {
+  test("MQTT as the status file tells it: not configured, connected or not, or not said at all", () => {
+    const withMqtt = (mqtt: unknown) => ({ ...sampleStatus(), mqtt }) as Parameters<typeof mqttOf>[0];
+    assert.equal(mqttOf(withMqtt(null)), null);
+    assert.deepEqual(mqttOf(withMqtt({ connected: false })), {
+      connected: false,
+      broker: undefined,
+      error: undefined,
+    });
+    assert.equal(mqttOf(sampleStatus()), undefined);
+    assert.equal(mqttOf(withMqtt({ connected: "yes" })), undefined);
+    assert.equal(mqttOf(undefined), undefined);
+  });
+
   test("reads, never writes; a pid record whose command line still matches marks our socat", async (t) => {
     const dir = await mkdtemp(join(tmpdir(), "sixgate-doctor-"));
     t.after(() => rm(dir, { recursive: true, force: true }));
