@@ -3,12 +3,12 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
-import type { Config } from "../config/schema.js";
+import type { LevelWithSilent } from "pino";
 import { VERSION } from "../version.js";
 
 // Commands are loaded on demand: `sixgate notify`, run by hooks under a one-second watchdog, must start fast.
 const commands = () => import("./commands.js");
-const logger = async (level: Config["logLevel"]) => (await import("./logger.js")).createLogger(level);
+const logger = async (level: LevelWithSilent) => (await import("./logger.js")).createLogger(level);
 
 const USAGE = `usage: sixgate <command> [options]
 
@@ -16,6 +16,7 @@ commands:
   run      --config FILE            run the agent in the foreground
   plan     --config FILE            print the nft ruleset and socat command lines the current facts give
   status   [--json] [--config FILE] show the running agent's phase, addresses and listeners
+  doctor   [--json] [--config FILE] walk the path hop by hop and say where it breaks (changes nothing)
   cleanup  --config FILE            remove every rule and process sixgate owns
   notify   <kind> [key=value...]    tell a running agent to look again (used by the hotplug/ hooks)
 
@@ -63,6 +64,9 @@ async function main(argv: string[]): Promise<number> {
       return (await commands()).planCommand(config, await logger("warn"));
     case "cleanup":
       return (await commands()).cleanupCommand(config, await logger(config.logLevel));
+    case "doctor":
+      // Silent: doctor reports what it finds itself, and --json output must stay parseable on stdout.
+      return (await import("./doctor.js")).doctorCommand(config, values.json, await logger("silent"));
     default:
       process.stderr.write(`sixgate: unknown command "${command}"\n${USAGE}\n`);
       return 64;
