@@ -1,11 +1,6 @@
 // Running `sixgate doctor` inside the lab's gateway namespace, and reading its report.
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { AGENT_CLI, waitFor, type Lab, type LabProcess } from "./lab.js";
-
-const ENTRY = fileURLToPath(new URL("./doctor-entry.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
 
 const checkSchema = z.object({
   id: z.string(),
@@ -23,13 +18,9 @@ export const reportSchema = z.object({
 export type DoctorCheck = z.infer<typeof checkSchema>;
 export type DoctorReport = z.infer<typeof reportSchema>;
 
-/** The built CLI once `doctor` is wired into it; until then the same doctorCommand through a small tsx entry. */
+/** `sixgate doctor` from the built CLI, as an operator runs it. */
 function doctorArgv(configPath: string, json: boolean): string[] {
-  const wired = existsSync(AGENT_CLI) && readFileSync(AGENT_CLI, "utf8").includes("doctorCommand");
-  const flags = json ? ["--json"] : [];
-  return wired
-    ? [process.execPath, AGENT_CLI, "doctor", "--config", configPath, ...flags]
-    : [process.execPath, "--import", TSX, ENTRY, configPath, ...flags];
+  return [process.execPath, AGENT_CLI, "doctor", "--config", configPath, ...(json ? ["--json"] : [])];
 }
 
 export interface DoctorRun {
