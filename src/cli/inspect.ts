@@ -5,7 +5,7 @@ import { plan } from "../core/plan.js";
 import type { Config, Plan } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { readLeases } from "../sources/leases.js";
-import { parseIpAddrJson } from "../sources/netlink.js";
+import { parseIpAddrJson } from "../sources/ip-addr.js";
 
 export async function observePlan(config: Config, runner: Runner, log: Logger): Promise<Plan> {
   const links = parseIpAddrJson((await runChecked(runner, ["ip", "-json", "addr", "show"])).stdout);

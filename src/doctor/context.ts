@@ -1,7 +1,7 @@
 // Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
 import type { AgentStatus } from "../core/status.js";
 import type { Config, Facts, Plan, PortMap } from "../core/types.js";
-import type { LinkDetail } from "./parse/links.js";
+import type { LinkDetail } from "../sources/ip-addr.js";
 import type { NftChain } from "./parse/nft-ruleset.js";
 import type { Route } from "./parse/route.js";
 import type { ListeningSocket } from "./parse/ss.js";

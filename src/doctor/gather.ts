@@ -17,10 +17,9 @@ import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { tcpConnect, type Connector } from "../effects/probes.js";
 import { createStateStore } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
-import { parseIpAddrJson } from "../sources/netlink.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
 import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
-import { parseLinkDetails } from "./parse/links.js";
+import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
 import { parseNftRuleset } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
 import { parseSsListening, parseSynSent } from "./parse/ss.js";
@@ -198,7 +197,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   let state: State = { config, facts: seededFacts(agent.status, persisted) };
   state = reduce(state, {
     type: "links",
-    links: addrText.ok && links.ok ? parseIpAddrJson(addrText.value) : [],
+    links: links.ok ? toLinkInfo(links.value) : [],
   });
   state = reduce(state, leases);
   const facts = state.facts;

@@ -2,54 +2,12 @@
 // `ip -json addr` snapshot, so a lost, duplicated or misread line does no harm.
 import { EMPTY, Observable, defer, filter, merge, of } from "rxjs";
 import type { Logger } from "pino";
-import { z } from "zod";
-import type { Event, LinkInfo } from "../core/types.js";
+import type { Event } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import type { PidRecords } from "../effects/pid-records.js";
 import { retryWithBackoff } from "../util/retry-backoff.js";
 import { runLatest } from "../util/run-latest.js";
-
-const addrSchema = z.looseObject({
-  family: z.string(),
-  local: z.string().optional(),
-  prefixlen: z.number(),
-  scope: z.string().optional(),
-  tentative: z.boolean().optional(),
-  deprecated: z.boolean().optional(),
-  temporary: z.boolean().optional(),
-  dadfailed: z.boolean().optional(),
-  preferred_life_time: z.number().optional(),
-});
-
-const linkSchema = z.looseObject({
-  ifname: z.string(),
-  flags: z.array(z.string()).default([]),
-  addr_info: z.array(addrSchema).default([]),
-});
-
-export function parseIpAddrJson(text: string): LinkInfo[] {
-  const links = z.array(linkSchema).parse(JSON.parse(text));
-  return links.map((l) => ({
-    name: l.ifname,
-    up: l.flags.includes("UP") && l.flags.includes("LOWER_UP"),
-    addresses: l.addr_info.flatMap((a) =>
-      (a.family === "inet" || a.family === "inet6") && a.local !== undefined
-        ? [
-            {
-              family: a.family,
-              address: a.local,
-              prefixlen: a.prefixlen,
-              scope: a.scope ?? "global",
-              tentative: a.tentative === true,
-              deprecated: a.deprecated === true || a.preferred_life_time === 0,
-              temporary: a.temporary === true,
-              dadfailed: a.dadfailed === true,
-            },
-          ]
-        : [],
-    ),
-  }));
-}
+import { parseIpAddrJson } from "./ip-addr.js";
 
 /** Lines from a long-running `ip monitor`; errors when it exits so the caller can restart it. */
 function monitorLines(runner: Runner, records: PidRecords | undefined): Observable<string> {

@@ -8,7 +8,7 @@ import type { Config, Lease, State } from "../../src/core/types.js";
 import { runChecks } from "../../src/doctor/checks/index.js";
 import type { AgentView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
 import { formatReport } from "../../src/doctor/format.js";
-import type { AddressDetail, LinkDetail } from "../../src/doctor/parse/links.js";
+import type { AddressDetail, LinkDetail } from "../../src/sources/ip-addr.js";
 import { parseNftRuleset } from "../../src/doctor/parse/nft-ruleset.js";
 import type { Route } from "../../src/doctor/parse/route.js";
 import { parseSsListening } from "../../src/doctor/parse/ss.js";

@@ -1,7 +1,7 @@
 // Parsers behind sixgate doctor: ss, ip route, ip addr (flags and lifetimes), nft list ruleset.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseLinkDetails } from "../../src/doctor/parse/links.js";
+import { parseLinkDetails } from "../../src/sources/ip-addr.js";
 import { parseNftRuleset } from "../../src/doctor/parse/nft-ruleset.js";
 import {
   formatRoute,

@@ -1,7 +1,7 @@
 // WAN IPv6 address: present, global, valid, settled. Names every address that was passed over, and why.
 import { isUsableWanAddress } from "../../core/facts.js";
 import type { DoctorContext } from "../context.js";
-import type { AddressDetail } from "../parse/links.js";
+import type { AddressDetail } from "../../sources/ip-addr.js";
 import type { Check } from "../types.js";
 
 /** Why an address cannot carry the listeners, or undefined when it can (same rule as the agent's). */

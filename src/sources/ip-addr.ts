@@ -1,5 +1,7 @@
-// `ip -json addr show` with what the core's LinkInfo leaves out: link flags and address lifetimes.
+// The one parser of `ip -json addr show`: the agent's netlink source reduces it to the core's LinkInfo,
+// doctor uses the details (link flags, address lifetimes) too.
 import { z } from "zod";
+import type { LinkInfo } from "../core/types.js";
 
 export interface AddressDetail {
   family: "inet" | "inet6";
@@ -67,7 +69,7 @@ export function parseLinkDetails(text: string): LinkDetail[] {
                 prefixlen: a.prefixlen,
                 scope: a.scope ?? "global",
                 tentative: a.tentative === true,
-                // Same rule as the agent's parser: a preferred lifetime of 0 is deprecated.
+                // A preferred lifetime of 0 is deprecated, whether or not ip prints the flag.
                 deprecated: a.deprecated === true || a.preferred_life_time === 0,
                 temporary: a.temporary === true,
                 dadfailed: a.dadfailed === true,
@@ -78,4 +80,17 @@ export function parseLinkDetails(text: string): LinkDetail[] {
           : [],
       ),
     }));
+}
+
+/** What the core needs: up = administratively up with carrier. */
+export function toLinkInfo(details: LinkDetail[]): LinkInfo[] {
+  return details.map((l) => ({
+    name: l.name,
+    up: l.adminUp && l.carrier,
+    addresses: l.addresses.map(({ validLft: _v, preferredLft: _p, ...a }) => a),
+  }));
+}
+
+export function parseIpAddrJson(text: string): LinkInfo[] {
+  return toLinkInfo(parseLinkDetails(text));
 }
