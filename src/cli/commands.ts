@@ -73,7 +73,11 @@ export async function statusCommand(runtimeDir: string, json: boolean): Promise<
   return 0;
 }
 
-export async function cleanupCommand(config: Config, log: Logger): Promise<number> {
+/**
+ * Removes our rules, processes and runtime files. The retained MQTT messages go too (Home Assistant forgets the
+ * device) unless keepMqtt: a service manager's after-stop cleanup keeps them, so a restart is not an uninstall.
+ */
+export async function cleanupCommand(config: Config, log: Logger, keepMqtt = false): Promise<number> {
   const pid = await runningAgentPid(config.runtimeDir);
   if (pid !== undefined) {
     process.stderr.write(`sixgate: the agent is running (pid ${pid}); stop it first, it cleans up on exit\n`);
@@ -87,7 +91,7 @@ export async function cleanupCommand(config: Config, log: Logger): Promise<numbe
     (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
   if (iptablesPresent) await createIptablesFirewall(runner).remove();
   // Home Assistant forgets the device and its entities: nothing of ours stays retained on the broker.
-  if (config.mqtt !== undefined) await cleanupMqtt({ config: config.mqtt, log });
+  if (config.mqtt !== undefined && !keepMqtt) await cleanupMqtt({ config: config.mqtt, log });
   await removeRuntimeFiles(config.runtimeDir);
   log.info({ listenersStopped: stopped }, "cleaned up");
   return 0;

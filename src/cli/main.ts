@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// sixgate's command line: run | plan | status | cleanup.
+// sixgate's command line: run | plan | status | doctor | cleanup | notify.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
@@ -17,7 +17,8 @@ commands:
   plan     --config FILE            print the nft ruleset and socat command lines the current facts give
   status   [--json] [--config FILE] show the running agent's phase, addresses and listeners
   doctor   [--json] [--config FILE] walk the path hop by hop and say where it breaks (changes nothing)
-  cleanup  --config FILE            remove every rule and process sixgate owns
+  cleanup  --config FILE            remove every rule and process sixgate owns, and its retained MQTT
+           [--keep-mqtt]            messages (Home Assistant forgets the device) unless --keep-mqtt
   notify   <kind> [key=value...]    tell a running agent to look again (used by the hotplug/ hooks)
 
   --version                         print the version`;
@@ -32,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: "string", short: "c" },
       json: { type: "boolean", default: false },
+      "keep-mqtt": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", default: false },
     },
@@ -63,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     case "plan":
       return (await commands()).planCommand(config, await logger("warn"));
     case "cleanup":
-      return (await commands()).cleanupCommand(config, await logger(config.logLevel));
+      return (await commands()).cleanupCommand(config, await logger(config.logLevel), values["keep-mqtt"]);
     case "doctor":
       // Silent: doctor reports what it finds itself, and --json output must stay parseable on stdout.
       return (await import("./doctor.js")).doctorCommand(config, values.json, await logger("silent"));
