@@ -10,7 +10,7 @@ import {
   retained,
   startLabBroker,
 } from "./broker.js";
-import { createLabFor, waitFor } from "./lab.js";
+import { AGENT_CLI, createLabFor, waitFor } from "./lab.js";
 
 const TEST = { timeout: 90_000 };
 
@@ -89,4 +89,24 @@ describe("sixgate agent with MQTT", () => {
       intervalMs: 500,
     });
   });
+
+  it(
+    "cleanup --keep-mqtt keeps Home Assistant's device; a plain cleanup clears every retained message",
+    TEST,
+    async (t) => {
+      const { lab, agent } = await startWithMqtt(t);
+      const discovery = "homeassistant/device/+/config";
+      await waitFor(async () => (await retained(lab, discovery)) !== undefined, { timeoutMs: 10_000 });
+      agent.stop("SIGTERM");
+      await agent.waitExit(5_000);
+      assert.equal(await retained(lab, `${BASE}/availability`), "offline");
+      const cleanup = (extra: string[]) =>
+        lab.execOk("gw", [process.execPath, AGENT_CLI, "cleanup", "--config", agent.configPath, ...extra]);
+      await cleanup(["--keep-mqtt"]);
+      assert.notEqual(await retained(lab, discovery), undefined, "discovery kept");
+      await cleanup([]);
+      assert.equal(await retained(lab, discovery), undefined, "discovery removed");
+      assert.equal(await retained(lab, `${BASE}/state`), undefined, "state removed");
+    },
+  );
 });
