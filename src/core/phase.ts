@@ -2,8 +2,18 @@
 import type { ProbeReport } from "./status.js";
 import type { Plan, WaitingFor } from "./types.js";
 
-export type PhaseName =
-  "starting" | "waiting" | "converging" | "serving" | "degraded" | "disabled" | "stopping";
+/** Every phase, in the order an agent usually passes through them. */
+export const PHASES = [
+  "starting",
+  "waiting",
+  "converging",
+  "serving",
+  "degraded",
+  "disabled",
+  "stopping",
+] as const;
+
+export type PhaseName = (typeof PHASES)[number];
 
 export interface Phase {
   phase: PhaseName;

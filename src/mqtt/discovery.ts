@@ -1,7 +1,7 @@
 // Home Assistant device-based MQTT discovery: one retained message on `<prefix>/device/<id>/config` that declares
 // the device and all its entities. Full key names only (no abbreviations), `default_entity_id` (not the deprecated
 // `object_id`), availability from the agent's last will. Every template reads `<base>/state` (see state.ts).
-import type { PhaseName } from "../core/phase.js";
+import { PHASES } from "../core/phase.js";
 import { AVAILABLE, NOT_AVAILABLE, type Topics } from "./topics.js";
 
 export type DiscoveryValue = string | number | boolean | string[];
@@ -29,16 +29,6 @@ export interface DevicePayload {
   qos: 0 | 1;
   components: Record<string, DiscoveryComponent>;
 }
-
-export const PHASES: readonly PhaseName[] = [
-  "starting",
-  "waiting",
-  "converging",
-  "serving",
-  "degraded",
-  "disabled",
-  "stopping",
-];
 
 /** What the proxy switch and the buttons send: ordinary requests, answered on `<base>/response` with id null. */
 export const PRESS_PAYLOADS = {

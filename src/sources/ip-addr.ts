@@ -1,18 +1,10 @@
 // The one parser of `ip -json addr show`: the agent's netlink source reduces it to the core's LinkInfo,
 // doctor uses the details (link flags, address lifetimes) too.
 import { z } from "zod";
-import type { LinkInfo } from "../core/types.js";
+import type { AddrInfo, LinkInfo } from "../core/types.js";
 
-export interface AddressDetail {
-  family: "inet" | "inet6";
-  address: string;
-  prefixlen: number;
-  scope: string;
-  tentative: boolean;
-  deprecated: boolean;
-  temporary: boolean;
-  dadfailed: boolean;
-  /** Seconds; undefined = forever. */
+/** The core's AddrInfo plus the lifetimes (seconds; undefined = forever). */
+export interface AddressDetail extends AddrInfo {
   validLft: number | undefined;
   preferredLft: number | undefined;
 }

@@ -3,22 +3,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { PHASES, type PhaseName } from "../../src/core/phase.js";
 import { fdCount } from "./procs.js";
 import { pidAlive, run, signalPid, waitFor, type ExecResult } from "./util.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const AGENT_CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 
-export const PHASES = [
-  "starting",
-  "waiting",
-  "converging",
-  "serving",
-  "degraded",
-  "disabled",
-  "stopping",
-] as const;
-export type Phase = (typeof PHASES)[number];
+export type Phase = PhaseName;
 
 // The status contract (`sixgate status --json`). Optional/nullable where the agent may not know yet.
 const endpoint = z.object({

@@ -3,7 +3,8 @@
 // sensor, button and switch; see docs/home-assistant.md). The rules are restated here so the test can fail.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { buildDiscovery, PHASES, type DevicePayload } from "../../src/mqtt/discovery.js";
+import { PHASES } from "../../src/core/phase.js";
+import { buildDiscovery, type DevicePayload } from "../../src/mqtt/discovery.js";
 import { buildState } from "../../src/mqtt/state.js";
 import { topicsFor } from "../../src/mqtt/topics.js";
 import { sampleReport, sampleStatus } from "../fakes/control.js";
