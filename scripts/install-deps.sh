@@ -9,7 +9,7 @@ PACKAGES=(
   socat nftables iptables    # the agent's listeners and firewall backends
   dnsmasq-base busybox udhcpc curl # the lab: DHCP server, device (DHCP client + httpd), client
   mosquitto mosquitto-clients openssl # MQTT broker tests (TLS certificates made by the tests)
-  haproxy shellcheck
+  haproxy shellcheck systemd # systemd-analyze checks the unit
 )
 MIN_NODE="20.19.0"
 
