@@ -1,7 +1,6 @@
 // Reads everything the checks need, once, through the one command runner. Read-only: doctor runs `ip`, `ss`,
 // `nft list`, `iptables-save` and TCP connects, and never changes a rule, an address or a process.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { unknownDevice } from "../core/device.js";
@@ -15,6 +14,7 @@ import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { tcpConnect, type Connector } from "../effects/probes.js";
+import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
@@ -67,39 +67,24 @@ async function agentView(runtimeDir: string): Promise<AgentView> {
   return { pid, status, mqtt: mqttOf(status) };
 }
 
-async function cmdline(pid: number): Promise<string[] | undefined> {
-  try {
-    const raw = await readFile(`/proc/${pid}/cmdline`, "utf8");
-    return raw === "" ? undefined : raw.split("\0").slice(0, -1);
-  } catch {
-    return undefined;
-  }
-}
-
-const recordSchema = z.object({ pid: z.number().int().min(2), argv: z.array(z.string()) });
-
 /**
- * Our socat for each listen port: the pid in the agent's status, and the pid record the agent wrote when it spawned
- * it (runtimeDir/pids/listener-<port>.json), trusted only while /proc still shows the recorded command line.
+ * Our socat for each listen port: the pid in the agent's status, and the pid the agent recorded when it spawned it,
+ * trusted only while /proc still shows the recorded command line.
  */
 async function ourListenerPids(
   runtimeDir: string,
   status: AgentStatus | undefined,
   listens: readonly number[],
+  log: Logger,
 ): Promise<Map<number, number[]>> {
+  const records = createPidRecords(runtimeDir, log);
   const out = new Map<number, number[]>();
   for (const listen of listens) {
     const pids = new Set<number>();
     const fromStatus = status?.listeners.find((l) => l.listen === listen)?.pid;
     if (fromStatus !== undefined && fromStatus !== null) pids.add(fromStatus);
-    try {
-      const text = await readFile(join(runtimeDir, "pids", `listener-${listen}.json`), "utf8");
-      const record = recordSchema.safeParse(JSON.parse(text));
-      if (record.success && (await cmdline(record.data.pid))?.join("\0") === record.data.argv.join("\0"))
-        pids.add(record.data.pid);
-    } catch {
-      // No record: the agent has not started this listener.
-    }
+    const recorded = await records.live(listenerRecordName(listen));
+    if (recorded !== undefined) pids.add(recorded);
     out.set(listen, [...pids]);
   }
   return out;
@@ -240,6 +225,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
       config.runtimeDir,
       agent.status,
       ports.map((p) => p.listen),
+      log,
     ),
     deviceProbes,
     endToEnd,

@@ -15,11 +15,33 @@ export interface PidRecords {
     options?: { group?: boolean },
   ): Promise<void>;
   forget(name: string): Promise<void>;
+  /** The recorded pid, while /proc still shows the recorded command line; undefined otherwise. Reads only. */
+  live(name: string): Promise<number | undefined>;
   /** Stops every recorded process that is still the one recorded; removes all records. Returns how many. */
   stopLeftovers(): Promise<number>;
 }
 
 const NAME = /^[a-z0-9-]{1,64}$/;
+
+/** The record of the socat serving a listen port. */
+export const listenerRecordName = (listen: number) => `listener-${listen}`;
+
+interface PidRecord {
+  pid: number;
+  argv: string[];
+  group: boolean;
+}
+
+function parseRecord(text: string): PidRecord | undefined {
+  const { pid, argv, group } = JSON.parse(text) as { pid?: unknown; argv?: unknown; group?: unknown };
+  const valid =
+    typeof pid === "number" &&
+    Number.isInteger(pid) &&
+    pid > 1 &&
+    Array.isArray(argv) &&
+    argv.every((a) => typeof a === "string");
+  return valid ? { pid, argv, group: group === true } : undefined;
+}
 
 async function cmdlineOf(pid: number): Promise<string[] | undefined> {
   try {
@@ -33,9 +55,11 @@ async function cmdlineOf(pid: number): Promise<string[] | undefined> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function stopIfStillOurs(pid: number, argv: string[], group: boolean, log: Logger): Promise<boolean> {
-  const cmdline = await cmdlineOf(pid);
-  if (cmdline?.join("\0") !== argv.join("\0")) return false;
+const stillOurs = async ({ pid, argv }: PidRecord) => (await cmdlineOf(pid))?.join("\0") === argv.join("\0");
+
+async function stopIfStillOurs(record: PidRecord, log: Logger): Promise<boolean> {
+  const { pid, argv, group } = record;
+  if (!(await stillOurs(record))) return false;
   log.info({ pid, argv }, "stopping a process left over by an earlier run");
   // The leader's command line was checked; its group holds only what it forked.
   if (group) signalGroup(pid, "SIGTERM");
@@ -43,7 +67,7 @@ async function stopIfStillOurs(pid: number, argv: string[], group: boolean, log:
   for (let i = 0; i < 40 && (await cmdlineOf(pid)) !== undefined; i++) await sleep(50);
   // A group id is never reused while the group has members, so this reaches only what the leader forked.
   if (group) signalGroup(pid, "SIGKILL");
-  else if ((await cmdlineOf(pid))?.join("\0") === argv.join("\0")) process.kill(pid, "SIGKILL");
+  else if (await stillOurs(record)) process.kill(pid, "SIGKILL");
   return true;
 }
 
@@ -62,6 +86,14 @@ export function createPidRecords(runtimeDir: string, log: Logger): PidRecords {
     async forget(name) {
       await rm(file(name), { force: true });
     },
+    async live(name) {
+      try {
+        const record = parseRecord(await readFile(file(name), "utf8"));
+        return record !== undefined && (await stillOurs(record)) ? record.pid : undefined;
+      } catch {
+        return undefined;
+      }
+    },
     async stopLeftovers() {
       let names: string[];
       try {
@@ -73,18 +105,8 @@ export function createPidRecords(runtimeDir: string, log: Logger): PidRecords {
       for (const name of names) {
         const path = join(dir, name);
         try {
-          const { pid, argv, group } = JSON.parse(await readFile(path, "utf8")) as {
-            pid?: unknown;
-            argv?: unknown;
-            group?: unknown;
-          };
-          const valid =
-            typeof pid === "number" &&
-            Number.isInteger(pid) &&
-            pid > 1 &&
-            Array.isArray(argv) &&
-            argv.every((a) => typeof a === "string");
-          if (valid && (await stopIfStillOurs(pid, argv, group === true, log))) stopped++;
+          const record = parseRecord(await readFile(path, "utf8"));
+          if (record !== undefined && (await stopIfStillOurs(record, log))) stopped++;
         } catch (e) {
           log.warn({ file: path, error: String(e) }, "cannot read a leftover pid file; removing it");
         }

@@ -6,7 +6,7 @@ import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
 import type { ListenerSpec } from "../../core/types.js";
 import type { Runner, Spawned } from "../exec.js";
-import type { PidRecords } from "../pid-records.js";
+import { listenerRecordName, type PidRecords } from "../pid-records.js";
 import type { Listeners } from "./listeners.js";
 
 export interface SocatOptions {
@@ -54,7 +54,6 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   const now = options.now ?? Date.now;
   const entries = new Map<number, Entry>();
   const changes = new Subject<void>();
-  const recordName = (listen: number) => `listener-${listen}`;
 
   const launch = (entry: Entry): Promise<void> => {
     const { listen } = entry.spec;
@@ -73,7 +72,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     });
     // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
     entry.recorded = records
-      .record(recordName(listen), child.pid, entry.argv, { group: true })
+      .record(listenerRecordName(listen), child.pid, entry.argv, { group: true })
       .catch((e: unknown) => log.warn({ listen, error: String(e) }, "cannot record the listener's pid"));
     entry.child = child;
     entry.startedAt = now();
@@ -146,7 +145,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     entries.delete(listen);
     if (entry.child !== undefined) await terminate(entry.child);
     await entry.recorded;
-    await records.forget(recordName(listen));
+    await records.forget(listenerRecordName(listen));
     changes.next();
   };
 
