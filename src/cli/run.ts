@@ -129,10 +129,14 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   );
   const mqtt = startMqttIfConfigured(config, agent, probeReports, log);
 
-  // The status file adds what only the composition root knows: whether MQTT is connected.
+  // The status file adds what only the composition root knows: whether MQTT is connected, and to which broker
+  // (the URL holds no credentials: the schema refuses them there).
   const status = statusWriter(config.runtimeDir, log);
-  const persist = () =>
-    status.push({ ...agent.status(), mqtt: mqtt === undefined ? null : { connected: mqtt.connected } });
+  const mqttView = () =>
+    mqtt === undefined || config.mqtt === undefined
+      ? null
+      : { connected: mqtt.connected, broker: config.mqtt.url };
+  const persist = () => status.push({ ...agent.status(), mqtt: mqttView() });
   agent.statusChanges.subscribe(persist);
   probeReports.subscribe(persist);
 

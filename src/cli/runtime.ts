@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AgentStatus } from "../core/status.js";
 
 /** What the status file holds: the agent's status plus what only the composition root knows. */
-export type StatusFile = AgentStatus & { mqtt: { connected: boolean } | null };
+export type StatusFile = AgentStatus & { mqtt: { connected: boolean; broker: string } | null };
 
 export const pidPath = (runtimeDir: string) => join(runtimeDir, "agent.pid");
 export const statusPath = (runtimeDir: string) => join(runtimeDir, "status.json");

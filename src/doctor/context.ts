@@ -10,7 +10,6 @@ import type { Reading } from "./types.js";
 export interface MqttView {
   connected: boolean;
   broker: string | undefined;
-  error: string | undefined;
 }
 
 export interface AgentView {

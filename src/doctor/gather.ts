@@ -38,14 +38,7 @@ export interface GatherOptions {
 
 // The status file's MQTT part (null = not configured); anything else there is ignored.
 const mqttSchema = z.object({
-  mqtt: z
-    .object({
-      connected: z.boolean(),
-      broker: z.string().nullish(),
-      error: z.string().nullish(),
-      lastError: z.string().nullish(),
-    })
-    .nullable(),
+  mqtt: z.object({ connected: z.boolean(), broker: z.string().nullish() }).nullable(),
 });
 
 /** null: the agent says MQTT is not configured; undefined: its status does not say. */
@@ -54,11 +47,7 @@ export function mqttOf(status: AgentStatus | undefined): MqttView | null | undef
   if (!parsed.success) return undefined;
   const m = parsed.data.mqtt;
   if (m === null) return null;
-  return {
-    connected: m.connected,
-    broker: m.broker ?? undefined,
-    error: m.error ?? m.lastError ?? undefined,
-  };
+  return { connected: m.connected, broker: m.broker ?? undefined };
 }
 
 async function agentView(runtimeDir: string): Promise<AgentView> {

@@ -10,6 +10,7 @@ import {
   retained,
   startLabBroker,
 } from "./broker.js";
+import { checkOf, runDoctor } from "./doctor-helpers.js";
 import { AGENT_CLI, createLabFor, waitFor } from "./lab.js";
 
 const TEST = { timeout: 90_000 };
@@ -42,6 +43,11 @@ describe("sixgate agent with MQTT", () => {
     );
     assert.equal((s.wan as { address?: string }).address, lab.wanAddress);
     assert.equal((await agent.status()).phase, "serving");
+    // doctor reads the broker connection from the running agent.
+    const { report } = await runDoctor(lab, agent.configPath);
+    const mqttCheck = checkOf(report, "mqtt");
+    assert.equal(mqttCheck.status, "ok", JSON.stringify(mqttCheck));
+    assert.match(mqttCheck.detail, /connected to mqtt:\/\/127\.0\.0\.1:1883/);
   });
 
   it(

@@ -63,10 +63,10 @@ describe("doctor gather", () => {
   test("MQTT as the status file tells it: not configured, connected or not, or not said at all", () => {
     const withMqtt = (mqtt: unknown) => ({ ...sampleStatus(), mqtt }) as Parameters<typeof mqttOf>[0];
     assert.equal(mqttOf(withMqtt(null)), null);
-    assert.deepEqual(mqttOf(withMqtt({ connected: false })), {
-      connected: false,
-      broker: undefined,
-      error: undefined,
+    assert.deepEqual(mqttOf(withMqtt({ connected: false })), { connected: false, broker: undefined });
+    assert.deepEqual(mqttOf(withMqtt({ connected: true, broker: "mqtt://b:1883" })), {
+      connected: true,
+      broker: "mqtt://b:1883",
     });
     assert.equal(mqttOf(sampleStatus()), undefined);
     assert.equal(mqttOf(withMqtt({ connected: "yes" })), undefined);

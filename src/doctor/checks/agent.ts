@@ -96,7 +96,7 @@ export function mqttCheck(ctx: DoctorContext): Check {
     id,
     title,
     status: "warn",
-    detail: `not connected to ${broker}${mqtt.error === undefined ? "" : `: ${mqtt.error}`}; the proxy keeps working, the dashboard is blind`,
+    detail: `not connected to ${broker}; the proxy keeps working, the dashboard is blind`,
     fix: `check the broker runs and the mqtt settings (URL, credentials, TLS); the agent reconnects by itself (${LOGS})`,
   };
 }
