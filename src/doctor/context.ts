@@ -62,7 +62,7 @@ export interface DoctorContext {
   /** TCP connect to [wan]:listen from the gateway, by listen port. */
   endToEnd: ReadonlyMap<number, ProbeView>;
   /**
-   * Target ports to which a connection from the LAN address to the device was still unanswered (SYN sent) right after
+   * Target ports to which a listener connection (from the LAN address, pinned to the LAN interface) was still unanswered (SYN sent) right after
    * the end-to-end probes: the listener accepted the client but cannot reach the device.
    */
   unansweredTargets: ReadonlySet<number>;

@@ -22,7 +22,7 @@ import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./
 import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
 import { parseNftRuleset } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
-import { parseSsListening, parseSynSent } from "./parse/ss.js";
+import { parseSsListening, parseSynSent, stuckListenerConnects } from "./parse/ss.js";
 import { observe } from "./types.js";
 
 export interface GatherOptions {
@@ -223,14 +223,17 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const e2e = new Map(e2eResults.filter(defined));
   // socat holds the client while its own connect to the device waits (connect-timeout), longer than our settle
   // window: a SYN still unanswered right now is what tells "accepted and connected" from "accepted and stuck".
-  const unanswered = new Set<number>();
+  let unanswered = new Set<number>();
   if (device !== undefined && lanAddress !== undefined && [...e2e.values()].some((p) => p.ok)) {
     const pending = await observe(async () =>
       parseSynSent(await stdout(["ss", "-H", "-t", "-n", "state", "syn-sent"])),
     );
     if (pending.ok)
-      for (const c of pending.value)
-        if (c.local.address === lanAddress && c.remoteAddress === device) unanswered.add(c.remotePort);
+      unanswered = stuckListenerConnects(
+        pending.value,
+        { address: lanAddress, device: config.lan.interface },
+        device,
+      );
   }
   return {
     config,

@@ -9,6 +9,7 @@ import {
   type AgentProcess,
   type ConfigOverrides,
   type Lab,
+  waitFor,
 } from "./lab.js";
 import {
   checkOf,
@@ -171,7 +172,24 @@ describe("sixgate doctor in the lab", () => {
 
       // The WAN's route now comes first: sixgate's pinned socat still gets through.
       await lab.ipOk("gw", ["route", "prepend", "192.168.1.0/24", "dev", "wan0"]);
+      // An unpinned connect from the LAN address, as the agent's health probe makes, now leaves through wan0 and
+      // waits in SYN-SENT. Doctor must not take it for the listener's own connection (seen in CI at a health tick).
+      const device = await lab.deviceAddress();
+      assert.ok(device !== undefined);
+      const unpinned = lab.spawn(
+        "gw",
+        ["curl", "-sS", "--interface", "192.168.1.1", "--connect-timeout", "20", `http://${device}:80/`],
+        "unpinned-connect",
+      );
+      await waitFor(
+        async () =>
+          (await lab.execOk("gw", ["ss", "-H", "-t", "-n", "state", "syn-sent"])).stdout.includes(
+            `192.168.1.1:`,
+          ),
+        { timeoutMs: 5_000, message: () => lab.readLog("unpinned-connect") },
+      );
       ({ report } = await runDoctor(lab, config));
+      assert.equal(unpinned.exitInfo, undefined, "the unpinned connect was still waiting while doctor ran");
       assertCheck(report, "lan-route", "warn", /the route to the device \S+ leaves through wan0/);
       assertCheck(report, "end-to-end:80", "ok");
       assert.equal((await lab.curl6(80)).ok, true, "a client still gets through");

@@ -16,6 +16,7 @@ import {
   formatSocket,
   parseSsListening,
   parseSynSent,
+  stuckListenerConnects,
 } from "../../src/doctor/parse/ss.js";
 
 // Real `ss -H -l -t -n -p` output from the lab, plus the forms ss prints elsewhere.
@@ -79,6 +80,25 @@ test("ss state syn-sent: connections waiting for an answer, with the device they
       remotePort: 80,
     },
   ]);
+});
+
+test("only the listener's pinned connects count as stuck; unpinned probes from the same address do not", () => {
+  // socat's pinned connect, the agent's health probe (same source, no device, misrouted), another source, another host.
+  const pending = parseSynSent(
+    [
+      "0 1 192.168.1.1%lan0:40585 192.168.1.106:80",
+      "0 1 192.168.1.1:40611 192.168.1.106:23",
+      "0 1 192.168.1.50%lan0:40612 192.168.1.106:8080",
+      "0 1 192.168.1.1%lan0:40613 192.168.1.107:8081",
+    ].join("\n"),
+  );
+  assert.equal(pending.length, 4);
+  const stuck = stuckListenerConnects(pending, { address: "192.168.1.1", device: "lan0" }, "192.168.1.106");
+  assert.deepEqual([...stuck], [80]);
+  assert.deepEqual(
+    [...stuckListenerConnects(pending, { address: "192.168.1.1", device: "eth1" }, "192.168.1.106")],
+    [],
+  );
 });
 
 describe("ip route", () => {

@@ -76,6 +76,23 @@ export function parseSynSent(text: string): PendingConnect[] {
 }
 
 /**
+ * Target ports of the listener's own device connections that still wait for an answer. Only sockets pinned to the
+ * LAN interface count: that is how socat connects (so-bindtodevice). The agent's health probe and doctor's own device
+ * probe leave from the same address unpinned, and a misrouted one of them may sit in SYN-SENT for seconds.
+ */
+export function stuckListenerConnects(
+  pending: readonly PendingConnect[],
+  from: { address: string; device: string },
+  device: string,
+): Set<number> {
+  const out = new Set<number>();
+  for (const c of pending)
+    if (c.local.address === from.address && c.local.device === from.device && c.remoteAddress === device)
+      out.add(c.remotePort);
+  return out;
+}
+
+/**
  * True when the socket keeps an IPv6-only listener (socat's ipv6only=1) from binding [address]:port: the same
  * address, or a wildcard that covers IPv6. An IPv4-only socket on the same port is no obstacle.
  */
