@@ -176,6 +176,18 @@ describe("sixgate doctor in the lab", () => {
       // waits in SYN-SENT. Doctor must not take it for the listener's own connection (seen in CI at a health tick).
       const device = await lab.deviceAddress();
       assert.ok(device !== undefined);
+      // A neighbour entry on wan0 that nobody answers for keeps it in SYN-SENT (no ARP failure ends it early).
+      await lab.ipOk("gw", [
+        "neigh",
+        "replace",
+        device,
+        "lladdr",
+        "02:00:00:00:99:99",
+        "dev",
+        "wan0",
+        "nud",
+        "permanent",
+      ]);
       const unpinned = lab.spawn(
         "gw",
         ["curl", "-sS", "--interface", "192.168.1.1", "--connect-timeout", "20", `http://${device}:80/`],
