@@ -11,7 +11,7 @@ import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { Subject, filter, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
-import { createProber, scheduleTicks } from "../effects/probes.js";
+import { createConnector, createProber, scheduleTicks } from "../effects/probes.js";
 import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
 import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
@@ -114,7 +114,7 @@ export async function runCommand(configFile: string, config: Config, log: Logger
     persisted: await store.load(),
     store,
     loadConfig: () => loadConfig(configFile),
-    probe: createProber({ timeoutMs: config.health.timeoutMs }),
+    probe: createProber({ connector: createConnector(runner), timeoutMs: config.health.timeoutMs }),
     version: VERSION,
   });
   log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");

@@ -13,7 +13,7 @@ import type { Config, Facts, SnatRule, State } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
-import { tcpConnect, type Connector } from "../effects/probes.js";
+import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
@@ -150,7 +150,7 @@ function seededFacts(
 
 export async function gather(config: Config, options: GatherOptions): Promise<DoctorContext> {
   const { runner, log } = options;
-  const connect = options.connect ?? tcpConnect;
+  const connect = options.connect ?? createConnector(runner);
   const timeoutMs = options.probeTimeoutMs ?? 2000;
   const settleMs = options.settleMs ?? 500;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
@@ -191,7 +191,13 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
         ? undefined
         : ([
             target,
-            await probe({ host: device, port: target, localAddress: lanAddress, timeoutMs }),
+            await probe({
+              host: device,
+              port: target,
+              localAddress: lanAddress,
+              device: config.lan.interface,
+              timeoutMs,
+            }),
           ] as const),
     ),
   );

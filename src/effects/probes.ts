@@ -5,13 +5,18 @@ import { createTask, type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import { Observable } from "rxjs";
 import type { ProbeReport, ProbeResult } from "../control.js";
+import { isInterfaceName } from "../core/addr.js";
+import { renderProbeArgv } from "../core/render/socat.js";
 import type { AgentStatus } from "../core/status.js";
+import type { Runner } from "./exec.js";
 
 export interface ConnectOptions {
   host: string;
   port: number;
   /** Source address of the connection (the LAN address for the device hop). */
   localAddress?: string;
+  /** Pin the connection to this interface (SO_BINDTODEVICE), as the listener's IPv4 leg is: the device hop. */
+  device?: string;
   timeoutMs: number;
   /**
    * After the connect succeeds, how long to watch for the far end closing on us. A proxy accepts first and connects
@@ -33,6 +38,8 @@ function describe(e: Error & { code?: string }): string {
 
 /** One TCP connection attempt, bounded by timeoutMs overall; always resolves, never rejects. */
 export function tcpConnect(options: ConnectOptions): Promise<ConnectOutcome> {
+  if (options.device !== undefined)
+    return Promise.resolve({ ok: false, ms: 0, error: "node cannot pin a connection to an interface" });
   const started = performance.now();
   const settleMs = options.settleMs ?? 0;
   return new Promise((resolve) => {
@@ -78,11 +85,74 @@ export function tcpConnect(options: ConnectOptions): Promise<ConnectOutcome> {
   });
 }
 
+// socat's error text ends in strerror(); named as node names errors, so one wording serves both connectors.
+const ERRNO: Readonly<Record<string, string>> = {
+  "Connection refused": "ECONNREFUSED",
+  "No route to host": "EHOSTUNREACH",
+  "Network is unreachable": "ENETUNREACH",
+  "Cannot assign requested address": "EADDRNOTAVAIL",
+  "No such device": "ENODEV",
+  "Operation not permitted": "EPERM",
+  "Permission denied": "EACCES",
+};
+
+/** socat's last error line as a probe error: "ECONNREFUSED: connect(...): Connection refused", or a timeout. */
+export function describeSocatFailure(stderr: string, timeoutMs: number): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  const error = lines.filter((l) => / E /.test(l) || /^timed out after/.test(l)).pop() ?? lines.pop();
+  if (error === undefined) return "socat failed without a message";
+  if (/timed out/i.test(error)) return `timed out after ${timeoutMs} ms`;
+  const message = error.replace(/^.*? E /, "");
+  const code = ERRNO[message.slice(message.lastIndexOf(": ") + 2)];
+  return code === undefined ? message : `${code}: ${message}`;
+}
+
+/**
+ * The device hop made by socat with the listener's own pinning (bind= and so-bindtodevice=): connect, send nothing,
+ * close. What it reports is what the listener would meet, even where the routing table points elsewhere.
+ */
+export async function socatConnect(runner: Runner, options: ConnectOptions): Promise<ConnectOutcome> {
+  const { host, port, localAddress, device, timeoutMs } = options;
+  const bad =
+    !isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535
+      ? `not an IPv4 address and port: ${host}:${port}`
+      : localAddress === undefined || !isIPv4(localAddress)
+        ? `not an IPv4 source address: ${String(localAddress)}`
+        : device === undefined || !isInterfaceName(device)
+          ? `not an interface name: ${String(device)}`
+          : undefined;
+  if (bad !== undefined || localAddress === undefined || device === undefined)
+    return { ok: false, ms: 0, error: bad ?? "invalid probe" };
+  const started = performance.now();
+  const argv = renderProbeArgv({
+    deviceAddress: host,
+    target: port,
+    lanAddress: localAddress,
+    lanInterface: device,
+    connectTimeoutSec: timeoutMs / 1000,
+  });
+  // socat's own connect-timeout ends it first; the runner's timeout only guards against a hung socat.
+  const result = await runner.run(argv, { timeoutMs: timeoutMs + 1000 });
+  const ms = Math.round(performance.now() - started);
+  if (result.exitCode === 0) return { ok: true, ms, error: null };
+  return { ok: false, ms, error: describeSocatFailure(result.stderr, timeoutMs) };
+}
+
+/** The connector the agent and doctor use: a pinned hop (options.device) through socat, the rest through node. */
+export function createConnector(runner: Runner): Connector {
+  return (options) => (options.device === undefined ? tcpConnect(options) : socatConnect(runner, options));
+}
+
 export interface ProbeSpec {
   /** The device's IPv4; null when not known yet. */
   deviceAddress: string | null;
   /** The gateway's LAN IPv4, the source of the device hop. */
   lanAddress: string | null;
+  /** The LAN interface the device hop is pinned to. */
+  lanInterface: string;
   /** The WAN IPv6 the listeners are bound to. */
   wanAddress: string | null;
   ports: readonly { listen: number; target: number }[];
@@ -97,14 +167,11 @@ export type Connector = (options: ConnectOptions) => Promise<ConnectOutcome>;
 /**
  * For each port: TCP connect to device:target from the LAN address, and end to end through [wan]:listen from the
  * gateway itself. All probes run in parallel, so the whole report takes at most about one timeout.
- *
- * Limitation: node cannot pin a socket to an interface (SO_BINDTODEVICE), so on a gateway whose WAN also holds an
- * address in the LAN's subnet the device hop may leave by the wrong interface; the end-to-end hop (through socat,
- * which does pin) is the one that tells what a client sees.
+ * The device hop is pinned to the LAN interface, as the listener's own connection is.
  */
 export async function runProbes(
   spec: ProbeSpec,
-  connector: Connector = tcpConnect,
+  connector: Connector,
   now: () => Date = () => new Date(),
 ): Promise<ProbeReport> {
   const at = now().toISOString();
@@ -118,7 +185,13 @@ export async function runProbes(
     if (spec.deviceAddress === null) probes.push(missing("device", p, "device address not known"));
     else if (spec.lanAddress === null) probes.push(missing("device", p, "LAN address not known"));
     else {
-      const options = { host: spec.deviceAddress, port: p.target, localAddress: spec.lanAddress, timeoutMs };
+      const options = {
+        host: spec.deviceAddress,
+        port: p.target,
+        localAddress: spec.lanAddress,
+        device: spec.lanInterface,
+        timeoutMs,
+      };
       probes.push(
         connector(options).then((o) => ({ hop: "device", listen: p.listen, target: p.target, ...o })),
       );
@@ -139,14 +212,17 @@ export async function runProbes(
  * The probe function the agent takes (`AgentDeps.probe`): probes what the status says is in force. Ports come from
  * `status.ports`; while the proxy is disabled there is nothing to probe end to end, so only the device hop runs.
  */
-export function createProber(
-  options: { timeoutMs?: number; settleMs?: number; connector?: Connector } = {},
-): (status: AgentStatus) => Promise<ProbeReport> {
+export function createProber(options: {
+  connector: Connector;
+  timeoutMs?: number;
+  settleMs?: number;
+}): (status: AgentStatus) => Promise<ProbeReport> {
   return async (status) => {
     const report = await runProbes(
       {
         deviceAddress: status.device.address,
         lanAddress: status.lan.address,
+        lanInterface: status.lan.interface,
         wanAddress: status.enabled ? status.wan.address : null,
         ports: status.ports,
         timeoutMs: options.timeoutMs,
@@ -160,7 +236,6 @@ export function createProber(
   };
 }
 
-/** The first failing hop as a phase reason: "device :80 unreachable from 192.168.1.1: ECONNREFUSED ...". */
 function cronLogger(log: Logger) {
   return {
     info: (message: string) => log.debug({ cron: true }, message),

@@ -193,10 +193,11 @@ describe("sixgate agent end to end", () => {
   );
 
   it(
-    "an upstream network on the LAN's subnet routes the device out of the WAN: the proxy still reaches it",
+    "an upstream network on the LAN's subnet routes the device out of the WAN: the proxy and its health probe still reach it",
     TEST,
     async (t) => {
-      const { lab, agent } = await startServing(t);
+      // A health tick every second, so that a probe runs after the misrouting.
+      const { lab, agent } = await startServing(t, { health: { schedule: "* * * * * *" } });
       const device = await lab.deviceAddress();
       assert.ok(device !== undefined);
       // A more specific route through the WAN for the device's part of 192.168.1.0/24, as an upstream
@@ -217,6 +218,25 @@ describe("sixgate agent end to end", () => {
       assert.equal(plain.ok, false, "without pinning, the device is unreachable");
       // ...but socat pins its IPv4 leg to lan0 (so-bindtodevice), so the client is still served.
       await assertServesAllPorts(lab, agent);
+      // The health probe of the device hop is pinned the same way: no false alarm while clients are served.
+      const misroutedAt = new Date().toISOString();
+      const probed = await waitFor(
+        async () => {
+          const s = await agent.status();
+          return s.lastProbe !== null && s.lastProbe.at > misroutedAt ? s : undefined;
+        },
+        { timeoutMs: 10_000, message: () => agent.tail() },
+      );
+      assert.deepEqual(
+        probed.lastProbe?.results.map((r) => [r.hop, r.target, r.ok, r.error]),
+        [
+          ["device", 80, true, null],
+          ["end-to-end", 80, true, null],
+          ["device", 23, true, null],
+          ["end-to-end", 23, true, null],
+        ],
+      );
+      assert.equal(probed.phase, "serving");
     },
   );
 

@@ -35,6 +35,22 @@ export const statusSchema = z.object({
     }),
   ),
   firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),
+  lastProbe: z
+    .object({
+      at: z.string(),
+      ok: z.boolean(),
+      results: z.array(
+        z.object({
+          hop: z.enum(["device", "end-to-end"]),
+          listen: z.number().int(),
+          target: z.number().int(),
+          ok: z.boolean(),
+          ms: z.number(),
+          error: z.string().nullable(),
+        }),
+      ),
+    })
+    .nullable(),
 });
 export type AgentStatus = z.infer<typeof statusSchema>;
 

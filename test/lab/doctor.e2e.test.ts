@@ -172,8 +172,9 @@ describe("sixgate doctor in the lab", () => {
 
       // The WAN's route now comes first: sixgate's pinned socat still gets through.
       await lab.ipOk("gw", ["route", "prepend", "192.168.1.0/24", "dev", "wan0"]);
-      // An unpinned connect from the LAN address, as the agent's health probe makes, now leaves through wan0 and
-      // waits in SYN-SENT. Doctor must not take it for the listener's own connection (seen in CI at a health tick).
+      // An unpinned connect from the LAN address (any program on the gateway; the agent's health probe was one until
+      // it was pinned) now leaves through wan0 and waits in SYN-SENT. Doctor must not take it for the listener's own
+      // connection (seen in CI at a health tick).
       const device = await lab.deviceAddress();
       assert.ok(device !== undefined);
       // A neighbour entry on wan0 that nobody answers for keeps it in SYN-SENT (no ARP failure ends it early).
@@ -204,6 +205,9 @@ describe("sixgate doctor in the lab", () => {
       assert.equal(unpinned.exitInfo, undefined, "the unpinned connect was still waiting while doctor ran");
       assertCheck(report, "lan-route", "warn", /the route to the device \S+ leaves through wan0/);
       assertCheck(report, "end-to-end:80", "ok");
+      // Doctor's device probe is pinned to lan0 like socat, so the routing table does not fool it.
+      assertCheck(report, "device-port:80", "ok", /accepts connections from 192\.168\.1\.1 on lan0/);
+      assertCheck(report, "device-port:23", "ok");
       assert.equal((await lab.curl6(80)).ok, true, "a client still gets through");
 
       // Strict reverse-path filtering drops the device's replies on lan0: now it is broken, and doctor says where.

@@ -373,7 +373,8 @@ describe("doctor checks", () => {
       const strict = check({ ...ctx, rpFilter: 1 }, "lan-route");
       assert.equal(strict.status, "fail");
       assert.match(strict.fix ?? "", /rp_filter=2/);
-      // The device probe could not be pinned, so its failure is not the device's fault.
+      // The device probe is pinned to lan0 like socat, so its failure is the device's (or the reply path's), whatever
+      // the routing table says.
       const probe = check(
         {
           ...ctx,
@@ -384,8 +385,8 @@ describe("doctor checks", () => {
         },
         "device-port:80",
       );
-      assert.equal(probe.status, "warn");
-      assert.match(probe.detail, /left through wan0/);
+      assert.equal(probe.status, "fail");
+      assert.match(probe.detail, /from 192\.168\.1\.1 on lan0: no answer/);
     });
   });
 

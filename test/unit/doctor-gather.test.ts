@@ -37,6 +37,8 @@ const READ_ONLY = [
   /^ss -H -t -n state syn-sent$/,
   /^nft list (ruleset|tables|table ip sixgate)$/,
   /^iptables-save -t nat$/,
+  // The device hop: connect as the listener does, send nothing, close.
+  /^socat -u OPEN:\/dev\/null TCP4:[\d.]+:\d+,bind=[\d.]+,so-bindtodevice=lan0,connect-timeout=[\d.]+$/,
 ];
 
 function scriptedRunner(answers: Record<string, string | RunResult>): { runner: Runner; calls: string[] } {
@@ -130,14 +132,51 @@ describe("doctor gather", () => {
       );
     // Device hop from the LAN address, end to end to the WAN address with a settle window.
     assert.deepEqual(
-      probes.map((p) => [p.host, p.port, p.localAddress ?? null, p.settleMs ?? 0]).sort(),
+      probes.map((p) => [p.host, p.port, p.localAddress ?? null, p.device ?? null, p.settleMs ?? 0]).sort(),
       [
-        ["192.168.1.100", 23, "192.168.1.1", 0],
-        ["192.168.1.100", 80, "192.168.1.1", 0],
-        [WAN, 2323, null, 500],
-        [WAN, 80, null, 500],
+        ["192.168.1.100", 23, "192.168.1.1", "lan0", 0],
+        ["192.168.1.100", 80, "192.168.1.1", "lan0", 0],
+        [WAN, 2323, null, null, 500],
+        [WAN, 80, null, null, 500],
       ].sort(),
     );
+  });
+
+  test("by default the device hop is socat pinned to the LAN interface, through the runner", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "sixgate-doctor-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const config = makeConfig({
+      device: { address: "192.168.1.100" },
+      runtimeDir: join(dir, "run"),
+      stateDir: join(dir, "state"),
+    });
+    // No WAN address: nothing is probed end to end, so no connection leaves this test.
+    const lanOnly = JSON.stringify([(JSON.parse(ADDR) as unknown[])[1]]);
+    const socat = (port: number) =>
+      `socat -u OPEN:/dev/null TCP4:192.168.1.100:${port},bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=2`;
+    const { runner, calls } = scriptedRunner({
+      "ip -json addr show": lanOnly,
+      [socat(80)]: "",
+      [socat(23)]: {
+        exitCode: 1,
+        stdout: "",
+        stderr: "2026/11/26 17:47:13 socat[1] E connect(6, AF=2 192.168.1.100:23, 16): Connection refused\n",
+      },
+    });
+    const report = await runDoctor(config, { runner, log: quiet });
+    const byId = new Map(report.checks.map((c) => [c.id, c]));
+    assert.equal(byId.get("device-port:80")?.status, "ok");
+    assert.equal(byId.get("device-port:23")?.status, "fail");
+    assert.match(
+      byId.get("device-port:23")?.detail ?? "",
+      /on lan0: refused: nothing listens on 192\.168\.1\.100 port 23/,
+    );
+    assert.deepEqual(calls.filter((c) => c.startsWith("socat")).sort(), [socat(23), socat(80)]);
+    for (const call of calls)
+      assert.ok(
+        READ_ONLY.some((re) => re.test(call)),
+        `doctor ran "${call}"`,
+      );
   });
 
   test("every command failing still gives a report, with the errors in it", async (t) => {

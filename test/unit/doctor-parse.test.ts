@@ -83,7 +83,7 @@ test("ss state syn-sent: connections waiting for an answer, with the device they
 });
 
 test("only the listener's pinned connects count as stuck; unpinned probes from the same address do not", () => {
-  // socat's pinned connect, the agent's health probe (same source, no device, misrouted), another source, another host.
+  // A pinned connect as socat makes it, an unpinned one from the same source (misrouted), another source, another host.
   const pending = parseSynSent(
     [
       "0 1 192.168.1.1%lan0:40585 192.168.1.106:80",

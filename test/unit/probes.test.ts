@@ -6,11 +6,15 @@ import { setTimeout as delay } from "node:timers/promises";
 import { execa } from "execa";
 import { pino } from "pino";
 import { failingHop } from "../../src/core/phase.js";
+import { createRunner, type Runner } from "../../src/effects/exec.js";
 import {
+  createConnector,
   createProber,
   cronTicks,
+  describeSocatFailure,
   runProbes,
   scheduleTicks,
+  socatConnect,
   tcpConnect,
   type ConnectOptions,
 } from "../../src/effects/probes.js";
@@ -168,6 +172,119 @@ describe("tcpConnect", () => {
   });
 });
 
+describe("socatConnect: the device hop pinned like the listener's own connection", () => {
+  const runner = createRunner(quiet);
+  const pinned = (o: Partial<ConnectOptions> & { port: number }) =>
+    socatConnect(runner, {
+      host: "127.0.0.1",
+      localAddress: "127.0.0.1",
+      device: "lo",
+      timeoutMs: 1000,
+      ...o,
+    });
+
+  test("accepted, refused, and pinned to an interface that does not exist", async () => {
+    const device = await server("127.0.0.1", (s) => s.end());
+    try {
+      const ok = await pinned({ port: device.port });
+      assert.deepEqual([ok.ok, ok.error], [true, null]);
+      const refused = await pinned({ port: await closedPort() });
+      assert.equal(refused.ok, false);
+      assert.match(refused.error ?? "", /^ECONNREFUSED: connect\(.*Connection refused$/);
+      const noDevice = await pinned({ port: device.port, device: "sgnone0" });
+      assert.match(noDevice.error ?? "", /^ENODEV: .*No such device$/);
+      const notOurs = await pinned({ port: device.port, localAddress: "192.0.2.77" });
+      assert.match(notOurs.error ?? "", /^EADDRNOTAVAIL: /);
+    } finally {
+      device.server.close();
+    }
+  });
+
+  test("bad input never reaches socat's command line", async () => {
+    const calls: (readonly string[])[] = [];
+    const spy: Runner = {
+      run: (argv) => (calls.push(argv), runner.run(argv)),
+      spawn: () => assert.fail("a probe never spawns"),
+    };
+    const cases: [Partial<ConnectOptions>, RegExp][] = [
+      [{ host: "127.0.0.1,fork" }, /not an IPv4 address/],
+      [{ host: "::1" }, /not an IPv4 address/],
+      [{ port: 0 }, /not an IPv4 address and port/],
+      [{ localAddress: "127.0.0.1,so-reuseport" }, /not an IPv4 source address/],
+      [{ localAddress: undefined }, /not an IPv4 source address/],
+      [{ device: "lo,fork" }, /not an interface name/],
+      [{ device: undefined }, /not an interface name/],
+    ];
+    for (const [o, error] of cases) {
+      const r = await socatConnect(spy, {
+        host: "127.0.0.1",
+        port: 80,
+        localAddress: "127.0.0.1",
+        device: "lo",
+        timeoutMs: 500,
+        ...o,
+      });
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? "", error, JSON.stringify(o));
+    }
+    assert.equal(calls.length, 0);
+  });
+
+  test("socat's messages read as node's error codes; a timeout from either socat or the runner", () => {
+    const line = (m: string) => `2026/11/26 17:47:13 socat[32584] E ${m}\n`;
+    assert.equal(
+      describeSocatFailure(line("connecting to AF=2 192.168.78.9:80: Connection timed out"), 2000),
+      "timed out after 2000 ms",
+    );
+    assert.equal(describeSocatFailure("\ntimed out after 3000 ms", 2000), "timed out after 2000 ms");
+    assert.equal(
+      describeSocatFailure(line("connect(6, AF=2 192.168.1.9:80, 16): No route to host"), 2000),
+      "EHOSTUNREACH: connect(6, AF=2 192.168.1.9:80, 16): No route to host",
+    );
+    assert.equal(
+      describeSocatFailure(line("something new: Odd failure"), 2000),
+      "something new: Odd failure",
+    );
+    assert.equal(describeSocatFailure("spawn socat ENOENT\n", 2000), "spawn socat ENOENT");
+    assert.equal(describeSocatFailure("", 2000), "socat failed without a message");
+  });
+
+  test("createConnector pins a hop that names an interface and leaves the others to node", async () => {
+    const device = await server("127.0.0.1", (s) => s.end());
+    try {
+      const connector = createConnector(runner);
+      const viaSocat = await connector({
+        host: "127.0.0.1",
+        port: device.port,
+        localAddress: "127.0.0.1",
+        device: "sgnone0",
+        timeoutMs: 500,
+      });
+      assert.match(
+        viaSocat.error ?? "",
+        /^ENODEV/,
+        "an interface that does not exist fails only when pinned",
+      );
+      const viaNode = await connector({
+        host: "127.0.0.1",
+        port: device.port,
+        localAddress: "127.0.0.1",
+        timeoutMs: 500,
+      });
+      assert.equal(viaNode.ok, true);
+      const refused = await tcpConnect({
+        host: "127.0.0.1",
+        port: device.port,
+        device: "lo",
+        timeoutMs: 500,
+      });
+      assert.match(refused.error ?? "", /cannot pin/);
+    } finally {
+      device.server.close();
+    }
+  });
+});
+
 describe("runProbes", () => {
   const calls: ConnectOptions[] = [];
   const fake = (fail: (o: ConnectOptions) => string | null) => async (o: ConnectOptions) => {
@@ -183,6 +300,7 @@ describe("runProbes", () => {
       {
         deviceAddress: "192.168.1.100",
         lanAddress: "192.168.1.1",
+        lanInterface: "lan0",
         wanAddress: "2001:db8::1",
         ports: [
           { listen: 80, target: 8080 },
@@ -208,6 +326,7 @@ describe("runProbes", () => {
       host: "192.168.1.100",
       port: 8080,
       localAddress: "192.168.1.1",
+      device: "lan0",
       timeoutMs: 700,
     });
     assert.deepEqual(calls[1], { host: "2001:db8::1", port: 80, timeoutMs: 700, settleMs: 300 });
@@ -218,6 +337,7 @@ describe("runProbes", () => {
       {
         deviceAddress: "192.168.1.100",
         lanAddress: "192.168.1.1",
+        lanInterface: "lan0",
         wanAddress: "2001:db8::1",
         ports: [{ listen: 2323, target: 23 }],
       },
@@ -236,6 +356,7 @@ describe("runProbes", () => {
       {
         deviceAddress: null,
         lanAddress: "192.168.1.1",
+        lanInterface: "lan0",
         wanAddress: null,
         ports: [{ listen: 80, target: 80 }],
       },
@@ -252,7 +373,13 @@ describe("runProbes", () => {
 
   test("no ports: not ok (nothing was shown to work)", async () => {
     const report = await runProbes(
-      { deviceAddress: "192.168.1.100", lanAddress: "192.168.1.1", wanAddress: "2001:db8::1", ports: [] },
+      {
+        deviceAddress: "192.168.1.100",
+        lanAddress: "192.168.1.1",
+        lanInterface: "lan0",
+        wanAddress: "2001:db8::1",
+        ports: [],
+      },
       fake(() => null),
     );
     assert.equal(report.ok, false);
@@ -278,6 +405,8 @@ describe("runProbes", () => {
   });
 
   test("real sockets end to end: a listener that forwards, and one whose device is gone", async () => {
+    // The device hop is real socat pinned to lo, as the agent pins it to the LAN interface.
+    const connector = createConnector(createRunner(quiet));
     const device = await server("127.0.0.1", (s) => s.end("hello"));
     const deadPort = await closedPort();
     // A tiny proxy on ::1 in the role of socat: accept, then connect to the target; close the client if that fails.
@@ -292,21 +421,29 @@ describe("runProbes", () => {
     const good = await proxy(device.port);
     const broken = await proxy(deadPort);
     try {
-      const report = await runProbes({
-        deviceAddress: "127.0.0.1",
-        lanAddress: "127.0.0.1",
-        wanAddress: "::1",
-        ports: [{ listen: good.port, target: device.port }],
-        timeoutMs: 1000,
-      });
+      const report = await runProbes(
+        {
+          deviceAddress: "127.0.0.1",
+          lanAddress: "127.0.0.1",
+          lanInterface: "lo",
+          wanAddress: "::1",
+          ports: [{ listen: good.port, target: device.port }],
+          timeoutMs: 1000,
+        },
+        connector,
+      );
       assert.equal(report.ok, true, JSON.stringify(report));
-      const bad = await runProbes({
-        deviceAddress: "127.0.0.1",
-        lanAddress: "127.0.0.1",
-        wanAddress: "::1",
-        ports: [{ listen: broken.port, target: deadPort }],
-        timeoutMs: 1000,
-      });
+      const bad = await runProbes(
+        {
+          deviceAddress: "127.0.0.1",
+          lanAddress: "127.0.0.1",
+          lanInterface: "lo",
+          wanAddress: "::1",
+          ports: [{ listen: broken.port, target: deadPort }],
+          timeoutMs: 1000,
+        },
+        connector,
+      );
       assert.equal(bad.ok, false);
       assert.deepEqual(
         bad.results.map((r) => [r.hop, r.ok]),
@@ -315,6 +452,7 @@ describe("runProbes", () => {
           ["end-to-end", false],
         ],
       );
+      assert.match(bad.results[0]?.error ?? "", /^ECONNREFUSED: /);
     } finally {
       device.server.close();
       good.server.close();

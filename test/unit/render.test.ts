@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { renderNftScript } from "../../src/core/render/nft.js";
 import { renderIptablesRemove, renderIptablesRestore } from "../../src/core/render/iptables.js";
-import { renderSocatArgv } from "../../src/core/render/socat.js";
+import { renderProbeArgv, renderSocatArgv } from "../../src/core/render/socat.js";
 import type { SnatRule } from "../../src/core/types.js";
 
 const rule: SnatRule = {
@@ -67,5 +67,34 @@ test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address
       "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32",
       "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5",
     ],
+  );
+});
+
+test("socat probe argv: the listener's own IPv4 leg, one connect that sends nothing", () => {
+  const leg = {
+    deviceAddress: "192.168.1.100",
+    target: 23,
+    lanAddress: "192.168.1.1",
+    lanInterface: "lan0",
+    connectTimeoutSec: 1.5,
+  };
+  assert.deepEqual(renderProbeArgv(leg), [
+    "socat",
+    "-u",
+    "OPEN:/dev/null",
+    "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=1.5",
+  ]);
+  const listener = renderSocatArgv({
+    ...leg,
+    listen: 2323,
+    wanInterface: "wan0",
+    wanAddress: "2001:db8:1::1",
+    maxChildren: 64,
+    backlog: 32,
+  });
+  assert.equal(
+    listener.at(-1),
+    renderProbeArgv(leg).at(-1),
+    "the probe connects exactly as the listener does",
   );
 });

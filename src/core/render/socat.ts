@@ -1,11 +1,27 @@
-// Renders a listener spec as socat's argv: IPv6 in on the WAN address, IPv4 out pinned to the LAN.
+// Renders socat's argv: a listener (IPv6 in on the WAN address, IPv4 out pinned to the LAN), and a one-shot probe
+// that makes the listener's IPv4 connection on its own.
 import type { ListenerSpec } from "../types.js";
+
+/** What the IPv4 leg to the device needs. */
+export type DeviceLeg = Pick<
+  ListenerSpec,
+  "deviceAddress" | "target" | "lanAddress" | "lanInterface" | "connectTimeoutSec"
+>;
 
 /**
  * The IPv4 leg binds the LAN address and the LAN interface: the device answers the gateway's LAN address,
  * and the connection cannot leave through the WAN even if an upstream network uses the LAN's subnet.
- * `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound.
  */
+function renderDeviceLeg(leg: DeviceLeg): string {
+  return [
+    `TCP4:${leg.deviceAddress}:${leg.target}`,
+    `bind=${leg.lanAddress}`,
+    `so-bindtodevice=${leg.lanInterface}`,
+    `connect-timeout=${leg.connectTimeoutSec}`,
+  ].join(",");
+}
+
+/** `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. */
 export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
   const listen = [
     `TCP6-LISTEN:${spec.listen}`,
@@ -16,11 +32,13 @@ export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
     `max-children=${spec.maxChildren}`,
     `backlog=${spec.backlog}`,
   ].join(",");
-  const connect = [
-    `TCP4:${spec.deviceAddress}:${spec.target}`,
-    `bind=${spec.lanAddress}`,
-    `so-bindtodevice=${spec.lanInterface}`,
-    `connect-timeout=${spec.connectTimeoutSec}`,
-  ].join(",");
-  return [socat, "-d", "-d", listen, connect];
+  return [socat, "-d", "-d", listen, renderDeviceLeg(spec)];
+}
+
+/**
+ * Connects to the device the way a listener does, sends nothing and closes: exit 0 when the device accepted. Node
+ * cannot pin a socket to an interface (SO_BINDTODEVICE), so the health probe of this hop goes through socat.
+ */
+export function renderProbeArgv(leg: DeviceLeg, socat = "socat"): string[] {
+  return [socat, "-u", "OPEN:/dev/null", renderDeviceLeg(leg)];
 }

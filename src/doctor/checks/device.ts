@@ -1,4 +1,5 @@
-// Device address known (and from which source); device answering on each target port from the LAN address.
+// Device address known (and from which source); device answering on each target port from the LAN address, on the
+// LAN interface (pinned as the listener's own connection is).
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { connectProblem } from "./probe-text.js";
@@ -47,9 +48,6 @@ export function devicePortChecks(ctx: DoctorContext): Check[] {
   const device = ctx.plan.device.address;
   const lanAddress = ctx.plan.lanAddress;
   const lan = ctx.config.lan.interface;
-  const route = ctx.routeToDevice;
-  const misrouted =
-    route?.ok === true && route.value !== undefined && route.value.dev !== lan ? route.value.dev : undefined;
   return targets.map((target): Check => {
     const id = `device-port:${target}`;
     const title = `Device port ${target}`;
@@ -62,25 +60,15 @@ export function devicePortChecks(ctx: DoctorContext): Check[] {
         id,
         title,
         status: "ok",
-        detail: `${device}:${target} accepts connections from ${lanAddress} (${probe.ms} ms)`,
+        detail: `${device}:${target} accepts connections from ${lanAddress} on ${lan} (${probe.ms} ms)`,
       };
     const problem = connectProblem(probe.error ?? "failed", device, target);
     const listens = ctx.ports.filter((p) => p.target === target).map((p) => p.listen);
-    if (misrouted !== undefined) {
-      // Node cannot pin a socket to an interface: this probe followed the routing table out of the wrong one.
-      return {
-        id,
-        title,
-        status: "warn",
-        detail: `${device}:${target} from ${lanAddress}: ${problem}; this probe left through ${misrouted} (see LAN subnet and route), where sixgate's pinned socat does not`,
-        fix: "trust the end-to-end check for what clients see; fix the routing to make this check meaningful",
-      };
-    }
     return {
       id,
       title,
       status: "fail",
-      detail: `${device}:${target} from ${lanAddress}: ${problem}`,
+      detail: `${device}:${target} from ${lanAddress} on ${lan}: ${problem}`,
       fix: /refused/.test(problem)
         ? `start the service on the device, or correct the mapping (ports[] with listen ${listens.join(", ")} -> target ${target})`
         : `check the device is on and at ${device}, and that its own firewall lets ${lanAddress} connect to port ${target}`,

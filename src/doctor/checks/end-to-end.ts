@@ -18,8 +18,6 @@ function foreignHolder(ctx: DoctorContext, wan: string, listen: number): string 
 export function endToEndChecks(ctx: DoctorContext): Check[] {
   const wan = ctx.facts.wanAddress;
   const lan = ctx.config.lan.interface;
-  const route = ctx.routeToDevice;
-  const misrouted = route?.ok === true && route.value !== undefined && route.value.dev !== lan;
   return [...ctx.ports]
     .sort((a, b) => a.listen - b.listen)
     .map((p): Check => {
@@ -53,7 +51,7 @@ export function endToEndChecks(ctx: DoctorContext): Check[] {
             "or the gateway drops its replies (reverse-path filtering, a firewall on the LAN side)",
         };
       const device = ctx.deviceProbes.get(p.target);
-      if (probe.ok && device !== undefined && !device.ok && !misrouted)
+      if (probe.ok && device !== undefined && !device.ok)
         // A silent device keeps socat's connect pending for connect-timeout, longer than this check waits.
         return {
           id,

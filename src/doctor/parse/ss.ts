@@ -76,9 +76,10 @@ export function parseSynSent(text: string): PendingConnect[] {
 }
 
 /**
- * Target ports of the listener's own device connections that still wait for an answer. Only sockets pinned to the
- * LAN interface count: that is how socat connects (so-bindtodevice). The agent's health probe and doctor's own device
- * probe leave from the same address unpinned, and a misrouted one of them may sit in SYN-SENT for seconds.
+ * Target ports to which a connection made as the listener makes it (from the LAN address, pinned to the LAN
+ * interface with so-bindtodevice) still waits for an answer. The agent's health probe connects the same way, so it
+ * counts too: either one waiting means the device does not answer what the listener sends. Unpinned connections from
+ * the same address (any other program) do not count: the routing table may send them elsewhere.
  */
 export function stuckListenerConnects(
   pending: readonly PendingConnect[],
