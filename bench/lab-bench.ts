@@ -2,6 +2,7 @@
 // measured side by side in one run (same lab, same moment), because these machines are shared and noisy.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { createLab, waitFor, type AgentProcess, type Lab } from "../test/lab/lab.js";
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 8);
@@ -16,12 +17,8 @@ interface Stats {
 function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return {
-    n: s.length,
-    medianMs: Math.round(at(0.5)),
-    p90Ms: Math.round(at(0.9)),
-    maxMs: Math.round(s[s.length - 1] ?? NaN),
-  };
+  const ms = (x: number) => Math.round(x * 10) / 10;
+  return { n: s.length, medianMs: ms(at(0.5)), p90Ms: ms(at(0.9)), maxMs: ms(s[s.length - 1] ?? NaN) };
 }
 
 /**
@@ -123,6 +120,26 @@ async function main(): Promise<void> {
       };
       agent.stop("SIGTERM");
       await agent.waitExit(5_000);
+    }
+
+    // 4. What a device-hop probe costs: the pinned socat the agent runs against node's unpinned connect.
+    {
+      const device = await lab.deviceAddress();
+      if (device === undefined) throw new Error("no device lease");
+      const script = fileURLToPath(new URL("./probe-cost.ts", import.meta.url));
+      const r = await lab.execOk(
+        "gw",
+        [process.execPath, "--import", "tsx", script, device, "192.168.1.1", "lan0", "80", "20"],
+        { timeoutMs: 60_000 },
+      );
+      const { socat, node } = JSON.parse(r.stdout) as { socat: number[]; node: number[] };
+      const pinned = stats(socat);
+      const plain = stats(node);
+      results.device_probe_socat_pinned = pinned;
+      results.device_probe_node_unpinned = plain;
+      results.ratio_device_probe_socat_over_node_median = Number(
+        (pinned.medianMs / Math.max(0.1, plain.medianMs)).toFixed(1),
+      );
     }
   } finally {
     await lab.destroy();
