@@ -1,5 +1,5 @@
 // Operator choices that outlive a restart (proxy enabled, run-time port mappings), kept under stateDir.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -43,11 +43,24 @@ export function createStateStore(stateDir: string, log: Logger): StateStore {
     async save(state) {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
       const tmp = `${file}.tmp`;
-      await writeFile(
-        tmp,
-        JSON.stringify({ enabled: state.enabled, ports: state.ports ?? null }, null, 2) + "\n",
-      );
+      // Routers lose power: the data reaches the disk before the rename, and the rename before we report success,
+      // so after a power cut the file is the old one or the new one, never an empty one.
+      const handle = await open(tmp, "w", 0o644);
+      try {
+        await handle.writeFile(
+          JSON.stringify({ enabled: state.enabled, ports: state.ports ?? null }, null, 2) + "\n",
+        );
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await rename(tmp, file);
+      const dir = await open(stateDir, "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
     },
   };
 }
