@@ -318,7 +318,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     publisher.reset();
     log.info({ broker }, everConnected ? "mqtt reconnected" : "mqtt connected");
     everConnected = true;
-    client.subscribe([topics.request, topics.haStatus], { qos: 1 }, (error) => {
+    client.subscribe([topics.request, topics.haStatus, topics.availability], { qos: 1 }, (error) => {
       if (error) log.warn({ error: error.message }, "mqtt subscribe failed");
     });
     publishAll();
@@ -350,6 +350,14 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
       handleRequest(payload);
     } else if (topic === topics.haStatus) {
       if (payload.toString("utf8").trim() === "online") answerBirth();
+    } else if (topic === topics.availability) {
+      // A live "offline" while we are connected is a stale last will: an earlier session of ours (before a crash or
+      // a reboot) that the broker declares dead only now, up to 1.5 keepalives later. Say online again at once.
+      // A retained copy is what was there when we subscribed; our own "online" follows it anyway.
+      if (!packet.retain && payload.toString("utf8") === NOT_AVAILABLE) {
+        log.warn({ topic }, "an earlier session's last will said offline; publishing online again");
+        publisher.publish(topics.availability, AVAILABLE, RETAINED);
+      }
     }
   });
 

@@ -86,6 +86,43 @@ describe("mqtt resilience", { timeout: 90000 }, () => {
     assert.match(String(result.stderr), /mqtt stopped/);
   });
 
+  test("an earlier session's last will arriving after the new session is online: online again at once", async () => {
+    const config = testConfig(broker);
+    const topics = topicsFor(config);
+    // The agent before a reboot: a session with the same last will, which the broker declares dead only later.
+    const predecessor = await Observer.connect(broker.url, [`${config.baseTopic}/predecessor`], {
+      will: { topic: topics.availability, payload: Buffer.from("offline"), qos: 1, retain: true },
+      reconnectPeriod: 0,
+    });
+    const observer = await observe([topics.availability]);
+    const memory = memoryLogger();
+    const handle = track(
+      startMqtt({
+        config,
+        control: new FakeControl(),
+        log: memory.log,
+        version: "1",
+        probeReports: new Subject(),
+        reconnect: FAST_RECONNECT,
+      }),
+    );
+    await observer.waitFor((m) => m.payload === "online", "the new session online", { timeoutMs: 10000 });
+    const mark = observer.mark();
+    predecessor.client.end(true); // gone without a DISCONNECT: the broker publishes its will now
+    const will = await observer.waitFor((m) => m.seq > mark, "the stale last will");
+    assert.equal(will.payload, "offline");
+    const again = await observer.waitFor((m) => m.seq > will.seq, "online again");
+    assert.equal(again.payload, "online");
+    const newcomer = await observe([topics.availability]);
+    assert.equal((await newcomer.waitFor(() => true, "retained availability")).payload, "online");
+    assert.match(memory.text(), /last will said offline; publishing online again/);
+
+    // Our own offline at a clean stop is not taken for a stale will.
+    await handle.stop();
+    const last = await observe([topics.availability]);
+    assert.equal((await last.waitFor(() => true, "retained availability after stop")).payload, "offline");
+  });
+
   test("broker stopped and started again: the session reconnects and republishes state and discovery", async () => {
     const control = new FakeControl();
     const memory = memoryLogger();
