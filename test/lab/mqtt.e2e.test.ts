@@ -51,7 +51,7 @@ describe("sixgate agent with MQTT", () => {
   });
 
   it(
-    "set-ports from the dashboard changes what a client reaches; a bad request changes nothing",
+    "set-ports from the dashboard changes what a client reaches; a bad request changes nothing; both outlive a restart",
     TEST,
     async (t) => {
       const { lab, agent } = await startWithMqtt(t);
@@ -79,6 +79,23 @@ describe("sixgate agent with MQTT", () => {
       await agent.waitPhase("disabled", 5_000);
       assert.equal((await lab.curl6(8080, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 })).ok, false);
       assert.ok(!(await lab.nftTables()).includes("table ip sixgate"), "no SNAT while disabled");
+
+      // Both choices outlive the agent: killed and started again, it stays disabled, and enable serves 8080.
+      agent.stop("SIGKILL");
+      await agent.waitExit(5_000);
+      const again = lab.startAgent(agent.configPath);
+      await again.waitPhase("disabled", 15_000);
+      await waitFor(async () => (await retained(lab, `${BASE}/availability`)) === "online", {
+        timeoutMs: 10_000,
+      });
+      assert.equal((await request(lab, "e1", "enable")).ok, true);
+      await again.waitPhase("serving", 10_000);
+      const restored = await waitFor(async () => (await lab.curl6(8080)).answer, {
+        timeoutMs: 5_000,
+        message: () => again.tail(),
+      });
+      assert.equal(restored.port, 80);
+      assert.equal((await lab.curl6(80, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 })).ok, false);
     },
   );
 
