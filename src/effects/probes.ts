@@ -1,9 +1,8 @@
 // Health probes: can the gateway reach the device, and does a connection through our IPv6 listener get through?
 // Plus the node-cron tick that runs them (and whatever else belongs on the health schedule).
 import { connect, isIPv4, isIPv6, type Socket } from "node:net";
-import { createTask, type ScheduledTask } from "node-cron";
+import { createTask } from "node-cron";
 import type { Logger } from "pino";
-import { Observable } from "rxjs";
 import type { ProbeReport, ProbeResult } from "../control.js";
 import { isInterfaceName } from "../core/addr.js";
 import { renderProbeArgv } from "../core/render/socat.js";
@@ -236,24 +235,22 @@ export function createProber(options: {
   };
 }
 
-function cronLogger(log: Logger) {
-  return {
-    info: (message: string) => log.debug({ cron: true }, message),
-    warn: (message: string) => log.warn({ cron: true }, message),
-    error: (message: string | Error, err?: Error) =>
-      log.error({ cron: true, error: String(err ?? message) }, "cron"),
-    debug: (message: string | Error) => log.debug({ cron: true }, String(message)),
-  };
-}
-
 export interface Ticker {
   /** Stops the schedule; a tick in progress is not waited for. */
   stop(): void;
 }
 
+/** The longest single wait, so a step of the wall clock is noticed within a minute whatever the schedule. */
+const MAX_WAIT_MS = 60_000;
+
 /**
  * Runs onTick on a node-cron schedule (six fields, seconds first: `*\/30 * * * * *` is every 30 s). A tick that is
  * still running when the next is due is skipped, not stacked. Errors are logged, never thrown.
+ *
+ * node-cron knows the calendar; the timer is ours. node-cron's own runner replays every slot that a step of the
+ * wall clock skipped, and waits out a step back. A router without a real-time clock steps months ahead at its
+ * first NTP sync: hundreds of thousands of slots replayed, a frozen event loop. Here every wake-up takes the next
+ * slot from the clock as it is now: after a step ahead the tick runs once, after a step back it runs on time.
  */
 export function scheduleTicks(
   expression: string,
@@ -261,37 +258,42 @@ export function scheduleTicks(
   log: Logger,
   name = "health",
 ): Ticker {
-  const task: ScheduledTask = createTask(
-    expression,
-    async () => {
+  const calendar = createTask(expression, () => undefined, { name }); // never started: only asked for dates
+  const nextSlot = () => calendar.getNextRuns(1)[0]?.getTime() ?? Date.now() + MAX_WAIT_MS;
+  let due = nextSlot();
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let stopped = false;
+
+  const run = () => {
+    if (running) {
+      log.debug({ tick: name }, "tick skipped: the last one is still running");
+      return;
+    }
+    running = true;
+    void (async () => {
       try {
         await onTick();
       } catch (e) {
         log.warn({ tick: name, error: String(e) }, "tick failed");
+      } finally {
+        running = false;
       }
-    },
-    { name, noOverlap: true, logger: cronLogger(log) },
-  );
-  void Promise.resolve(task.start()).catch((e: unknown) =>
-    log.error({ tick: name, error: String(e) }, "cannot start"),
-  );
+    })();
+  };
+  const wake = () => {
+    if (stopped) return;
+    if (Date.now() >= due) run();
+    // Also after a capped wait or a step back: the next slot from now.
+    due = nextSlot();
+    timer = setTimeout(wake, Math.min(MAX_WAIT_MS, Math.max(0, due - Date.now())));
+  };
+  timer = setTimeout(wake, Math.min(MAX_WAIT_MS, Math.max(0, due - Date.now())));
   return {
     stop: () => {
-      void Promise.resolve(task.destroy()).catch(() => undefined);
+      stopped = true;
+      clearTimeout(timer);
+      void Promise.resolve(calendar.destroy()).catch(() => undefined);
     },
   };
-}
-
-/** The same schedule as an Observable of tick times: subscribing starts it, unsubscribing destroys it. */
-export function cronTicks(expression: string, log: Logger, name = "health"): Observable<Date> {
-  return new Observable<Date>((subscriber) => {
-    const task = createTask(expression, (ctx) => subscriber.next(ctx.date), {
-      name,
-      logger: cronLogger(log),
-    });
-    void Promise.resolve(task.start()).catch((e: unknown) => subscriber.error(e));
-    return () => {
-      void Promise.resolve(task.destroy()).catch(() => undefined);
-    };
-  });
 }

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
 import { execa } from "execa";
 import { pino } from "pino";
@@ -10,7 +11,6 @@ import { createRunner, type Runner } from "../../src/effects/exec.js";
 import {
   createConnector,
   createProber,
-  cronTicks,
   describeSocatFailure,
   runProbes,
   scheduleTicks,
@@ -502,14 +502,59 @@ describe("health tick", () => {
     assert.ok(runs >= 2, `runs: ${runs}`);
   });
 
-  test("cronTicks as an Observable: subscribe starts, unsubscribe stops", async () => {
-    const seen: Date[] = [];
-    const subscription = cronTicks("* * * * * *", quiet).subscribe((d) => seen.push(d));
-    await delay(2300);
-    subscription.unsubscribe();
-    const count = seen.length;
-    assert.ok(count >= 2, `ticks: ${count}`);
-    await delay(1200);
-    assert.equal(seen.length, count);
+  test("a step of the wall clock, months ahead or weeks back: the ticks go on and the event loop never stalls", async (t) => {
+    const child = execa(
+      "node",
+      ["--import", "tsx", fileURLToPath(new URL("./fixtures/ticks-child.ts", import.meta.url))],
+      {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+        reject: false,
+      },
+    );
+    t.after(async () => {
+      child.kill("SIGKILL");
+      await child;
+    });
+    const lines: { text: string; at: number }[] = [];
+    let partial = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      const parts = (partial + chunk.toString("utf8")).split("\n");
+      partial = parts.pop() ?? "";
+      for (const text of parts) lines.push({ text, at: performance.now() });
+    });
+    const ticks = () => lines.filter((l) => l.text === "tick").length;
+    const until = async (what: string, done: () => boolean, timeoutMs: number) => {
+      const deadline = performance.now() + timeoutMs;
+      while (!done()) {
+        if (performance.now() > deadline)
+          assert.fail(`${what} within ${timeoutMs} ms; stderr: ${child.stderr.read()}`);
+        await delay(20);
+      }
+    };
+    const send = (line: string) => child.stdin.write(`${line}\n`);
+    /** How long the child's event loop takes to answer, in ms. */
+    const ping = async () => {
+      const before = lines.filter((l) => l.text === "pong").length;
+      const sent = performance.now();
+      send("ping");
+      await until("a pong", () => lines.filter((l) => l.text === "pong").length > before, 20000);
+      return performance.now() - sent;
+    };
+
+    await until("two ticks", () => ticks() >= 2, 15000);
+    // 180 days ahead, as at a first NTP sync: node-cron's own runner would replay 15 million missed slots here.
+    send(`step ${180 * 86400_000}`);
+    await delay(1500);
+    assert.ok((await ping()) < 1000, "the event loop answers at once after the step ahead");
+    let mark = ticks();
+    await until("two ticks after the step ahead", () => ticks() >= mark + 2, 5000);
+
+    // Two weeks back: ticks go on within a slot or two instead of waiting two weeks.
+    send(`step ${-14 * 86400_000}`);
+    mark = ticks();
+    await until("two ticks after the step back", () => ticks() >= mark + 2, 5000);
+    assert.ok((await ping()) < 1000);
   });
 });
