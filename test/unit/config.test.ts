@@ -98,3 +98,18 @@ test("the version constant matches package.json", () => {
   };
   assert.equal(VERSION, pkg.version);
 });
+
+test("the full example in docs/configuration.md is a valid config, and its MQTT lines are valid too", () => {
+  const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+  const example = /## Full example\s+```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example !== undefined, "docs/configuration.md has a yaml block under 'Full example'");
+  const c = parseConfig(example, "configuration.md");
+  assert.deepEqual(c.ports, [
+    { listen: 80, target: 80 },
+    { listen: 2323, target: 23 },
+  ]);
+  assert.equal(c.health.schedule, "*/30 * * * * *");
+  // The commented mqtt section, uncommented, parses as well.
+  const withMqtt = example.replace(/^# (mqtt):.*$/m, "$1:").replace(/^#( {3}\S)/gm, "$1");
+  assert.equal(parseConfig(withMqtt, "configuration.md").mqtt?.url, "mqtts://broker.lan:8883");
+});
