@@ -264,6 +264,7 @@ export class Agent implements AgentControl {
     const steps = diff(this.actual, this.plan.desired);
     if (steps.length === 0) return this.lastReconcile ?? undefined;
     const started = this.now();
+    const startedMono = performance.now(); // the duration must not include a step of the wall clock
     this.reconciling = true;
     this.publish();
     const errors: string[] = [];
@@ -279,7 +280,7 @@ export class Agent implements AgentControl {
     this.reconciling = false;
     const report: ReconcileReport = {
       at: new Date(started).toISOString(),
-      durationMs: this.now() - started,
+      durationMs: Math.round(performance.now() - startedMono),
       ok: errors.length === 0,
       steps: steps.length,
       error: errors.length === 0 ? null : errors.join("; "),

@@ -288,11 +288,11 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   // Home Assistant announces itself once per start; anyone else repeating it gets at most one answer per interval.
   const answerBirth = () => {
     if (birthTimer !== undefined) return;
-    const wait = Math.max(0, lastBirthAnswer + BIRTH_INTERVAL_MS - now());
+    const wait = Math.max(0, lastBirthAnswer + BIRTH_INTERVAL_MS - performance.now());
     birthTimer = setTimeout(() => {
       birthTimer = undefined;
       if (stopping) return;
-      lastBirthAnswer = now();
+      lastBirthAnswer = performance.now(); // monotonic: a clock step must not hold off the answer
       log.info("Home Assistant is online; republishing discovery and state");
       publisher.publish(topics.discovery, discoveryPayload, RETAINED);
       pushState(true);

@@ -13,7 +13,8 @@ export interface BackoffOptions {
 }
 
 export function retryWithBackoff<T>(options: BackoffOptions): MonoTypeOperatorFunction<T> {
-  const now = options.now ?? Date.now;
+  // Monotonic: a step of the wall clock must not reset, or hold off resetting, the backoff.
+  const now = options.now ?? (() => performance.now());
   return (source) =>
     defer(() => {
       let failures = 0;

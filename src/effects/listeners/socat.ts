@@ -51,7 +51,8 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   const socat = options.socatPath ?? "socat";
   const readyTimeoutMs = options.readyTimeoutMs ?? 3000;
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 };
-  const now = options.now ?? Date.now;
+  // Monotonic: only intervals are measured with it, and a step of the wall clock must not distort them.
+  const now = options.now ?? (() => performance.now());
   const entries = new Map<number, Entry>();
   const changes = new Subject<void>();
 
