@@ -52,6 +52,9 @@ const RETRY_MS = { initial: 1000, max: 30000 };
 /** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
 const DRIFTED: SnatRule = { lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] };
 
+/** A difference between wall-clock and monotonic time beyond this is a step of the wall clock, not drift. */
+const CLOCK_STEP_MS = 2000;
+
 export class Agent implements AgentControl {
   private readonly log: Logger;
   private readonly now: () => number;
@@ -74,14 +77,16 @@ export class Agent implements AgentControl {
   private lastProbe: ProbeReport | null = null;
   private retryMs = RETRY_MS.initial;
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly startedAt: string;
+  /** Wall-clock start; re-derived from monotonic time when the wall clock steps (see startedAtNow). */
+  private startedAtMs: number;
+  private readonly startedMono = performance.now();
 
   readonly statusChanges: Observable<AgentStatus>;
 
   constructor(private readonly deps: AgentDeps) {
     this.log = deps.log;
     this.now = deps.now ?? Date.now;
-    this.startedAt = new Date(this.now()).toISOString();
+    this.startedAtMs = this.now();
     this.config$ = new BehaviorSubject(deps.config);
     const facts = { ...initialFacts, enabled: deps.persisted?.enabled ?? true, ports: deps.persisted?.ports };
     this.state = { config: deps.config, facts };
@@ -258,6 +263,16 @@ export class Agent implements AgentControl {
     this.actual = { snat, listeners };
   }
 
+  /**
+   * The start time as the wall clock tells it now. A gateway often starts the agent before its first NTP sync; once
+   * the clock steps, the start time (and the uptime derived from it) follows instead of spanning the step.
+   */
+  private startedAtNow(): string {
+    const derived = this.now() - (performance.now() - this.startedMono);
+    if (Math.abs(derived - this.startedAtMs) > CLOCK_STEP_MS) this.startedAtMs = derived;
+    return new Date(this.startedAtMs).toISOString();
+  }
+
   private async reconcileNow(verify: boolean): Promise<ReconcileReport | undefined> {
     if (this.stopping) return undefined;
     if (verify) await this.verify();
@@ -323,7 +338,7 @@ export class Agent implements AgentControl {
     return {
       pid: process.pid,
       version: this.deps.version,
-      startedAt: this.startedAt,
+      startedAt: this.startedAtNow(),
       phase: phase.phase,
       waitingFor: phase.waitingFor ?? null,
       reason: phase.reason ?? null,

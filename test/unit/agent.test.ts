@@ -185,3 +185,26 @@ test("the health tick repairs drift and a failing probe degrades the phase, nami
   await agent.healthTick();
   assert.equal(agent.status().phase, "serving");
 });
+
+test("the start time follows a step of the wall clock, so the uptime never spans it", () => {
+  const base = Date.parse("2026-01-01T00:00:00Z"); // the clock before the first NTP sync
+  let offset = 0;
+  const agent = new Agent({
+    config: makeConfig({}),
+    log,
+    firewall: new FakeFirewall(),
+    listeners: new FakeListeners(),
+    links: new Subject<Event>(),
+    leases: () => new Subject<Event>(),
+    version: "test",
+    now: () => base + offset,
+  });
+  assert.equal(agent.status().startedAt, "2026-01-01T00:00:00.000Z");
+  offset = 1500; // drift or time passing: no step
+  assert.equal(agent.status().startedAt, "2026-01-01T00:00:00.000Z");
+  offset = 330 * 86400_000; // NTP steps the clock 330 days ahead
+  const after = Date.parse(agent.status().startedAt);
+  assert.ok(Math.abs(after - (base + offset)) < 1000, agent.status().startedAt);
+  offset -= 7 * 86400_000; // and a week back
+  assert.ok(Math.abs(Date.parse(agent.status().startedAt) - (base + offset)) < 1000);
+});
