@@ -5,7 +5,7 @@ import { createTask } from "node-cron";
 import type { Logger } from "pino";
 import type { ProbeReport, ProbeResult } from "../control.js";
 import { isInterfaceName } from "../core/addr.js";
-import { renderProbeArgv } from "../core/render/socat.js";
+import { renderProbeArgv, type DeviceLeg } from "../core/render/socat.js";
 import type { AgentStatus } from "../core/status.js";
 import type { Runner } from "./exec.js";
 
@@ -109,35 +109,36 @@ export function describeSocatFailure(stderr: string, timeoutMs: number): string 
   return code === undefined ? message : `${code}: ${message}`;
 }
 
+/** The probe's IPv4 leg once every part is fit for socat's command line, or what is wrong. */
+function probeLeg(o: ConnectOptions): DeviceLeg | string {
+  const { host, port, localAddress, device } = o;
+  if (!isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535)
+    return `not an IPv4 address and port: ${host}:${port}`;
+  if (localAddress === undefined || !isIPv4(localAddress))
+    return `not an IPv4 source address: ${String(localAddress)}`;
+  if (device === undefined || !isInterfaceName(device)) return `not an interface name: ${String(device)}`;
+  return {
+    deviceAddress: host,
+    target: port,
+    lanAddress: localAddress,
+    lanInterface: device,
+    connectTimeoutSec: o.timeoutMs / 1000,
+  };
+}
+
 /**
  * The device hop made by socat with the listener's own pinning (bind= and so-bindtodevice=): connect, send nothing,
  * close. What it reports is what the listener would meet, even where the routing table points elsewhere.
  */
 export async function socatConnect(runner: Runner, options: ConnectOptions): Promise<ConnectOutcome> {
-  const { host, port, localAddress, device, timeoutMs } = options;
-  const bad =
-    !isIPv4(host) || !Number.isInteger(port) || port < 1 || port > 65535
-      ? `not an IPv4 address and port: ${host}:${port}`
-      : localAddress === undefined || !isIPv4(localAddress)
-        ? `not an IPv4 source address: ${String(localAddress)}`
-        : device === undefined || !isInterfaceName(device)
-          ? `not an interface name: ${String(device)}`
-          : undefined;
-  if (bad !== undefined || localAddress === undefined || device === undefined)
-    return { ok: false, ms: 0, error: bad ?? "invalid probe" };
+  const leg = probeLeg(options);
+  if (typeof leg === "string") return { ok: false, ms: 0, error: leg };
   const started = performance.now();
-  const argv = renderProbeArgv({
-    deviceAddress: host,
-    target: port,
-    lanAddress: localAddress,
-    lanInterface: device,
-    connectTimeoutSec: timeoutMs / 1000,
-  });
   // socat's own connect-timeout ends it first; the runner's timeout only guards against a hung socat.
-  const result = await runner.run(argv, { timeoutMs: timeoutMs + 1000 });
+  const result = await runner.run(renderProbeArgv(leg), { timeoutMs: options.timeoutMs + 1000 });
   const ms = Math.round(performance.now() - started);
   if (result.exitCode === 0) return { ok: true, ms, error: null };
-  return { ok: false, ms, error: describeSocatFailure(result.stderr, timeoutMs) };
+  return { ok: false, ms, error: describeSocatFailure(result.stderr, options.timeoutMs) };
 }
 
 /** The connector the agent and doctor use: a pinned hop (options.device) through socat, the rest through node. */
