@@ -62,8 +62,9 @@ export interface DoctorContext {
   /** TCP connect to [wan]:listen from the gateway, by listen port. */
   endToEnd: ReadonlyMap<number, ProbeView>;
   /**
-   * Target ports to which a listener connection (from the LAN address, pinned to the LAN interface) was still unanswered (SYN sent) right after
-   * the end-to-end probes: the listener accepted the client but cannot reach the device.
+   * Target ports to which a connection made as the listener makes it (from the LAN address, pinned to the LAN
+   * interface) was still unanswered (SYN sent) right after the end-to-end probes: the listener accepted the client
+   * but cannot reach the device.
    */
   unansweredTargets: ReadonlySet<number>;
   /** How long an end-to-end connection had to stay open to pass. */
