@@ -7,6 +7,7 @@ import type { ProbeReport, ProbeResult } from "../control.js";
 import { isInterfaceName } from "../core/addr.js";
 import { renderProbeArgv, type DeviceLeg } from "../core/render/socat.js";
 import type { AgentStatus } from "../core/status.js";
+import { limitConcurrency } from "../util/limit.js";
 import type { Runner } from "./exec.js";
 
 export interface ConnectOptions {
@@ -141,9 +142,14 @@ export async function socatConnect(runner: Runner, options: ConnectOptions): Pro
   return { ok: false, ms, error: describeSocatFailure(result.stderr, options.timeoutMs) };
 }
 
+/** Pinned probes (socat processes) running at once; the rest wait, so 64 ports never mean 64 processes. */
+const MAX_PINNED_AT_ONCE = 4;
+
 /** The connector the agent and doctor use: a pinned hop (options.device) through socat, the rest through node. */
 export function createConnector(runner: Runner): Connector {
-  return (options) => (options.device === undefined ? tcpConnect(options) : socatConnect(runner, options));
+  const pinned = limitConcurrency(MAX_PINNED_AT_ONCE);
+  return (options) =>
+    options.device === undefined ? tcpConnect(options) : pinned(() => socatConnect(runner, options));
 }
 
 export interface ProbeSpec {
@@ -180,22 +186,31 @@ export async function runProbes(
   const missing = (hop: ProbeResult["hop"], p: { listen: number; target: number }, error: string) =>
     Promise.resolve<ProbeResult>({ hop, listen: p.listen, target: p.target, ok: false, ms: 0, error });
 
+  // One device probe per target port, however many listeners lead to it.
+  const deviceHops = new Map<number, Promise<ConnectOutcome>>();
+  const deviceHop = (host: string, localAddress: string, target: number) => {
+    let hop = deviceHops.get(target);
+    if (hop === undefined) {
+      const options = { host, port: target, localAddress, device: spec.lanInterface, timeoutMs };
+      hop = connector(options);
+      deviceHops.set(target, hop);
+    }
+    return hop;
+  };
+
   const probes: Promise<ProbeResult>[] = [];
   for (const p of spec.ports) {
     if (spec.deviceAddress === null) probes.push(missing("device", p, "device address not known"));
     else if (spec.lanAddress === null) probes.push(missing("device", p, "LAN address not known"));
-    else {
-      const options = {
-        host: spec.deviceAddress,
-        port: p.target,
-        localAddress: spec.lanAddress,
-        device: spec.lanInterface,
-        timeoutMs,
-      };
+    else
       probes.push(
-        connector(options).then((o) => ({ hop: "device", listen: p.listen, target: p.target, ...o })),
+        deviceHop(spec.deviceAddress, spec.lanAddress, p.target).then((o) => ({
+          hop: "device",
+          listen: p.listen,
+          target: p.target,
+          ...o,
+        })),
       );
-    }
     if (spec.wanAddress === null) probes.push(missing("end-to-end", p, "no WAN IPv6 address"));
     else {
       const options = { host: spec.wanAddress, port: p.listen, timeoutMs, settleMs };

@@ -200,6 +200,45 @@ describe("socatConnect: the device hop pinned like the listener's own connection
     }
   });
 
+  test("createConnector runs at most 4 pinned probes at once; node's connects are not held back", async () => {
+    let active = 0;
+    let most = 0;
+    const counting: Runner = {
+      run: async (argv) => {
+        active++;
+        most = Math.max(most, active);
+        await delay(50);
+        active--;
+        return runner.run(argv);
+      },
+      spawn: () => assert.fail("a probe never spawns"),
+    };
+    const device = await server("127.0.0.1", (s) => s.end());
+    try {
+      const connector = createConnector(counting);
+      const pinnedProbes = Array.from({ length: 12 }, () =>
+        connector({
+          host: "127.0.0.1",
+          port: device.port,
+          localAddress: "127.0.0.1",
+          device: "lo",
+          timeoutMs: 2000,
+        }),
+      );
+      const plain = await connector({ host: "127.0.0.1", port: device.port, timeoutMs: 2000 });
+      assert.equal(plain.ok, true);
+      assert.ok(active > 0, "node's connect finished while pinned probes were still running");
+      const outcomes = await Promise.all(pinnedProbes);
+      assert.deepEqual(
+        outcomes.map((o) => o.ok),
+        Array.from({ length: 12 }, () => true),
+      );
+      assert.equal(most, 4);
+    } finally {
+      device.server.close();
+    }
+  });
+
   test("bad input never reaches socat's command line", async () => {
     const calls: (readonly string[])[] = [];
     const spy: Runner = {
@@ -330,6 +369,36 @@ describe("runProbes", () => {
       timeoutMs: 700,
     });
     assert.deepEqual(calls[1], { host: "2001:db8::1", port: 80, timeoutMs: 700, settleMs: 300 });
+  });
+
+  test("one device probe per target port, shared by every listener that leads to it", async () => {
+    calls.length = 0;
+    const report = await runProbes(
+      {
+        deviceAddress: "192.168.1.100",
+        lanAddress: "192.168.1.1",
+        lanInterface: "lan0",
+        wanAddress: "2001:db8::1",
+        ports: [
+          { listen: 80, target: 80 },
+          { listen: 8080, target: 80 },
+          { listen: 2323, target: 23 },
+        ],
+      },
+      fake(() => null),
+    );
+    assert.deepEqual(
+      calls.filter((c) => c.device !== undefined).map((c) => c.port),
+      [80, 23],
+    );
+    assert.deepEqual(
+      report.results.filter((r) => r.hop === "device").map((r) => [r.listen, r.target, r.ok]),
+      [
+        [80, 80, true],
+        [8080, 80, true],
+        [2323, 23, true],
+      ],
+    );
   });
 
   test("one failing hop fails the report and is named as the reason", async () => {
