@@ -297,14 +297,17 @@ export function scheduleTicks(
       }
     })();
   };
+  const arm = () => {
+    timer = setTimeout(wake, Math.min(MAX_WAIT_MS, Math.max(0, due - Date.now())));
+  };
   const wake = () => {
     if (stopped) return;
     if (Date.now() >= due) run();
     // Also after a capped wait or a step back: the next slot from now.
     due = nextSlot();
-    timer = setTimeout(wake, Math.min(MAX_WAIT_MS, Math.max(0, due - Date.now())));
+    arm();
   };
-  timer = setTimeout(wake, Math.min(MAX_WAIT_MS, Math.max(0, due - Date.now())));
+  arm();
   return {
     stop: () => {
       stopped = true;

@@ -325,6 +325,13 @@ describe("socatConnect: the device hop pinned like the listener's own connection
 });
 
 describe("runProbes", () => {
+  /** Every address known: the gateway of the lab. */
+  const LAB_SPEC = {
+    deviceAddress: "192.168.1.100",
+    lanAddress: "192.168.1.1",
+    lanInterface: "lan0",
+    wanAddress: "2001:db8::1",
+  };
   const calls: ConnectOptions[] = [];
   const fake = (fail: (o: ConnectOptions) => string | null) => async (o: ConnectOptions) => {
     calls.push(o);
@@ -337,10 +344,7 @@ describe("runProbes", () => {
     calls.length = 0;
     const report = await runProbes(
       {
-        deviceAddress: "192.168.1.100",
-        lanAddress: "192.168.1.1",
-        lanInterface: "lan0",
-        wanAddress: "2001:db8::1",
+        ...LAB_SPEC,
         ports: [
           { listen: 80, target: 8080 },
           { listen: 2323, target: 23 },
@@ -375,10 +379,7 @@ describe("runProbes", () => {
     calls.length = 0;
     const report = await runProbes(
       {
-        deviceAddress: "192.168.1.100",
-        lanAddress: "192.168.1.1",
-        lanInterface: "lan0",
-        wanAddress: "2001:db8::1",
+        ...LAB_SPEC,
         ports: [
           { listen: 80, target: 80 },
           { listen: 8080, target: 80 },
@@ -404,10 +405,7 @@ describe("runProbes", () => {
   test("one failing hop fails the report and is named as the reason", async () => {
     const report = await runProbes(
       {
-        deviceAddress: "192.168.1.100",
-        lanAddress: "192.168.1.1",
-        lanInterface: "lan0",
-        wanAddress: "2001:db8::1",
+        ...LAB_SPEC,
         ports: [{ listen: 2323, target: 23 }],
       },
       fake((o) => (o.port === 2323 ? "ECONNREFUSED: connect ECONNREFUSED" : null)),
@@ -443,10 +441,7 @@ describe("runProbes", () => {
   test("no ports: not ok (nothing was shown to work)", async () => {
     const report = await runProbes(
       {
-        deviceAddress: "192.168.1.100",
-        lanAddress: "192.168.1.1",
-        lanInterface: "lan0",
-        wanAddress: "2001:db8::1",
+        ...LAB_SPEC,
         ports: [],
       },
       fake(() => null),
