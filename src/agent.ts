@@ -277,9 +277,12 @@ export class Agent implements AgentControl {
     if (this.stopping) return undefined;
     if (verify) await this.verify();
     const steps = diff(this.actual, this.plan.desired);
-    if (steps.length === 0) return this.lastReconcile ?? undefined;
     const started = this.now();
     const startedMono = performance.now(); // the duration must not include a step of the wall clock
+    // Nothing to do: a fresh answer of its own, not kept as lastReconcile, so the status (and the retained MQTT
+    // state) does not change at every health tick.
+    if (steps.length === 0)
+      return { at: new Date(started).toISOString(), durationMs: 0, ok: true, steps: 0, error: null };
     this.reconciling = true;
     this.publish();
     const errors: string[] = [];

@@ -13,9 +13,11 @@ export interface ListenerStatus {
 }
 
 export interface ReconcileReport {
+  /** When it started (ISO 8601). */
   at: string;
   durationMs: number;
   ok: boolean;
+  /** Steps executed; 0 = nothing was to do (such a report answers the request but is not kept as lastReconcile). */
   steps: number;
   error: string | null;
 }

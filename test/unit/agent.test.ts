@@ -4,47 +4,12 @@ import assert from "node:assert/strict";
 import { Subject } from "rxjs";
 import { pino } from "pino";
 import { Agent } from "../../src/agent.js";
-import type { Event, LinkInfo } from "../../src/core/types.js";
+import type { Event } from "../../src/core/types.js";
 import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
+import { setup, sleep, until } from "./agent-harness.js";
 
 const log = pino({ level: "silent" });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-function setup(debounceMs = 50, probeOk: () => boolean = () => true) {
-  const links = new Subject<Event>();
-  const leases = new Subject<Event>();
-  const firewall = new FakeFirewall();
-  const listeners = new FakeListeners();
-  const agent = new Agent({
-    config: makeConfig({ debounceMs }),
-    log,
-    firewall,
-    listeners,
-    links,
-    leases: () => leases,
-    version: "test",
-    probe: () => {
-      const ok = probeOk();
-      const results = [
-        { hop: "device" as const, listen: 80, target: 80, ok, ms: 1, error: ok ? null : "ECONNREFUSED" },
-      ];
-      return Promise.resolve({ at: new Date().toISOString(), ok, results });
-    },
-  });
-  agent.start();
-  const lan = link("lan0", [addr("192.168.1.1")]);
-  const snapshot = (wan: LinkInfo) => links.next({ type: "links", links: [wan, lan] });
-  return { agent, links, leases, firewall, listeners, snapshot, lan };
-}
 
 test("first facts lead to SNAT and listeners; status says serving", async (t) => {
   const { agent, leases, firewall, listeners, snapshot } = setup();
@@ -65,7 +30,7 @@ test("first facts lead to SNAT and listeners; status says serving", async (t) =>
 });
 
 test("a burst of hundreds of snapshots ends in one more reconcile at most, never two at once", async (t) => {
-  const { agent, leases, firewall, listeners, snapshot } = setup(100);
+  const { agent, leases, firewall, listeners, snapshot } = setup({ debounceMs: 100 });
   t.after(() => agent.stop());
   listeners.startDelayMs = 5;
   snapshot(link("wan0", [addr("2001:db8:1::1")]));
@@ -168,7 +133,7 @@ test("stop removes listeners and rules", async () => {
 
 test("the health tick repairs drift and a failing probe degrades the phase, naming the hop", async (t) => {
   let deviceUp = true;
-  const { agent, leases, firewall, snapshot } = setup(50, () => deviceUp);
+  const { agent, leases, firewall, snapshot } = setup({ probeOk: () => deviceUp });
   t.after(() => agent.stop());
   snapshot(link("wan0", [addr("2001:db8:1::1")]));
   leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });

@@ -1,0 +1,74 @@
+// An Agent wired to fake adapters and Subject-backed sources, with its log lines captured.
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { Subject } from "rxjs";
+import { pino } from "pino";
+import { Agent } from "../../src/agent.js";
+import type { Event, LinkInfo } from "../../src/core/types.js";
+import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { addr, lease, link, makeConfig } from "./fixtures.js";
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until check() holds; fails the test naming `what` otherwise. */
+export async function until(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** One pino line as the agent wrote it (level as pino's number: 20 debug, 30 info, 40 warn, 50 error). */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface HarnessOptions {
+  debounceMs?: number;
+  probeOk?: () => boolean;
+  config?: Record<string, unknown>;
+}
+
+export function setup(options: HarnessOptions = {}) {
+  const { debounceMs = 50, probeOk = () => true } = options;
+  const links = new Subject<Event>();
+  const leases = new Subject<Event>();
+  const firewall = new FakeFirewall();
+  const listeners = new FakeListeners();
+  const lines: LogLine[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split("\n"))
+        if (text !== "") lines.push(JSON.parse(text) as LogLine);
+      done();
+    },
+  });
+  const agent = new Agent({
+    config: makeConfig({ debounceMs, ...options.config }),
+    log: pino({ level: "debug" }, stream),
+    firewall,
+    listeners,
+    links,
+    leases: () => leases,
+    version: "test",
+    probe: () => {
+      const ok = probeOk();
+      const results = [
+        { hop: "device" as const, listen: 80, target: 80, ok, ms: 1, error: ok ? null : "ECONNREFUSED" },
+      ];
+      return Promise.resolve({ at: new Date().toISOString(), ok, results });
+    },
+  });
+  agent.start();
+  const lan = link("lan0", [addr("192.168.1.1")]);
+  const snapshot = (wan: LinkInfo) => links.next({ type: "links", links: [wan, lan] });
+  /** The lab's healthy gateway: one WAN address, one lease for the device. */
+  const healthy = () => {
+    snapshot(link("wan0", [addr("2001:db8:1::1")]));
+    leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  };
+  return { agent, links, leases, firewall, listeners, snapshot, healthy, lan, lines };
+}
