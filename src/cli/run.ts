@@ -135,7 +135,7 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   const mqttView = () =>
     mqtt === undefined || config.mqtt === undefined
       ? null
-      : { connected: mqtt.connected, broker: config.mqtt.url };
+      : { connected: mqtt.connected, broker: config.mqtt.url, lastError: mqtt.lastError };
   const persist = () => status.push({ ...agent.status(), mqtt: mqttView() });
   agent.statusChanges.subscribe(persist);
   probeReports.subscribe(persist);

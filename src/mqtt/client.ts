@@ -43,6 +43,8 @@ export interface MqttHandle {
   readonly topics: Topics;
   /** True while connected to the broker. */
   readonly connected: boolean;
+  /** Why the last connection attempt failed, with what to check; null once connected. For `status`. */
+  readonly lastError: string | null;
   /** Publishes `offline` (retained), disconnects cleanly, stops the tick. Bounded: at most about 4 s. */
   stop(): Promise<void>;
   /** Empty retained payloads on the discovery and state topics: Home Assistant forgets the device. */
@@ -124,6 +126,26 @@ function brokerForLog(url: string): string {
   } catch {
     return "(invalid url)";
   }
+}
+
+/** CONNACK return code 2 of MQTT 3.1.1, "identifier rejected". */
+const IDENTIFIER_REJECTED = 2;
+
+/**
+ * The broker's refusal, with a hint where its words mislead: Mosquitto (2.0.12 and later) refuses an MQTT 3.1.1
+ * client whose keepalive is above its `max_keepalive` with "identifier rejected", which reads like a client id
+ * problem.
+ */
+export function explainMqttError(
+  error: Error & { code?: unknown },
+  clientId: string,
+  keepalive: number,
+): string {
+  if (error.code !== IDENTIFIER_REJECTED && !/identifier rejected/i.test(error.message)) return error.message;
+  return (
+    `${error.message}: the broker refused client id "${clientId}", or keepalive (${keepalive} s) is above ` +
+    "the broker's max_keepalive; check the broker's client id rules, or lower mqtt.keepalive"
+  );
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
@@ -208,6 +230,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   let statusScheduled = false;
   let birthTimer: NodeJS.Timeout | undefined;
   let lastBirthAnswer = -Infinity;
+  let lastError: string | null = null;
 
   log.info({ broker, clientId, baseTopic: config.baseTopic }, "mqtt connecting");
 
@@ -314,6 +337,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   client.on("connect", () => {
     attempt = 0;
     quietErrors = false;
+    lastError = null;
     lastKey = undefined;
     publisher.reset();
     log.info({ broker }, everConnected ? "mqtt reconnected" : "mqtt connected");
@@ -334,7 +358,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
 
   client.on("error", (error) => {
     // The first error after a good spell is worth a warning; the same failure on every retry is not.
-    const message = scrub(error.message);
+    const message = scrub(explainMqttError(error, clientId, config.keepalive));
+    lastError = message;
     if (quietErrors) log.debug({ broker, error: message }, "mqtt error");
     else log.warn({ broker, error: message }, "mqtt error");
     quietErrors = true;
@@ -435,6 +460,9 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     topics,
     get connected() {
       return client.connected;
+    },
+    get lastError() {
+      return lastError;
     },
     stop,
     removeDiscovery,
