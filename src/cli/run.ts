@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { Agent } from "../agent.js";
 import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
+import { longestTickGapSec } from "../config/health.js";
 import type { StatusFile } from "./runtime.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
@@ -73,7 +74,14 @@ function startMqttIfConfigured(
 ): MqttHandle | undefined {
   if (config.mqtt === undefined) return undefined;
   try {
-    return startMqtt({ config: config.mqtt, control: agent, log, version: VERSION, probeReports });
+    return startMqtt({
+      config: config.mqtt,
+      control: agent,
+      log,
+      version: VERSION,
+      probeReports,
+      tickIntervalSec: longestTickGapSec(config.health.schedule),
+    });
   } catch (e) {
     // An unreadable password or TLS file must not stop the proxy: run without MQTT and say why.
     if (!(e instanceof MqttSetupError)) throw e;

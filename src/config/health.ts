@@ -1,5 +1,5 @@
 // The health tick: probes, drift repair and a state republish, on a node-cron schedule.
-import { validateDetailed } from "node-cron";
+import { createTask, validateDetailed } from "node-cron";
 import { z } from "zod";
 
 /** Every 30 seconds, in node-cron's six-field syntax (seconds first). */
@@ -27,3 +27,20 @@ export const healthConfigSchema = z
   .default({ schedule: DEFAULT_HEALTH_SCHEDULE, timeoutMs: 2000 });
 
 export type HealthConfig = z.output<typeof healthConfigSchema>;
+
+/**
+ * The longest wait between two health ticks of a valid schedule, in whole seconds (at least 1), over its next 50
+ * slots from now: `*\/30 * * * * *` gives 30, `*\/7 * * * * *` gives 7. Home Assistant's `expire_after` is a few
+ * of these (src/mqtt/discovery.ts).
+ */
+export function longestTickGapSec(expression: string): number {
+  const calendar = createTask(expression, () => undefined); // never started: only asked for dates
+  try {
+    const slots = calendar.getNextRuns(50).map((d) => d.getTime());
+    let longest = 0;
+    for (let i = 1; i < slots.length; i++) longest = Math.max(longest, (slots[i] ?? 0) - (slots[i - 1] ?? 0));
+    return Math.max(1, Math.ceil(longest / 1000));
+  } finally {
+    void Promise.resolve(calendar.destroy()).catch(() => undefined);
+  }
+}

@@ -30,6 +30,8 @@ export interface StartMqttOptions {
   version: string;
   /** The agent's health ticks, each with its probe report: the state is published at least once a tick. */
   probeReports: Observable<ProbeReport>;
+  /** The longest wait between two health ticks in seconds (longestTickGapSec); sets expire_after. Default 30. */
+  tickIntervalSec?: number;
   /** Shown in Home Assistant's device name; default os.hostname(). */
   hostname?: string;
   now?: () => number;
@@ -211,7 +213,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const scrub = (text: string) => scrubSecrets(text, secretList);
   const hostname = topicHostname(options.hostname ?? osHostname());
   const clientId = config.clientId ?? `sixgate-${hostname.slice(0, 40)}-${randomBytes(3).toString("hex")}`;
-  const discoveryPayload = JSON.stringify(buildDiscovery({ topics, version, hostname }));
+  const tickIntervalSec = options.tickIntervalSec ?? 30;
+  const discoveryPayload = JSON.stringify(buildDiscovery({ topics, version, hostname, tickIntervalSec }));
   const broker = brokerForLog(config.url);
 
   const client = connect(config.url, clientOptions(config, secrets, clientId, topics));

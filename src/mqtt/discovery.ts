@@ -47,17 +47,31 @@ function entitySlug(id: string): string {
     .replace(/^_|_$/g, "");
 }
 
+/** State-based entities become unavailable after this many health ticks without a state message. */
+export const EXPIRE_AFTER_TICKS = 3;
+
 export interface DiscoveryOptions {
   topics: Topics;
   version: string;
   /** Shown as the device name: `sixgate <hostname>`. */
   hostname: string;
+  /** The longest wait between two health ticks, in seconds (see longestTickGapSec in src/config/health.ts). */
+  tickIntervalSec: number;
 }
 
-export function buildDiscovery({ topics, version, hostname }: DiscoveryOptions): DevicePayload {
+export function buildDiscovery({
+  topics,
+  version,
+  hostname,
+  tickIntervalSec,
+}: DiscoveryOptions): DevicePayload {
   const id = topics.deviceId;
   const slug = entitySlug(id);
   const state = topics.state;
+  // The last will cannot tell Home Assistant about a broker that restarts from its store after a power cut of
+  // gateway and broker together: it still holds our retained `online` and state. The state is republished on every
+  // tick, so sensors that hear nothing for a few ticks expire to unavailable. Switches have no expire_after.
+  const expireAfter = EXPIRE_AFTER_TICKS * tickIntervalSec;
   const component = (
     key: string,
     platform: DiscoveryComponent["platform"],
@@ -69,6 +83,7 @@ export function buildDiscovery({ topics, version, hostname }: DiscoveryOptions):
     default_entity_id: `${platform}.${slug}_${key}`,
     name,
     ...rest,
+    ...(platform === "sensor" || platform === "binary_sensor" ? { expire_after: expireAfter } : {}),
   });
 
   return {

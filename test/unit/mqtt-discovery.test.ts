@@ -4,13 +4,19 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PHASES } from "../../src/core/phase.js";
-import { buildDiscovery, type DevicePayload } from "../../src/mqtt/discovery.js";
+import { longestTickGapSec } from "../../src/config/health.js";
+import { buildDiscovery, EXPIRE_AFTER_TICKS, type DevicePayload } from "../../src/mqtt/discovery.js";
 import { buildState } from "../../src/mqtt/state.js";
 import { topicsFor } from "../../src/mqtt/topics.js";
 import { sampleReport, sampleStatus } from "../fakes/control.js";
 
 const topics = topicsFor({ baseTopic: "sixgate/gw-1.lan", discoveryPrefix: "homeassistant" });
-const payload: DevicePayload = buildDiscovery({ topics, version: "1.2.3", hostname: "gw-1.lan" });
+const payload: DevicePayload = buildDiscovery({
+  topics,
+  version: "1.2.3",
+  hostname: "gw-1.lan",
+  tickIntervalSec: 30,
+});
 
 /** homeassistant/helpers/config_validation.py: VALID_ENTITY_ID. */
 const VALID_ENTITY_ID = /^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$/;
@@ -251,6 +257,31 @@ describe("Home Assistant device discovery payload", () => {
     for (const key of ["reconcile", "restart_listeners", "proxy_enabled"]) {
       assert.equal(c[key]?.command_topic, topics.request, key);
     }
+  });
+
+  test("state-based entities expire after a few health ticks without a state message", () => {
+    // A broker restarting from its store after a power cut keeps our retained online and state: only
+    // expire_after turns the entities unavailable then.
+    const stateBased = Object.entries(payload.components).filter(
+      ([, c]) => c.platform === "sensor" || c.platform === "binary_sensor",
+    );
+    assert.equal(stateBased.length, 6);
+    for (const [key, component] of stateBased) assert.equal(component.expire_after, 90, key);
+    for (const [key, component] of Object.entries(payload.components)) {
+      if (component.platform === "button" || component.platform === "switch")
+        assert.equal("expire_after" in component, false, `${key}: ${component.platform} has no expire_after`);
+    }
+    // Tied to the schedule: the longest gap between two ticks, times EXPIRE_AFTER_TICKS.
+    const hourly = buildDiscovery({
+      topics,
+      version: "1",
+      hostname: "gw",
+      tickIntervalSec: longestTickGapSec("0 0 * * * *"),
+    });
+    assert.equal(hourly.components.phase?.expire_after, 3600 * EXPIRE_AFTER_TICKS);
+    assert.equal(longestTickGapSec("*/30 * * * * *"), 30);
+    assert.equal(longestTickGapSec("*/7 * * * * *"), 7); // 7, 7, ... then 4 at the minute
+    assert.equal(longestTickGapSec("0,10 * * * * *"), 50);
   });
 
   test("buttons and the switch send requests the command parser accepts", async () => {
