@@ -11,6 +11,8 @@ PACKAGES=(
   mosquitto mosquitto-clients openssl # MQTT broker tests (TLS certificates made by the tests)
   haproxy shellcheck systemd # systemd-analyze checks the unit
 )
+# The machine's own node runs the whole suite and the build tools: 20.19 is enough for them, though the agent
+# supports 22 and later (src/cli/node-support.ts). scripts/test.sh fetches the supported lines itself.
 MIN_NODE="20.19.0"
 
 log() { printf '==> %s\n' "$*"; }

@@ -12,6 +12,15 @@ bash scripts/install-deps.sh || exit 1
 failed_steps=()
 passed=0
 failed=0
+# The supported Node lines: the machine's own node runs everything, these run the unit tests and the smoke test.
+# SIXGATE_NODE_LINES="" skips them (a quick local run).
+read -r -a NODE_LINES <<<"${SIXGATE_NODE_LINES-22 24 26}"
+# The lab smoke test on every line: a request answered end to end, a WAN renumbering followed, SIGTERM cleaning
+# up. Picked by name from the end-to-end tests; the run must pass exactly this many tests, so a renamed test
+# cannot make it pass empty.
+SMOKE_FILE=test/lab/agent.e2e.test.ts
+SMOKE_PATTERN='^serves every configured port|^follows a WAN renumbering|^SIGTERM: exits 0'
+SMOKE_TESTS=3
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 
@@ -48,12 +57,39 @@ count() {
   failed=$((failed + ${f:-0}))
 }
 
-lab_tests() {
+# The "# tests N" of a TAP report (empty when there is none).
+tests_run() { grep -E '^# tests [0-9]+$' "$reports/$1.tap" 2>/dev/null | tail -n1 | awk '{print $3}'; }
+
+# Runs the unit tests and the lab smoke test with Node $1 first on PATH (node --test runs each file with the
+# same binary; the lab starts the agent with it too).
+line_tests() {
+  local line=$1 bin
+  if ! bin="$(bash scripts/node-line.sh "$line")"; then
+    failed_steps+=("node $line: install")
+    return
+  fi
+  PATH="$bin:$PATH" step "node $line: $("$bin/node" --version) unit and component tests" \
+    node_tests "unit-$line" "${unit_files[@]}"
+  count "unit-$line"
+  PATH="$bin:$PATH" step "node $line: lab smoke test" lab_tests_as "smoke-$line" \
+    --test-name-pattern="$SMOKE_PATTERN" "$SMOKE_FILE"
+  count "smoke-$line"
+  local ran
+  ran="$(tests_run "smoke-$line")"
+  if [ "${ran:-0}" -ne "$SMOKE_TESTS" ]; then
+    echo "node $line: the smoke test ran ${ran:-0} tests, expected $SMOKE_TESTS" >&2
+    failed_steps+=("node $line: smoke test count")
+  fi
+}
+
+lab_tests() { lab_tests_as lab "$@"; }
+
+lab_tests_as() {
   if [ "$(id -u)" -ne 0 ]; then
     echo "the lab tests need root (network namespaces)" >&2
     return 1
   fi
-  node_tests lab "$@"
+  node_tests "$@"
 }
 
 shopt -s nullglob
@@ -78,6 +114,7 @@ step "unit and component tests" node_tests unit "${unit_files[@]}"
 count unit
 step "lab tests" lab_tests "${lab_files[@]}"
 count lab
+for line in "${NODE_LINES[@]}"; do line_tests "$line"; done
 
 echo
 if [ "${#failed_steps[@]}" -gt 0 ]; then

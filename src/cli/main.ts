@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
 import type { LevelWithSilent } from "pino";
 import { VERSION } from "../version.js";
+import { oldNodeWarning } from "./node-support.js";
 
 // Commands are loaded on demand: `sixgate notify`, run by hooks under a one-second watchdog, must start fast.
 const commands = () => import("./commands.js");
@@ -46,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && !values.help ? 64 : 0;
+  }
+  if (command === "run") {
+    // Plain stderr before anything else: it reaches the journal or logd even when the config is bad.
+    const warning = oldNodeWarning(process.versions.node);
+    if (warning !== undefined) process.stderr.write(`sixgate: warning: ${warning}\n`);
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
   // status and notify only need the runtime directory: without a config file, the default one.
