@@ -50,7 +50,7 @@ function formatStatus(s: AgentStatus): string {
     `listeners: ${s.listeners.length === 0 ? "none" : ""}`,
     ...s.listeners.map(
       (l) =>
-        `  [${s.wan.address ?? "?"}]:${l.listen} -> ${s.device.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
+        `  [${s.wan.address ?? "?"}]:${l.listen} -> ${s.device.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  connections ${l.connections}/${l.maxChildren}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
     ),
   ];
   if (s.lastReconcile) {

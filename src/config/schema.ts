@@ -85,8 +85,12 @@ export const configSchema = z.strictObject({
       maxChildren: z.number().int().min(1).max(10000).default(64),
       backlog: z.number().int().min(1).max(65535).default(32),
       connectTimeoutSec: z.number().min(0.1).max(300).default(5),
+      /** TCP keepalive on both legs: idle seconds before the first probe; 0 = off (see render/socat.ts). */
+      keepaliveSec: z.number().int().min(0).max(7200).default(120),
+      /** Closes a connection with no traffic either way for this long; absent = never. */
+      idleTimeoutSec: z.number().int().min(1).max(604800).optional(),
     })
-    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5 }),
+    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5, keepaliveSec: 120 }),
   commandTimeoutMs: z.number().int().min(100).max(120000).default(10000),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
   health: healthConfigSchema,

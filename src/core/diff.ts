@@ -12,7 +12,9 @@ export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
     a.lanInterface === b.lanInterface &&
     a.maxChildren === b.maxChildren &&
     a.backlog === b.backlog &&
-    a.connectTimeoutSec === b.connectTimeoutSec
+    a.connectTimeoutSec === b.connectTimeoutSec &&
+    a.keepaliveSec === b.keepaliveSec &&
+    a.idleTimeoutSec === b.idleTimeoutSec
   );
 }
 

@@ -32,7 +32,7 @@ export interface PhaseInput {
   converging: boolean;
   /** The last reconcile's error, if it failed. */
   reconcileError: string | undefined;
-  listeners: { listen: number; state: ListenerState }[];
+  listeners: { listen: number; state: ListenerState; connections: number; maxChildren: number }[];
   /** The failing hop of the last health probe, if it failed. */
   probeFailure: string | undefined;
 }
@@ -49,6 +49,13 @@ export function phaseOf(input: PhaseInput): Phase {
   if (input.converging) return { phase: "converging" };
   const down = input.listeners.filter((l) => l.state !== "running").map((l) => `:${l.listen} ${l.state}`);
   if (down.length > 0) return { phase: "degraded", reason: `listener ${down.join(", ")}` };
+  // At max-children socat stops accepting, while the kernel still completes handshakes into the backlog: the
+  // end-to-end probe connects, but nobody answers.
+  const full = input.listeners
+    .filter((l) => l.connections >= l.maxChildren)
+    .map((l) => `:${l.listen} (${l.connections} connections)`);
+  if (full.length > 0)
+    return { phase: "degraded", reason: `listener full, accepting no more: ${full.join(", ")}` };
   if (input.probeFailure !== undefined) return { phase: "degraded", reason: input.probeFailure };
   return { phase: "serving" };
 }

@@ -70,6 +70,8 @@ export function plan(facts: Facts, config: Config): Plan {
       maxChildren: config.listener.maxChildren,
       backlog: config.listener.backlog,
       connectTimeoutSec: config.listener.connectTimeoutSec,
+      keepaliveSec: config.listener.keepaliveSec,
+      idleTimeoutSec: config.listener.idleTimeoutSec ?? null,
     }))
     .sort((a, b) => a.listen - b.listen);
   return {

@@ -10,6 +10,9 @@ export interface ListenerStatus {
   pid: number | null;
   restarts: number;
   lastError: string | null;
+  /** Open connections (socat's children, one per connection), as last counted; at maxChildren it accepts no more. */
+  connections: number;
+  maxChildren: number;
 }
 
 export interface ReconcileReport {

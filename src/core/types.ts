@@ -79,6 +79,10 @@ export interface ListenerSpec {
   maxChildren: number;
   backlog: number;
   connectTimeoutSec: number;
+  /** TCP keepalive idle time on both legs, seconds; 0 = off. */
+  keepaliveSec: number;
+  /** Inactivity timeout of a connection, seconds; null = none. */
+  idleTimeoutSec: number | null;
 }
 
 export interface Desired {

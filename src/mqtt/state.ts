@@ -26,7 +26,10 @@ export interface HealthState {
     /** Every end-to-end probe through [wan]:listen succeeded; null before the first probe. */
     reachable: boolean | null;
   };
-  listeners: Pick<ListenerStatus, "listen" | "target" | "state" | "pid" | "restarts" | "lastError">[];
+  listeners: Pick<
+    ListenerStatus,
+    "listen" | "target" | "state" | "pid" | "restarts" | "lastError" | "connections" | "maxChildren"
+  >[];
   listenersUp: number;
   listenersTotal: number;
   ports: PortMap[];
@@ -62,6 +65,8 @@ export function buildState(
     pid: l.pid,
     restarts: l.restarts,
     lastError: l.lastError,
+    connections: l.connections,
+    maxChildren: l.maxChildren,
   }));
   return {
     phase: status.phase,

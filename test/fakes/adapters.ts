@@ -72,6 +72,8 @@ export class FakeListeners implements Listeners {
       pid: this.pids.get(s.listen) ?? null,
       restarts: 0,
       lastError: null,
+      connections: 0,
+      maxChildren: s.maxChildren,
     }));
   }
 }

@@ -4,6 +4,9 @@ import type { AgentControl, ProbeReport } from "../../src/control.js";
 import type { AgentStatus, ReconcileReport } from "../../src/core/status.js";
 import type { PortMap } from "../../src/core/types.js";
 
+/** A listener with no connections open. */
+const IDLE = { connections: 0, maxChildren: 64 };
+
 export type ControlMethod =
   "reconcile" | "restartListeners" | "probe" | "setEnabled" | "reloadConfig" | "setPorts" | "resetPorts";
 
@@ -30,8 +33,8 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
     lan: { interface: "lan0", address: "192.168.1.1" },
     device: { mac: "02:00:00:00:01:00", address: "192.168.1.100", source: "lease-mac" },
     listeners: [
-      { listen: 80, target: 80, state: "running", pid: 1001, restarts: 0, lastError: null },
-      { listen: 2323, target: 23, state: "running", pid: 1002, restarts: 1, lastError: null },
+      { listen: 80, target: 80, state: "running", pid: 1001, restarts: 0, lastError: null, ...IDLE },
+      { listen: 2323, target: 23, state: "running", pid: 1002, restarts: 1, lastError: null, ...IDLE },
     ],
     firewall: { backend: "nft", applied: true, matchesPlan: true },
     lastReconcile: { at: "2026-01-01T00:00:01.000Z", durationMs: 42, ok: true, steps: 3, error: null },

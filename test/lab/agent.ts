@@ -32,6 +32,7 @@ export const statusSchema = z.object({
       state: z.enum(["running", "starting", "restarting", "stopped"]),
       pid: z.number().int().nullable().optional(),
       restarts: z.number().int(),
+      connections: z.number().int().optional(),
     }),
   ),
   firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),

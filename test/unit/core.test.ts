@@ -110,7 +110,7 @@ test("phase: a failed probe degrades an otherwise serving agent, naming the hop"
     plan: p,
     converging: false,
     reconcileError: undefined,
-    listeners: [{ listen: 80, state: "running" as const }],
+    listeners: [{ listen: 80, state: "running" as const, connections: 3, maxChildren: 4 }],
     probeFailure: undefined,
   };
   assert.deepEqual(phaseOf(base), { phase: "serving" });
@@ -119,8 +119,14 @@ test("phase: a failed probe degrades an otherwise serving agent, naming the hop"
     reason: "probe failed: device port 80: ECONNREFUSED",
   });
   assert.equal(
-    phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting" }] }).reason,
+    phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting", connections: 0, maxChildren: 4 }] })
+      .reason,
     "listener :80 restarting",
+  );
+  // At max-children the port accepts no more, though the probe (which only connects) may still pass.
+  assert.deepEqual(
+    phaseOf({ ...base, listeners: [{ listen: 80, state: "running", connections: 4, maxChildren: 4 }] }),
+    { phase: "degraded", reason: "listener full, accepting no more: :80 (4 connections)" },
   );
   assert.equal(phaseOf({ ...base, converging: true }).phase, "converging");
 });
@@ -213,6 +219,8 @@ const spec = (listen: number, over: Partial<ListenerSpec> = {}): ListenerSpec =>
   maxChildren: 64,
   backlog: 32,
   connectTimeoutSec: 5,
+  keepaliveSec: 120,
+  idleTimeoutSec: null,
   ...over,
 });
 

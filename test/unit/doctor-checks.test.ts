@@ -276,6 +276,8 @@ describe("doctor checks", () => {
             pid: null,
             restarts: 3,
             lastError: "Address already in use",
+            connections: 0,
+            maxChildren: 64,
           },
         ],
       });

@@ -43,6 +43,8 @@ describe("mqtt state payload", () => {
       pid: 1002,
       restarts: 1,
       lastError: null,
+      connections: 0,
+      maxChildren: 64,
     });
     assert.deepEqual(state.lastReconcile, sampleStatus().lastReconcile);
   });

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { renderNftScript } from "../../src/core/render/nft.js";
 import { renderIptablesRemove, renderIptablesRestore } from "../../src/core/render/iptables.js";
-import { renderProbeArgv, renderSocatArgv } from "../../src/core/render/socat.js";
+import { renderKeepalive, renderProbeArgv, renderSocatArgv } from "../../src/core/render/socat.js";
 import type { SnatRule } from "../../src/core/types.js";
 
 const rule: SnatRule = {
@@ -59,15 +59,38 @@ test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address
       maxChildren: 64,
       backlog: 32,
       connectTimeoutSec: 5,
+      keepaliveSec: 120,
+      idleTimeoutSec: null,
     }),
     [
       "socat",
       "-d",
       "-d",
-      "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32",
-      "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5",
+      "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32," +
+        "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
+      "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5," +
+        "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
     ],
   );
+});
+
+test("socat: keepalive off, an idle timeout; a short keepalive still probes at least a second apart", () => {
+  const spec = {
+    listen: 80,
+    target: 80,
+    wanInterface: "wan0",
+    wanAddress: "2001:db8:1::1",
+    deviceAddress: "192.168.1.100",
+    lanAddress: "192.168.1.1",
+    lanInterface: "lan0",
+    maxChildren: 64,
+    backlog: 32,
+    connectTimeoutSec: 5,
+  };
+  const argv = renderSocatArgv({ ...spec, keepaliveSec: 0, idleTimeoutSec: 600 });
+  assert.deepEqual(argv.slice(0, 5), ["socat", "-d", "-d", "-T", "600"]);
+  assert.ok(argv.every((a) => !a.includes("keep")));
+  assert.deepEqual(renderKeepalive(2), ["keepalive", "keepidle=2", "keepintvl=1", "keepcnt=4"]);
 });
 
 test("socat probe argv: the listener's own IPv4 leg, one connect that sends nothing", () => {
@@ -91,10 +114,12 @@ test("socat probe argv: the listener's own IPv4 leg, one connect that sends noth
     wanAddress: "2001:db8:1::1",
     maxChildren: 64,
     backlog: 32,
+    keepaliveSec: 120,
+    idleTimeoutSec: null,
   });
-  assert.equal(
-    listener.at(-1),
-    renderProbeArgv(leg).at(-1),
+  // Keepalive is all the listener adds: it matters to long connections, not to a connect that ends at once.
+  assert.ok(
+    listener.at(-1)?.startsWith(`${renderProbeArgv(leg).at(-1)},keepalive,`),
     "the probe connects exactly as the listener does",
   );
 });

@@ -54,6 +54,8 @@ function spec(listen: number, target: number): ListenerSpec {
     maxChildren: 8,
     backlog: 8,
     connectTimeoutSec: 2,
+    keepaliveSec: 120,
+    idleTimeoutSec: null,
   };
 }
 

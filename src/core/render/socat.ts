@@ -21,8 +21,27 @@ function renderDeviceLeg(leg: DeviceLeg): string {
   ].join(",");
 }
 
-/** `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. */
+/** Keepalive probes after the idle time: this many, KEEPALIVE_PROBES per idle time apart. */
+export const KEEPALIVE_PROBES = 4;
+
+/**
+ * TCP keepalive socket options (socat(1): keepalive, keepidle, keepintvl, keepcnt). A peer that vanished without
+ * FIN or RST (a phone changing networks, a NAT timeout) is found dead at most 2 × keepaliveSec after the last
+ * packet, and its connection (a socat child, one of max-children) ends. On the listen address they are set on the
+ * listening socket, and Linux passes them on to every accepted one.
+ */
+export function renderKeepalive(keepaliveSec: number): string[] {
+  if (keepaliveSec === 0) return [];
+  const interval = Math.max(1, Math.ceil(keepaliveSec / KEEPALIVE_PROBES));
+  return ["keepalive", `keepidle=${keepaliveSec}`, `keepintvl=${interval}`, `keepcnt=${KEEPALIVE_PROBES}`];
+}
+
+/**
+ * `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. `-T` ends a
+ * connection (a forked child) with no traffic either way for idleTimeoutSec.
+ */
 export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
+  const keepalive = renderKeepalive(spec.keepaliveSec);
   const listen = [
     `TCP6-LISTEN:${spec.listen}`,
     `bind=[${spec.wanAddress}]`,
@@ -31,8 +50,10 @@ export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
     "reuseaddr",
     `max-children=${spec.maxChildren}`,
     `backlog=${spec.backlog}`,
+    ...keepalive,
   ].join(",");
-  return [socat, "-d", "-d", listen, renderDeviceLeg(spec)];
+  const idle = spec.idleTimeoutSec === null ? [] : ["-T", String(spec.idleTimeoutSec)];
+  return [socat, "-d", "-d", ...idle, listen, [renderDeviceLeg(spec), ...keepalive].join(",")];
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ListenerStatus } from "../../core/status.js";
 import type { ListenerSpec } from "../../core/types.js";
 import type { Runner, Spawned } from "../exec.js";
 import { listenerRecordName, type PidRecords } from "../pid-records.js";
+import { countChildren } from "./children.js";
 import type { Listeners } from "./listeners.js";
 
 export interface SocatOptions {
@@ -20,6 +21,8 @@ export interface SocatOptions {
   backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
   /** Clock and timers, injectable for tests. */
   now?: () => number;
+  /** How often open connections are counted (status shows the count; a full listener degrades the phase). */
+  countEveryMs?: number;
 }
 
 interface Entry {
@@ -35,6 +38,8 @@ interface Entry {
   stopping: boolean;
   /** The pid record's write; a stop waits for it so the record cannot reappear after it was removed. */
   recorded: Promise<void>;
+  /** Open connections as last counted (countChildren). */
+  connections: number;
 }
 
 const LEVELS: Record<string, "error" | "warn" | "debug"> = { F: "error", E: "error", W: "warn" };
@@ -55,6 +60,43 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   const now = options.now ?? (() => performance.now());
   const entries = new Map<number, Entry>();
   const changes = new Subject<void>();
+  const countEveryMs = options.countEveryMs ?? 5000;
+  let counter: NodeJS.Timeout | undefined;
+  let counting = false;
+
+  /** Counts every listener's connections; emits a change when a count moved. */
+  const count = async (): Promise<void> => {
+    if (counting) return;
+    counting = true;
+    try {
+      const live = [...entries.values()].flatMap((e) => (e.child?.pid === undefined ? [] : [e.child.pid]));
+      const counts = await countChildren(live);
+      let changed = false;
+      for (const entry of entries.values()) {
+        const pid = entry.child?.pid;
+        const n = pid === undefined ? 0 : (counts.get(pid) ?? 0);
+        if (n !== entry.connections) {
+          entry.connections = n;
+          changed = true;
+        }
+      }
+      if (changed) changes.next();
+    } catch (e) {
+      log.debug({ error: String(e) }, "cannot count the listeners' connections");
+    } finally {
+      counting = false;
+    }
+  };
+  /** Counting runs while there are listeners, and stops with the last one. */
+  const keepCounting = (): void => {
+    if (entries.size > 0 && counter === undefined) {
+      counter = setInterval(() => void count(), countEveryMs);
+      counter.unref();
+    } else if (entries.size === 0 && counter !== undefined) {
+      clearInterval(counter);
+      counter = undefined;
+    }
+  };
 
   const launch = (entry: Entry): Promise<void> => {
     const { listen } = entry.spec;
@@ -144,6 +186,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     entry.stopping = true;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entries.delete(listen);
+    keepCounting();
     if (entry.child !== undefined) await terminate(entry.child);
     await entry.recorded;
     await records.forget(listenerRecordName(listen));
@@ -167,8 +210,10 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         timer: undefined,
         stopping: false,
         recorded: Promise.resolve(),
+        connections: 0,
       };
       entries.set(spec.listen, entry);
+      keepCounting();
       try {
         await launch(entry);
       } catch (e) {
@@ -193,6 +238,8 @@ export function createSocatListeners(options: SocatOptions): Listeners {
           pid: e.child?.pid ?? null,
           restarts: e.restarts,
           lastError: e.lastError,
+          connections: e.connections,
+          maxChildren: e.spec.maxChildren,
         }))
         .sort((a, b) => a.listen - b.listen);
     },
