@@ -71,6 +71,10 @@ export class Agent implements AgentControl {
   private seenLeases = false;
   private stopping = false;
   private reconciling = false;
+  /** The operator's choices as last saved; changed only by changeChoices. */
+  private choices: PersistedState;
+  /** The tail of the operator commands' queue (changeChoices). */
+  private choicesTail: Promise<unknown> = Promise.resolve();
   /** The tail of the exclusive section: every change to what is in place runs after the one before. */
   private tail: Promise<unknown> = Promise.resolve();
   private lastReconcile: ReconcileReport | null = null;
@@ -88,7 +92,8 @@ export class Agent implements AgentControl {
     this.now = deps.now ?? Date.now;
     this.startedAtMs = this.now();
     this.config$ = new BehaviorSubject(deps.config);
-    const facts = { ...initialFacts, enabled: deps.persisted?.enabled ?? true, ports: deps.persisted?.ports };
+    this.choices = { enabled: deps.persisted?.enabled ?? true, ports: deps.persisted?.ports };
+    const facts = { ...initialFacts, ...this.choices };
     this.state = { config: deps.config, facts };
     this.plan = makePlan(this.state.facts, this.state.config);
     this.statusChanges = this.status$.pipe(
@@ -185,26 +190,25 @@ export class Agent implements AgentControl {
     return this.probe();
   }
 
-  async setEnabled(enabled: boolean): Promise<void> {
-    await this.persist({ enabled, ports: this.state.facts.ports });
-    this.dispatch({ type: "enabled", enabled });
+  setEnabled(enabled: boolean): Promise<void> {
+    return this.changeChoices((current) => ({ ...current, enabled }));
   }
 
-  async setPorts(ports: PortMap[]): Promise<void> {
+  setPorts(ports: PortMap[]): Promise<void> {
     const checked = portsSchema.safeParse(ports);
     if (!checked.success)
-      throw new Error(
-        formatIssues(checked.error)
-          .map((m) => `ports.${m}`)
-          .join("; "),
+      return Promise.reject(
+        new Error(
+          formatIssues(checked.error)
+            .map((m) => `ports.${m}`)
+            .join("; "),
+        ),
       );
-    await this.persist({ enabled: this.state.facts.enabled, ports: checked.data });
-    this.dispatch({ type: "ports", ports: checked.data });
+    return this.changeChoices((current) => ({ ...current, ports: checked.data }));
   }
 
-  async resetPorts(): Promise<void> {
-    await this.persist({ enabled: this.state.facts.enabled, ports: undefined });
-    this.dispatch({ type: "ports", ports: undefined });
+  resetPorts(): Promise<void> {
+    return this.changeChoices((current) => ({ ...current, ports: undefined }));
   }
 
   async reloadConfig(): Promise<void> {
@@ -226,8 +230,22 @@ export class Agent implements AgentControl {
     this.input$.next(event);
   }
 
-  private async persist(next: PersistedState): Promise<void> {
-    await this.deps.store?.save(next);
+  /**
+   * One operator command at a time, each a whole unit: read the choices as the previous command left them, save
+   * the changed ones, then apply them. Commands sent back to back (disable then enable) end with the last one's
+   * effect, and what is saved is always what is applied. A change that throws, or a failed save, changes nothing.
+   */
+  private changeChoices(change: (current: PersistedState) => PersistedState): Promise<void> {
+    const run = this.choicesTail.then(async () => {
+      const next = change(this.choices);
+      await this.deps.store?.save(next);
+      const previous = this.choices;
+      this.choices = next;
+      if (next.enabled !== previous.enabled) this.dispatch({ type: "enabled", enabled: next.enabled });
+      if (next.ports !== previous.ports) this.dispatch({ type: "ports", ports: next.ports });
+    });
+    this.choicesTail = run.catch(() => undefined);
+    return run;
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@ import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
+import { writeFileAtomic } from "../effects/atomic-file.js";
 import { Subject, filter, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
 import { createConnector, createProber, scheduleTicks } from "../effects/probes.js";
@@ -23,7 +24,6 @@ import {
   removeRuntimeFiles,
   runningAgentPid,
   statusPath,
-  writeAtomic,
   writePidFile,
 } from "./runtime.js";
 
@@ -46,7 +46,7 @@ function statusWriter(
     for (let text = pending; text !== undefined; text = pending) {
       pending = undefined;
       if (text === written) continue;
-      await writeAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
+      await writeFileAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
         log.warn({ error: String(e) }, "cannot write status");
       });
       written = text;

@@ -1,7 +1,8 @@
 // Files under the runtime directory: the agent's pid and its status, read by `sixgate status` and `cleanup`.
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentStatus } from "../core/status.js";
+import { removeFile, writeFileAtomic } from "../effects/atomic-file.js";
 
 /** What the status file holds: the agent's status plus what only the composition root knows. */
 export type StatusFile = AgentStatus & { mqtt: { connected: boolean; broker: string } | null };
@@ -11,13 +12,6 @@ export const statusPath = (runtimeDir: string) => join(runtimeDir, "status.json"
 
 export async function ensureRuntimeDir(runtimeDir: string): Promise<void> {
   await mkdir(runtimeDir, { recursive: true, mode: 0o700 });
-}
-
-/** Writes via a temporary file and rename, so a reader never sees half a file. */
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, file);
 }
 
 /** The kernel's start time of a process (clock ticks since boot), which tells a reused pid from the original. */
@@ -32,7 +26,7 @@ export async function processStartTime(pid: number | "self"): Promise<string | u
 }
 
 export async function writePidFile(runtimeDir: string): Promise<void> {
-  await writeAtomic(pidPath(runtimeDir), `${process.pid} ${(await processStartTime("self")) ?? "?"}\n`);
+  await writeFileAtomic(pidPath(runtimeDir), `${process.pid} ${(await processStartTime("self")) ?? "?"}\n`);
 }
 
 /** The pid of a running agent for this runtime directory, if there is one. */
@@ -56,6 +50,6 @@ export async function readStatus(runtimeDir: string): Promise<StatusFile | undef
 }
 
 export async function removeRuntimeFiles(runtimeDir: string): Promise<void> {
-  await rm(statusPath(runtimeDir), { force: true });
-  await rm(pidPath(runtimeDir), { force: true });
+  await removeFile(statusPath(runtimeDir));
+  await removeFile(pidPath(runtimeDir));
 }

@@ -1,9 +1,10 @@
 // Pid files for the long-running children we start (socat listeners, ip monitor), under runtimeDir/pids.
 // A restarted agent stops what a killed one left running, but only a pid whose command line is still
 // exactly the one recorded: a pid reused by another program is left alone.
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { removeFile, writeFileAtomic } from "./atomic-file.js";
 import { signalGroup } from "./exec.js";
 
 export interface PidRecords {
@@ -80,11 +81,13 @@ export function createPidRecords(runtimeDir: string, log: Logger): PidRecords {
   return {
     async record(name, pid, argv, options = {}) {
       if (pid === undefined) return;
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(file(name), JSON.stringify({ pid, argv, group: options.group === true }) + "\n");
+      // Atomic: a restarted agent reading a half-written record would leave that process running.
+      await writeFileAtomic(file(name), JSON.stringify({ pid, argv, group: options.group === true }) + "\n", {
+        parentMode: 0o700,
+      });
     },
     async forget(name) {
-      await rm(file(name), { force: true });
+      await removeFile(file(name));
     },
     async live(name) {
       try {

@@ -1,11 +1,12 @@
 // Operator choices that outlive a restart (proxy enabled, run-time port mappings), kept under stateDir.
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { portsSchema } from "../config/schema.js";
 import type { PortMap } from "../core/types.js";
 import { tryParseJson } from "../util/json.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 export interface PersistedState {
   enabled: boolean;
@@ -19,6 +20,7 @@ const fileSchema = z.object({
 
 export interface StateStore {
   load(): Promise<PersistedState>;
+  /** Replaces the file whole; saves take effect in call order, so the last call's state is what stays. */
   save(state: PersistedState): Promise<void>;
 }
 
@@ -40,27 +42,13 @@ export function createStateStore(stateDir: string, log: Logger): StateStore {
       }
       return { enabled: parsed.data.enabled, ports: parsed.data.ports ?? undefined };
     },
-    async save(state) {
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.tmp`;
-      // Routers lose power: the data reaches the disk before the rename, and the rename before we report success,
-      // so after a power cut the file is the old one or the new one, never an empty one.
-      const handle = await open(tmp, "w", 0o644);
-      try {
-        await handle.writeFile(
-          JSON.stringify({ enabled: state.enabled, ports: state.ports ?? null }, null, 2) + "\n",
-        );
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, file);
-      const dir = await open(stateDir, "r");
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+    save(state) {
+      // Durable: routers lose power. Serialised, each with a temporary name of its own: two saves never share a file.
+      return writeFileAtomic(
+        file,
+        JSON.stringify({ enabled: state.enabled, ports: state.ports ?? null }, null, 2) + "\n",
+        { durable: true, parentMode: 0o700 },
+      );
     },
   };
 }

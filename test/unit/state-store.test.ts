@@ -1,6 +1,6 @@
 // The operator's choices that outlive a restart: written whole or not at all, and a damaged file never stops the agent.
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -42,4 +42,34 @@ test("a damaged or invalid file falls back to the config file's settings", async
     await writeFile(file, text);
     assert.deepEqual(await createStateStore(dir, quiet).load(), { enabled: true, ports: undefined }, text);
   }
+});
+
+test("many saves at once: each completes, the file parses and holds the last one, no temporary file is left", async (t) => {
+  const dir = join(await tempDir(t), "state");
+  const store = createStateStore(dir, quiet);
+  // Lengths differ, so two writes sharing one file would leave a mix that does not parse.
+  const states = Array.from({ length: 50 }, (_, i) => ({
+    enabled: i % 2 === 0,
+    ports:
+      i % 3 === 0
+        ? undefined
+        : Array.from({ length: 1 + (i % 7) }, (_, j) => ({ listen: 8000 + i + j, target: 80 })),
+  }));
+  await Promise.all(states.map((s) => store.save(s)));
+  const text = await readFile(join(dir, "state.json"), "utf8");
+  assert.doesNotThrow(() => JSON.parse(text), text);
+  assert.deepEqual(await createStateStore(dir, quiet).load(), states.at(-1));
+  assert.deepEqual(await readdir(dir), ["state.json"]);
+});
+
+test("a failed save rejects, leaves no temporary file, and the next save works", async (t) => {
+  const dir = join(await tempDir(t), "state");
+  // A directory where the file belongs: the rename fails after the temporary file was written.
+  await mkdir(join(dir, "state.json", "in-the-way"), { recursive: true });
+  const store = createStateStore(dir, quiet);
+  await assert.rejects(store.save({ enabled: false, ports: undefined }));
+  assert.deepEqual(await readdir(dir), ["state.json"]);
+  await rm(join(dir, "state.json"), { recursive: true });
+  await store.save({ enabled: false, ports: undefined });
+  assert.deepEqual(await store.load(), { enabled: false, ports: undefined });
 });

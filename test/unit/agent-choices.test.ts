@@ -1,0 +1,108 @@
+// Operator commands (enable, disable, set-ports, reset-ports) on the agent: one at a time, each saved as it is
+// applied, so commands sent back to back end with the last one's effect on the dashboard and on disk.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { pino } from "pino";
+import { Subject } from "rxjs";
+import { Agent } from "../../src/agent.js";
+import type { Event } from "../../src/core/types.js";
+import type { PersistedState, StateStore } from "../../src/effects/state-store.js";
+import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { makeConfig } from "./fixtures.js";
+
+const log = pino({ level: "silent" });
+
+/** A store whose saves take a while, like a real one on flash; it can be told to fail the next save. */
+class SlowStore implements StateStore {
+  saved: PersistedState = { enabled: true, ports: undefined };
+  saves = 0;
+  failNext = false;
+  load(): Promise<PersistedState> {
+    return Promise.resolve(this.saved);
+  }
+  async save(state: PersistedState): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5));
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error("EROFS: read-only file system");
+    }
+    this.saved = state;
+    this.saves++;
+  }
+}
+
+function setup(persisted?: PersistedState) {
+  const store = new SlowStore();
+  const agent = new Agent({
+    config: makeConfig({}),
+    log,
+    firewall: new FakeFirewall(),
+    listeners: new FakeListeners(),
+    links: new Subject<Event>(),
+    leases: () => new Subject<Event>(),
+    persisted,
+    store,
+    version: "test",
+  });
+  agent.start();
+  return { agent, store };
+}
+
+const choices = (agent: Agent) => {
+  const s = agent.status();
+  return { enabled: s.enabled, ports: s.portsSource === "runtime" ? s.ports : undefined };
+};
+
+test("disable then enable, sent back to back: enabled, on the dashboard and on disk", async (t) => {
+  const { agent, store } = setup();
+  t.after(() => agent.stop());
+  await Promise.all([agent.setEnabled(false), agent.setEnabled(true)]);
+  assert.deepEqual(store.saved, { enabled: true, ports: undefined });
+  assert.deepEqual(choices(agent), store.saved);
+});
+
+test("set-ports then disable, back to back: both choices are kept", async (t) => {
+  const { agent, store } = setup();
+  t.after(() => agent.stop());
+  const ports = [{ listen: 8080, target: 80 }];
+  await Promise.all([agent.setPorts(ports), agent.setEnabled(false)]);
+  assert.deepEqual(store.saved, { enabled: false, ports });
+  assert.deepEqual(choices(agent), store.saved);
+});
+
+test("a burst of mixed commands ends with each field as the last command that set it left it", async (t) => {
+  const { agent, store } = setup({ enabled: false, ports: undefined });
+  t.after(() => agent.stop());
+  let expected: PersistedState = { enabled: false, ports: undefined };
+  const work: Promise<void>[] = [];
+  for (let i = 0; i < 60; i++) {
+    const ports = [{ listen: 9000 + i, target: 80 }];
+    const command = (["enable", "disable", "set-ports", "reset-ports"] as const)[(i * 7) % 4];
+    if (command === "enable" || command === "disable") {
+      work.push(agent.setEnabled(command === "enable"));
+      expected = { ...expected, enabled: command === "enable" };
+    } else if (command === "set-ports") {
+      work.push(agent.setPorts(ports));
+      expected = { ...expected, ports };
+    } else {
+      work.push(agent.resetPorts());
+      expected = { ...expected, ports: undefined };
+    }
+  }
+  await Promise.all(work);
+  assert.equal(store.saves, 60);
+  assert.deepEqual(store.saved, expected);
+  assert.deepEqual(choices(agent), expected);
+});
+
+test("a save that fails changes nothing, and the commands after it still run", async (t) => {
+  const { agent, store } = setup();
+  t.after(() => agent.stop());
+  store.failNext = true;
+  const failed = agent.setEnabled(false);
+  const next = agent.setPorts([{ listen: 8080, target: 80 }]);
+  await assert.rejects(failed, /EROFS/);
+  await next;
+  assert.deepEqual(store.saved, { enabled: true, ports: [{ listen: 8080, target: 80 }] });
+  assert.deepEqual(choices(agent), store.saved);
+});
