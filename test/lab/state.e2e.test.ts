@@ -1,0 +1,104 @@
+// Operator choices under a burst of dashboard commands, with the real agent and a real Mosquitto in the lab:
+// whatever order the commands land in, state.json is whole, says what status says, and survives a restart.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { LAB_BASE_TOPIC, LAB_MQTT, startLabBroker } from "./broker.js";
+import { createLabFor, waitFor } from "./lab.js";
+
+const BURST = fileURLToPath(new URL("./fixtures/mqtt-burst.ts", import.meta.url));
+const COMMANDS = ["enable", "disable", "set-ports", "reset-ports"] as const;
+
+interface Choices {
+  enabled: boolean;
+  ports: { listen: number; target: number }[] | null;
+}
+interface Reply {
+  ok: boolean;
+  error?: string;
+  result?: { enabled?: boolean; ports?: unknown; portsSource?: string };
+}
+
+/** 200 requests, the four operator commands mixed; port lists of different lengths, so the files differ in size. */
+function burst(): { id: string; command: string; args?: { ports: Choices["ports"] } }[] {
+  return Array.from({ length: 200 }, (_, i) => {
+    const command = COMMANDS[(i * 7 + Math.floor(i / 4)) % 4] ?? "enable";
+    if (command !== "set-ports") return { id: `r${i}`, command };
+    const ports = Array.from({ length: 1 + (i % 5) }, (_, j) => ({
+      listen: 8000 + i * 5 + j,
+      target: j % 2 === 0 ? 80 : 23,
+    }));
+    return { id: `r${i}`, command, args: { ports } };
+  });
+}
+
+describe("operator choices under load", () => {
+  it(
+    "200 commands fired at once over MQTT: state.json parses, equals what status reports, and a restarted agent has it",
+    { timeout: 180_000 },
+    async (t) => {
+      const lab = await createLabFor(t);
+      await startLabBroker(lab);
+      const agent = lab.startAgent(await lab.writeConfig({ mqtt: LAB_MQTT }));
+      await agent.waitPhase("serving", 15_000);
+
+      const requests = burst();
+      const out = await lab.execOk("gw", [process.execPath, "--import", "tsx", BURST], {
+        input: JSON.stringify({ url: LAB_MQTT.url, base: LAB_BASE_TOPIC, requests }),
+        timeoutMs: 90_000,
+      });
+      const { accepted, refused, status } = JSON.parse(out.stdout) as {
+        accepted: string[];
+        refused: Reply[];
+        status: Reply;
+      };
+      // Each round the agent takes a few commands at once and answers the rest busy; the ones it took ran in the
+      // order it took them, so each field ends as the last accepted command that set it left it.
+      assert.deepEqual(refused, [], "nothing refused but for being busy");
+      assert.equal(accepted.length, requests.length, "every command was taken in the end");
+      const byId = new Map(requests.map((r) => [r.id, r]));
+      let expected: Choices = { enabled: true, ports: null };
+      for (const id of accepted) {
+        const r = byId.get(id);
+        if (r === undefined) assert.fail(`unknown id ${id}`);
+        if (r.command === "enable" || r.command === "disable")
+          expected = { ...expected, enabled: r.command === "enable" };
+        if (r.command === "set-ports") expected = { ...expected, ports: r.args?.ports ?? null };
+        if (r.command === "reset-ports") expected = { ...expected, ports: null };
+      }
+
+      const file = join(lab.dir, "state", "state.json");
+      const text = await readFile(file, "utf8");
+      const saved = JSON.parse(text) as Choices;
+      assert.deepEqual(saved, expected, text);
+      const reported = status.result ?? {};
+      assert.equal(reported.enabled, saved.enabled, "MQTT status: enabled");
+      assert.deepEqual(
+        reported.portsSource === "runtime" ? reported.ports : null,
+        saved.ports,
+        "MQTT status: ports",
+      );
+      const cli = await waitFor(
+        async () => {
+          const s = await agent.status();
+          return s.enabled === saved.enabled ? s : undefined;
+        },
+        { timeoutMs: 5_000, message: () => agent.tail() },
+      );
+      assert.deepEqual(
+        cli.portsSource === "runtime" ? cli.ports : null,
+        saved.ports,
+        "sixgate status: ports",
+      );
+
+      agent.stop("SIGTERM");
+      assert.equal((await agent.waitExit(10_000))?.code, 0);
+      const again = lab.startAgent(agent.configPath);
+      const back = await again.waitPhase(saved.enabled ? "serving" : "disabled", 15_000);
+      assert.equal(back.enabled, saved.enabled);
+      assert.deepEqual(back.portsSource === "runtime" ? back.ports : null, saved.ports, "restarted: ports");
+    },
+  );
+});
