@@ -51,6 +51,16 @@ const interfaceName = z
   .string(required("a string"))
   .refine(isInterfaceName, "must be an interface name (1-15 of A-Z a-z 0-9 _ . -)");
 
+/**
+ * What an `iface` hook names: a Linux interface (networkd, NetworkManager) or a netifd logical interface (OpenWrt's
+ * INTERFACE, a UCI section name such as wan6 or vpn_office_backup), which is not bound by the kernel's 15 bytes.
+ * The agent never passes it to a command: it only triggers a snapshot.
+ */
+const LOGICAL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+const logicalInterfaceName = z
+  .string(required("a string"))
+  .regex(LOGICAL_NAME, "must be an interface name or a netifd logical name (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)");
+
 const mac = z.string(required("a string")).transform((s, ctx) => {
   const m = normalizeMac(s);
   if (m === undefined) {
@@ -77,7 +87,7 @@ export const hotplugMessageSchema = z.discriminatedUnion(
     z.strictObject({
       kind: z.literal("iface"),
       action,
-      interface: interfaceName,
+      interface: logicalInterfaceName,
       device: interfaceName.optional(),
     }),
     /** A DHCP lease was added, renewed or removed: OpenWrt dhcp hotplug, dnsmasq --dhcp-script. */

@@ -17,6 +17,11 @@ const accepted: [string, HotplugMessage][] = [
     '{"kind":"iface","action":"dhcp4-change","interface":"wlan0"}',
     { kind: "iface", action: "dhcp4-change", interface: "wlan0" },
   ],
+  // A netifd logical name (a UCI section) is not bound by the kernel's 15 bytes.
+  [
+    '{"kind":"iface","action":"ifup","interface":"wireguard_office_backup","device":"wg0"}',
+    { kind: "iface", action: "ifup", interface: "wireguard_office_backup", device: "wg0" },
+  ],
   [
     '{"kind":"dhcp","action":"add","mac":"02:00:00:00:01:00","ip":"192.168.1.100"}',
     { kind: "dhcp", action: "add", mac: "02:00:00:00:01:00", ip: "192.168.1.100" },
@@ -53,8 +58,14 @@ const rejected: [string, RegExp][] = [
   ['{"kind":"iface","action":"ifup"}', /^interface: is required/],
   ['{"kind":"iface","interface":"wan"}', /^action: is required/],
   ['{"kind":"iface","action":"ifup","interface":"wan; reboot"}', /^interface: must be an interface name/],
+  [`{"kind":"iface","action":"ifup","interface":"${"w".repeat(65)}"}`, /^interface: must be an interface name or a netifd logical name/],
+  ['{"kind":"iface","action":"ifup","interface":"-wan"}', /^interface: must be an interface name or a netifd logical name/],
   [
-    '{"kind":"iface","action":"ifup","interface":"averyveryverylongname"}',
+    '{"kind":"iface","action":"ifup","interface":"wan","device":"averyveryverylongname"}',
+    /^device: must be an interface name/,
+  ],
+  [
+    '{"kind":"neigh","action":"add","interface":"averyveryverylongname"}',
     /^interface: must be an interface name/,
   ],
   ['{"kind":"iface","action":"ifup","interface":"../etc"}', /^interface: must be an interface name/],
