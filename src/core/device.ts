@@ -8,12 +8,15 @@ export const unknownDevice: DeviceChoice = {
   detail: "lease file not read yet",
 };
 
+/** A lease's expiry for comparison: dnsmasq writes 0 for an infinite lease. */
+const lastsUntil = (lease: Lease): number => (lease.expires === 0 ? Infinity : lease.expires);
+
 function fromLeases(leases: Lease[], config: Config): DeviceChoice {
   const { mac, address } = config.device;
   if (address !== undefined) return { mac, address, source: "config", detail: undefined };
   if (mac !== undefined) {
-    // The newest lease wins if the file holds stale ones for the same MAC.
-    const mine = leases.filter((l) => l.mac === mac).sort((a, b) => b.expires - a.expires)[0];
+    // The lease that lasts longest wins if the file holds stale ones for the same MAC; an infinite one (0) most.
+    const mine = leases.filter((l) => l.mac === mac).sort((a, b) => lastsUntil(b) - lastsUntil(a))[0];
     return mine === undefined
       ? { mac, address: undefined, source: undefined, detail: `no DHCP lease for ${mac}` }
       : { mac, address: mine.address, source: "lease-mac", detail: undefined };

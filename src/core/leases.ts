@@ -1,4 +1,4 @@
-// dnsmasq lease file: one lease a line, "<expiry> <mac> <ip> <hostname> <client-id>".
+// dnsmasq lease file: one lease a line, "<expiry> <mac> <ip> <hostname> <client-id>"; expiry 0 is an infinite lease.
 // IPv6 leases follow a "duid" line and are ignored: the device is IPv4-only.
 import { isIPv4, normalizeMac } from "./addr.js";
 import type { Lease } from "./types.js";

@@ -80,6 +80,18 @@ test("device selection: static address, lease by MAC (newest), single lease", ()
   assert.match(unknownMac.detail ?? "", /02:00:00:00:09:09/);
 });
 
+test("device selection by MAC: an infinite lease (expiry 0) outlives any finite one, in either order", () => {
+  const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
+  const infinite = lease("02:00:00:00:01:00", "192.168.1.130", 0);
+  const finite = lease("02:00:00:00:01:00", "192.168.1.120", 1795700000);
+  for (const leases of [
+    [infinite, finite],
+    [finite, infinite],
+  ]) {
+    assert.equal(plan(healthyFacts({ leases }, macConfig), macConfig).device.address, "192.168.1.130");
+  }
+});
+
 test("LAN address: the one whose subnet holds the device", () => {
   const f = healthyFacts({
     links: { ...healthyFacts().links, lan0: link("lan0", [addr("10.0.0.1"), addr("192.168.1.1")]) },
