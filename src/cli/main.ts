@@ -24,6 +24,12 @@ commands:
 
   --version                         print the version`;
 
+const COMMANDS = ["run", "plan", "status", "doctor", "cleanup", "notify"] as const;
+type Command = (typeof COMMANDS)[number];
+const isCommand = (name: string): name is Command => (COMMANDS as readonly string[]).includes(name);
+/** Bad command-line usage (sysexits EX_USAGE). */
+const EXIT_USAGE = 64;
+
 const DEFAULT_CONFIG = "/etc/sixgate/config.yaml";
 const DEFAULT_RUNTIME_DIR = "/run/sixgate";
 
@@ -46,7 +52,12 @@ async function main(argv: string[]): Promise<number> {
   const [command] = positionals;
   if (values.help || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined && !values.help ? 64 : 0;
+    return command === undefined && !values.help ? EXIT_USAGE : 0;
+  }
+  // Before any config is read: a mistyped command must not be answered with a complaint about the config file.
+  if (!isCommand(command)) {
+    process.stderr.write(`sixgate: unknown command "${command}"\n${USAGE}\n`);
+    return EXIT_USAGE;
   }
   if (command === "run") {
     // Plain stderr before anything else: it reaches the journal or logd even when the config is bad.
@@ -75,9 +86,6 @@ async function main(argv: string[]): Promise<number> {
     case "doctor":
       // Silent: doctor reports what it finds itself, and --json output must stay parseable on stdout.
       return (await import("./doctor.js")).doctorCommand(config, values.json, await logger("silent"));
-    default:
-      process.stderr.write(`sixgate: unknown command "${command}"\n${USAGE}\n`);
-      return 64;
   }
 }
 
