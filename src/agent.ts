@@ -7,11 +7,15 @@ import {
   asyncScheduler,
   distinctUntilChanged,
   filter,
+  firstValueFrom,
   map,
   merge,
+  of,
   scan,
   switchMap,
+  take,
   throttleTime,
+  timeout,
   type Observable,
 } from "rxjs";
 import type { Logger } from "pino";
@@ -43,6 +47,11 @@ export interface AgentDeps {
   /** Re-reads the config file (rejects with a ConfigError when it is invalid). */
   loadConfig?: () => Promise<Config>;
   probe?: (status: AgentStatus) => Promise<ProbeReport>;
+  /**
+   * Asks the sources to look again (an address snapshot, the lease file re-read), through their own one-at-a-time
+   * path: each health tick calls it, so a lost netlink or file event heals within one tick.
+   */
+  lookAgain?: () => void;
   version: string;
   now?: () => number;
 }
@@ -52,6 +61,9 @@ const RETRY_MS = { initial: 1000, max: 30000 };
 /** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
 const DRIFTED: SnatRule = { lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] };
 
+/** How long a health tick waits for the fresh address snapshot and lease read it asked for. */
+const LOOK_AGAIN_TIMEOUT_MS = 3000;
+
 /** A difference between wall-clock and monotonic time beyond this is a step of the wall clock, not drift. */
 const CLOCK_STEP_MS = 2000;
 
@@ -60,6 +72,8 @@ export class Agent implements AgentControl {
   private readonly now: () => number;
   private readonly config$: BehaviorSubject<Config>;
   private readonly input$ = new Subject<Event>();
+  /** The type of every event the facts were reduced with, after the reduction. */
+  private readonly observed$ = new Subject<Event["type"]>();
   private readonly kick$ = new Subject<void>();
   private readonly desired$ = new Subject<Desired>();
   private readonly status$ = new BehaviorSubject<AgentStatus | undefined>(undefined);
@@ -110,11 +124,14 @@ export class Agent implements AgentControl {
       switchMap((file) => deps.leases(file)),
     );
     const states = merge(deps.links, leases, this.input$).pipe(
-      scan((state: State, event: Event) => {
-        if (event.type === "links") this.seenLinks = true;
-        if (event.type === "leases") this.seenLeases = true;
-        return reduce(state, event);
-      }, this.state),
+      scan(
+        ([state]: [State, Event["type"]], event: Event): [State, Event["type"]] => {
+          if (event.type === "links") this.seenLinks = true;
+          if (event.type === "leases") this.seenLeases = true;
+          return [reduce(state, event), event.type];
+        },
+        [this.state, "config"],
+      ),
     );
     // A change in what we want, or a kick (retry), asks for a reconcile. The first request is served at once;
     // a burst collapses into at most one more at the end of debounceMs. The reconcile reads the latest plan when
@@ -128,11 +145,12 @@ export class Agent implements AgentControl {
         .subscribe(),
     );
     this.subscriptions.add(
-      states.subscribe((state) => {
+      states.subscribe(([state, event]) => {
         this.state = state;
         this.plan = makePlan(state.facts, state.config);
         this.desired$.next(this.plan.desired);
         this.publish();
+        this.observed$.next(event);
       }),
     );
     this.subscriptions.add(deps.listeners.changes.subscribe(() => this.publish()));
@@ -184,8 +202,12 @@ export class Agent implements AgentControl {
     return report;
   }
 
-  /** The scheduled health tick: repair drift (logged by verify), then probe each hop. */
+  /**
+   * The scheduled health tick: look again at addresses and leases (a lost event heals here), repair drift (logged
+   * by verify), then probe each hop.
+   */
   async healthTick(): Promise<ProbeReport> {
+    await this.lookAgain();
     await this.reconcile();
     return this.probe();
   }
@@ -223,6 +245,26 @@ export class Agent implements AgentControl {
   }
 
   // ---- internals ----
+
+  /**
+   * Asks the sources for a fresh address snapshot and lease read, and waits until both are in the facts (or
+   * LOOK_AGAIN_TIMEOUT_MS passed: a source that cannot read says so in its own log).
+   */
+  private async lookAgain(): Promise<void> {
+    if (this.deps.lookAgain === undefined) return;
+    const arrived = (type: Event["type"]) =>
+      firstValueFrom(
+        this.observed$.pipe(
+          filter((t) => t === type),
+          take(1),
+          timeout({ first: LOOK_AGAIN_TIMEOUT_MS, with: () => of(undefined) }),
+        ),
+        { defaultValue: undefined },
+      );
+    const both = Promise.all([arrived("links"), arrived("leases")]);
+    this.deps.lookAgain();
+    await both;
+  }
 
   /** Feeds an event from outside the sources (operator command, reload). */
   private dispatch(event: Event): void {

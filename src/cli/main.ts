@@ -6,6 +6,7 @@ import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
 import type { LevelWithSilent } from "pino";
 import { VERSION } from "../version.js";
 import { oldNodeWarning } from "./node-support.js";
+import { catchSignals } from "./signals.js";
 
 // Commands are loaded on demand: `sixgate notify`, run by hooks under a one-second watchdog, must start fast.
 const commands = () => import("./commands.js");
@@ -75,10 +76,17 @@ async function main(argv: string[]): Promise<number> {
     const { notifyCommand } = await import("./notify.js");
     return notifyCommand(await runtimeDir(), positionals[1], positionals.slice(2));
   }
+  // The agent's signals are caught before its config is even read (see signals.ts).
+  const signals = command === "run" ? catchSignals() : undefined;
   const config = await loadConfig(configFile);
   switch (command) {
     case "run":
-      return (await import("./run.js")).runCommand(configFile, config, await logger(config.logLevel));
+      return (await import("./run.js")).runCommand(
+        configFile,
+        config,
+        await logger(config.logLevel),
+        signals,
+      );
     case "plan":
       return (await commands()).planCommand(config, await logger("warn"));
     case "cleanup":

@@ -5,13 +5,14 @@ import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { longestTickGapSec } from "../config/health.js";
 import type { StatusFile } from "./runtime.js";
+import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { writeFileAtomic } from "../effects/atomic-file.js";
-import { Subject, filter, share, type Observable } from "rxjs";
+import { Subject, filter, merge, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
 import { createConnector, createProber, scheduleTicks } from "../effects/probes.js";
 import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
@@ -90,7 +91,13 @@ function startMqttIfConfigured(
   }
 }
 
-export async function runCommand(configFile: string, config: Config, log: Logger): Promise<number> {
+/** signals: caught since the process began (main.ts); caught here when not given (tests). */
+export async function runCommand(
+  configFile: string,
+  config: Config,
+  log: Logger,
+  signals: SignalInbox = catchSignals(),
+): Promise<number> {
   const runner = createRunner(log, config.commandTimeoutMs);
   await ensureRuntimeDir(config.runtimeDir);
   const other = await runningAgentPid(config.runtimeDir);
@@ -112,13 +119,22 @@ export async function runCommand(configFile: string, config: Config, log: Logger
   const store = createStateStore(config.stateDir, log);
   // One socket server shared by both sources (share): hook messages are hints to look again.
   const hotplug = hotplugMessages(notifySocketPath(config.runtimeDir), log).pipe(share());
+  // The health tick's "look again": one more trigger of both sources, next to the hooks' hints.
+  const lookAgain = new Subject<void>();
   const agent = new Agent({
     config,
     log,
     firewall,
     listeners,
-    links: netlinkEvents(runner, log, records, hotplug.pipe(filter((m) => m.kind === "iface"))),
-    leases: (file) => leaseEvents(file, log, hotplug.pipe(filter((m) => m.kind !== "iface"))),
+    links: netlinkEvents(
+      runner,
+      log,
+      records,
+      merge(hotplug.pipe(filter((m) => m.kind === "iface")), lookAgain),
+    ),
+    leases: (file) =>
+      leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
+    lookAgain: () => lookAgain.next(),
     persisted: await store.load(),
     store,
     loadConfig: () => loadConfig(configFile),
@@ -175,9 +191,11 @@ export async function runCommand(configFile: string, config: Config, log: Logger
           },
         );
     };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGHUP", () => {
+    signals.attach((signal) => {
+      if (signal !== "SIGHUP") {
+        stop(signal);
+        return;
+      }
       agent.reloadConfig().catch((e: unknown) => {
         // A bad file changes nothing: the agent keeps serving with what it has.
         log.error(

@@ -59,7 +59,10 @@ const interfaceName = z
 const LOGICAL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const logicalInterfaceName = z
   .string(required("a string"))
-  .regex(LOGICAL_NAME, "must be an interface name or a netifd logical name (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)");
+  .regex(
+    LOGICAL_NAME,
+    "must be an interface name or a netifd logical name (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)",
+  );
 
 const mac = z.string(required("a string")).transform((s, ctx) => {
   const m = normalizeMac(s);

@@ -58,8 +58,14 @@ const rejected: [string, RegExp][] = [
   ['{"kind":"iface","action":"ifup"}', /^interface: is required/],
   ['{"kind":"iface","interface":"wan"}', /^action: is required/],
   ['{"kind":"iface","action":"ifup","interface":"wan; reboot"}', /^interface: must be an interface name/],
-  [`{"kind":"iface","action":"ifup","interface":"${"w".repeat(65)}"}`, /^interface: must be an interface name or a netifd logical name/],
-  ['{"kind":"iface","action":"ifup","interface":"-wan"}', /^interface: must be an interface name or a netifd logical name/],
+  [
+    `{"kind":"iface","action":"ifup","interface":"${"w".repeat(65)}"}`,
+    /^interface: must be an interface name or a netifd logical name/,
+  ],
+  [
+    '{"kind":"iface","action":"ifup","interface":"-wan"}',
+    /^interface: must be an interface name or a netifd logical name/,
+  ],
   [
     '{"kind":"iface","action":"ifup","interface":"wan","device":"averyveryverylongname"}',
     /^device: must be an interface name/,
