@@ -159,7 +159,12 @@ export async function runCommand(
   const mqttView = () =>
     mqtt === undefined || config.mqtt === undefined
       ? null
-      : { connected: mqtt.connected, broker: config.mqtt.url, lastError: mqtt.lastError };
+      : {
+          connected: mqtt.connected,
+          broker: config.mqtt.url,
+          lastError: mqtt.lastError,
+          conflict: mqtt.conflict,
+        };
   const persist = () => status.push({ ...agent.status(), mqtt: mqttView() });
   agent.statusChanges.subscribe(persist);
   probeReports.subscribe(persist);

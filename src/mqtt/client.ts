@@ -12,6 +12,8 @@ import type { AgentControl, ProbeReport } from "../control.js";
 import { errorText, executeCommand, parseRequest, type CommandResponse } from "./commands.js";
 import { topicHostname, type MqttConfig } from "./config.js";
 import { buildDiscovery } from "./discovery.js";
+import { machineFingerprint } from "./identity.js";
+import { watchPublishers, type Instance } from "./publisher-watch.js";
 import { scrubSecrets } from "./redact.js";
 import { buildState, stateKey, type HealthState, type PublishedStatus } from "./state.js";
 import { AVAILABLE, NOT_AVAILABLE, topicsFor, type Topics } from "./topics.js";
@@ -47,6 +49,8 @@ export interface MqttHandle {
   readonly connected: boolean;
   /** Why the last connection attempt failed, with what to check; null once connected. For `status`. */
   readonly lastError: string | null;
+  /** Another publisher seen on our state topic (two gateways with one identity); null if none. For `status`. */
+  readonly conflict: string | null;
   /** Publishes `offline` (retained), disconnects cleanly, stops the tick. Bounded: at most about 4 s. */
   stop(): Promise<void>;
   /** Empty retained payloads on the discovery and state topics: Home Assistant forgets the device. */
@@ -212,7 +216,20 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const secretList = secrets.password !== undefined ? [secrets.password] : [];
   const scrub = (text: string) => scrubSecrets(text, secretList);
   const hostname = topicHostname(options.hostname ?? osHostname());
-  const clientId = config.clientId ?? `sixgate-${hostname.slice(0, 40)}-${randomBytes(3).toString("hex")}`;
+  const session = randomBytes(3).toString("hex");
+  const clientId = config.clientId ?? `sixgate-${config.nodeId.slice(0, 48)}-${session}`;
+  const instance: Instance = { machine: machineFingerprint()?.id ?? null, session };
+  const legacyBaseTopic = `sixgate/${topicHostname()}`;
+  const watch = watchPublishers({
+    stateTopic: topics.state,
+    ours: instance,
+    log,
+    ...(config.identitySource !== "baseTopic" &&
+    config.identitySource !== "nodeId" &&
+    legacyBaseTopic !== config.baseTopic
+      ? { legacyBaseTopic }
+      : {}),
+  });
   const tickIntervalSec = options.tickIntervalSec ?? 30;
   const discoveryPayload = JSON.stringify(buildDiscovery({ topics, version, hostname, tickIntervalSec }));
   const broker = brokerForLog(config.url);
@@ -235,10 +252,15 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   let lastBirthAnswer = -Infinity;
   let lastError: string | null = null;
 
-  log.info({ broker, clientId, baseTopic: config.baseTopic }, "mqtt connecting");
+  log.info(
+    { broker, clientId, baseTopic: config.baseTopic, identity: config.identitySource },
+    "mqtt connecting",
+  );
 
-  const currentState = (status?: PublishedStatus): HealthState =>
-    buildState(status ?? control.status(), lastProbe, version, now());
+  const currentState = (status?: PublishedStatus): HealthState => ({
+    ...buildState(status ?? control.status(), lastProbe, version, now()),
+    instance,
+  });
 
   /** Publishes the state when it differs from the last one sent on this connection, or always when forced. */
   const pushState = (force: boolean, status?: PublishedStatus) => {
@@ -345,7 +367,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     publisher.reset();
     log.info({ broker }, everConnected ? "mqtt reconnected" : "mqtt connected");
     everConnected = true;
-    client.subscribe([topics.request, topics.haStatus, topics.availability], { qos: 1 }, (error) => {
+    const wanted = [topics.request, topics.haStatus, topics.availability, ...watch.topics];
+    client.subscribe(wanted, { qos: 1 }, (error) => {
       if (error) log.warn({ error: error.message }, "mqtt subscribe failed");
     });
     publishAll();
@@ -376,6 +399,8 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
         return;
       }
       handleRequest(payload);
+    } else if (watch.topics.includes(topic)) {
+      watch.onMessage(topic, payload, packet.retain);
     } else if (topic === topics.haStatus) {
       if (payload.toString("utf8").trim() === "online") answerBirth();
     } else if (topic === topics.availability) {
@@ -466,6 +491,9 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     },
     get lastError() {
       return lastError;
+    },
+    get conflict() {
+      return watch.conflict;
     },
     stop,
     removeDiscovery,

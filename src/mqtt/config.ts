@@ -1,6 +1,7 @@
 // The `mqtt:` section of the configuration. Optional: without it the agent does its whole job and publishes nothing.
 import { hostname as osHostname } from "node:os";
 import { z } from "zod";
+import { defaultNodeId, machineFingerprint } from "./identity.js";
 
 // Control characters and characters a shell would interpret. Nothing we publish or log should carry them.
 // eslint-disable-next-line no-control-regex
@@ -86,7 +87,12 @@ export const mqttConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -")
       .optional(),
-    baseTopic: topic.default(() => `sixgate/${topicHostname()}`),
+    /** This gateway's name on MQTT: the default base topic is `sixgate/<nodeId>`. */
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -")
+      .optional(),
+    baseTopic: topic.optional(),
     discoveryPrefix: topic.default("homeassistant"),
     keepalive: z
       .number()
@@ -94,6 +100,20 @@ export const mqttConfigSchema = z
       .min(5, "must be 5-3600 seconds")
       .max(3600, "must be 5-3600 seconds")
       .default(60),
+  })
+  .transform((c) => {
+    // An explicit baseTopic or nodeId is kept as is (an upgraded installation keeps its Home Assistant device);
+    // the default is unique per machine (identity.ts).
+    const fingerprint =
+      c.nodeId === undefined && c.baseTopic === undefined ? machineFingerprint() : undefined;
+    const nodeId = c.nodeId ?? defaultNodeId(topicHostname(), fingerprint);
+    const identitySource =
+      c.baseTopic !== undefined
+        ? "baseTopic"
+        : c.nodeId !== undefined
+          ? "nodeId"
+          : (fingerprint?.source ?? "hostname");
+    return { ...c, nodeId, baseTopic: c.baseTopic ?? `sixgate/${nodeId}`, identitySource };
   })
   .superRefine((c, ctx) => {
     if (c.password !== undefined && c.passwordFile !== undefined) {

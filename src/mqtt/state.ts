@@ -3,6 +3,7 @@
 import type { AgentStatus, ListenerStatus, ReconcileReport } from "../core/status.js";
 import type { PortMap } from "../core/types.js";
 import type { ProbeReport } from "../control.js";
+import type { Instance } from "./publisher-watch.js";
 
 /** Fields the agent may add to its status; published when present. */
 export interface StatusExtras {
@@ -41,6 +42,8 @@ export interface HealthState {
   startedAt: string;
   uptimeSec: number;
   version: string;
+  /** Who published it (machine fingerprint, session): set by the MQTT session, for spotting another publisher. */
+  instance?: Instance;
 }
 
 /** Reachable over IPv6 means every end-to-end probe succeeded (and there was at least one). */

@@ -14,7 +14,7 @@ function problems(input: unknown): string[] {
 describe("mqtt config", () => {
   test("defaults", () => {
     const config = mqttConfigSchema.parse({ url: "mqtt://broker.lan" });
-    assert.equal(config.baseTopic, `sixgate/${topicHostname()}`);
+    assert.match(config.baseTopic, new RegExp(`^sixgate/${topicHostname()}(-[0-9a-f]{8})?$`));
     assert.equal(config.discoveryPrefix, "homeassistant");
     assert.equal(config.keepalive, 60);
     assert.deepEqual(healthConfigSchema.parse(undefined), {

@@ -1,0 +1,132 @@
+// Two gateways with one identity on one broker (fault 12): each sees the other's state on its base topic, logs it
+// loudly and shows it in status; its own predecessor's retained state is not taken for an intruder.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Subject } from "rxjs";
+import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
+import { topicHostname } from "../../src/mqtt/config.js";
+import { FakeControl } from "../fakes/control.js";
+import { startBroker, type Broker } from "./broker.js";
+import { Observer, eventually } from "./observer.js";
+import { FAST_RECONNECT, memoryLogger, testConfig, uniqueBase, type MemoryLog } from "./support.js";
+import type { MqttConfig } from "../../src/mqtt/index.js";
+
+let broker: Broker;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+before(async () => {
+  broker = await startBroker();
+});
+
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  await broker.destroy();
+});
+
+function start(config: MqttConfig, memory: MemoryLog, control = new FakeControl()): MqttHandle {
+  const handle = startMqtt({
+    config,
+    control,
+    log: memory.log,
+    version: "1",
+    probeReports: new Subject(),
+    reconnect: FAST_RECONNECT,
+  });
+  cleanups.push(() => handle.stop());
+  return handle;
+}
+
+const intruderLines = (memory: MemoryLog) =>
+  memory.lines.filter((l) => l.includes("ANOTHER GATEWAY PUBLISHES ON OUR BASE TOPIC"));
+
+describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
+  test("two agents on one base topic: both log an error once and show the other in status", async () => {
+    const config = testConfig(broker);
+    const memoryA = memoryLogger();
+    const memoryB = memoryLogger();
+    const controlA = new FakeControl();
+    const controlB = new FakeControl();
+    const a = start(config, memoryA, controlA);
+    await eventually(() => a.connected, "the first agent connected");
+    const b = start(config, memoryB, controlB);
+    await eventually(() => b.connected, "the second agent connected");
+    // Each publishes on its next change (a health tick, in the agent); each hears the other.
+    controlA.update({ reason: "a ticks" });
+    controlB.update({ reason: "b ticks" });
+    await eventually(() => a.conflict !== null && b.conflict !== null, "both to notice the other", 10000);
+    assert.match(a.conflict ?? "", new RegExp(`another publisher on ${config.baseTopic}/state`));
+    assert.equal(intruderLines(memoryA).length, 1);
+    assert.match(intruderLines(memoryA)[0] ?? "", /"level":50/);
+    assert.equal(intruderLines(memoryB).length, 1);
+    // More of the same intruder: still one error line, not one per message.
+    controlB.update({ reason: "b ticks again" });
+    controlB.update({ reason: "b ticks once more" });
+    const observer = await Observer.connect(broker.url, [a.topics.state]);
+    cleanups.push(() => observer.close());
+    await observer.waitFor((m) => m.payload.includes("b ticks once more"), "b's last state");
+    controlA.update({ reason: "a ticks again" });
+    await observer.waitFor((m) => m.payload.includes("a ticks again"), "a's last state");
+    assert.equal(intruderLines(memoryA).length, 1);
+  });
+
+  test("the same machine's predecessor (a retained state of an earlier session) is no intruder", async () => {
+    const config = testConfig(broker);
+    const first = start(config, memoryLogger());
+    await eventually(() => first.connected, "the first session connected");
+    const watcher = await Observer.connect(broker.url, [first.topics.state]);
+    cleanups.push(() => watcher.close());
+    await watcher.waitFor(() => true, "the first session's state");
+    await first.stop();
+    const memory = memoryLogger();
+    const second = start(config, memory);
+    await eventually(() => second.connected, "the second session connected");
+    await watcher.waitFor((m) => m.seq > 0, "the second session's state");
+    // Its own echo and the retained predecessor have both been seen by now.
+    const late = await Observer.connect(broker.url, [first.topics.state]);
+    cleanups.push(() => late.close());
+    await late.waitFor(() => true, "the retained state");
+    assert.equal(second.conflict, null);
+    assert.equal(intruderLines(memory).length, 0);
+  });
+
+  test("a retained state of another machine on our base topic is reported at once", async () => {
+    const config = testConfig(broker);
+    const other = await Observer.connect(broker.url, [`${uniqueBase()}/unused`]);
+    cleanups.push(() => other.close());
+    await other.publish(
+      `${config.baseTopic}/state`,
+      JSON.stringify({ phase: "serving", instance: { machine: "0badf00d", session: "abcdef" } }),
+      true,
+    );
+    const memory = memoryLogger();
+    const handle = start(config, memory);
+    await eventually(() => handle.conflict !== null, "the intruder noticed");
+    assert.match(handle.conflict ?? "", /machine 0badf00d, session abcdef/);
+    assert.equal(intruderLines(memory).length, 1);
+  });
+
+  test("upgrading from the 0.1 default topic: a retained message there is named in a warning", async () => {
+    const legacy = `sixgate/${topicHostname()}`;
+    const other = await Observer.connect(broker.url, [`${uniqueBase()}/unused`]);
+    cleanups.push(async () => {
+      await other.publish(`${legacy}/availability`, "", true);
+      await other.close();
+    });
+    await other.publish(`${legacy}/availability`, "offline", true);
+    const memory = memoryLogger();
+    // The identity as the schema defaults it now, on a base topic of this test's own.
+    const handle = start({ ...testConfig(broker), identitySource: "/etc/machine-id" }, memory);
+    await eventually(() => memory.text().includes("0.1 default base topic"), "the upgrade warning");
+    assert.match(memory.text(), new RegExp(`"legacyBaseTopic":"${legacy}"`));
+    assert.equal(handle.conflict, null);
+
+    // With the base topic set explicitly (the upgrade done), no warning.
+    const quiet = memoryLogger();
+    const kept = start(testConfig(broker), quiet);
+    await eventually(() => kept.connected, "connected");
+    const watcher = await Observer.connect(broker.url, [kept.topics.state]);
+    cleanups.push(() => watcher.close());
+    await watcher.waitFor(() => true, "its state");
+    assert.ok(!quiet.text().includes("0.1 default base topic"));
+  });
+});
