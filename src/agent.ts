@@ -30,6 +30,7 @@ import type { Actual, Config, Desired, Event, Plan, PortMap, SnatRule, State, St
 import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
 import type { PersistedState, StateStore } from "./effects/state-store.js";
+import { limitConcurrency } from "./util/limit.js";
 import { runLatest } from "./util/run-latest.js";
 
 export interface AgentDeps {
@@ -58,6 +59,11 @@ export interface AgentDeps {
 
 const EMPTY: Actual = { snat: null, listeners: [] };
 const RETRY_MS = { initial: 1000, max: 30000 };
+/**
+ * Listeners started or stopped at once within a reconcile: a renumbering of 64 ports takes 8 rounds instead of 64
+ * one after the other, and a router with little memory never spawns 64 socats at the same moment.
+ */
+export const PARALLEL_STEPS = 8;
 /** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
 const DRIFTED: SnatRule = { lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] };
 
@@ -163,7 +169,7 @@ export class Agent implements AgentControl {
     clearTimeout(this.retryTimer);
     this.subscriptions.unsubscribe();
     this.publish();
-    // A reconcile in progress finishes first: nothing is left half-applied.
+    // A reconcile in progress ends once its steps in flight are done (executeAll starts no more); then everything goes.
     await this.exclusive(async () => {
       await this.deps.listeners.stopAll();
       try {
@@ -310,6 +316,40 @@ export class Agent implements AgentControl {
     }
   }
 
+  /**
+   * Runs diff's steps in its three phases, each finished before the next begins: stops (a changed listener frees its
+   * port), then the firewall (SNAT in place before new listeners accept), then starts. Within a phase the steps touch
+   * different ports, so up to PARALLEL_STEPS run at once. A stop (this.stopping) lets the steps in flight finish and
+   * starts no more. Tracks this.actual step by step; returns how many steps ran (failed ones included).
+   */
+  private async executeAll(steps: Step[], errors: string[]): Promise<number> {
+    const phases = [
+      steps.filter((s) => s.kind === "stop-listener"),
+      steps.filter((s) => s.kind === "apply-snat" || s.kind === "remove-snat"),
+      steps.filter((s) => s.kind === "start-listener"),
+    ];
+    let done = 0;
+    for (const phase of phases) {
+      const limit = limitConcurrency(PARALLEL_STEPS);
+      await Promise.all(
+        phase.map((step) =>
+          limit(async () => {
+            if (this.stopping) return;
+            try {
+              await this.execute(step);
+              this.actual = applyStep(this.actual, step);
+            } catch (e) {
+              errors.push(e instanceof Error ? e.message : String(e));
+              this.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
+            }
+            done++;
+          }),
+        ),
+      );
+    }
+    return done;
+  }
+
   /** Reads back what is in place and forgets what is no longer there, so the diff repairs it. */
   private async verify(): Promise<void> {
     const running = new Set(this.deps.listeners.statuses().map((l) => l.listen));
@@ -346,16 +386,13 @@ export class Agent implements AgentControl {
     this.reconciling = true;
     this.publish();
     const errors: string[] = [];
-    for (const step of steps) {
-      try {
-        await this.execute(step);
-        this.actual = applyStep(this.actual, step);
-      } catch (e) {
-        errors.push(e instanceof Error ? e.message : String(e));
-        this.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
-      }
-    }
+    const done = await this.executeAll(steps, errors);
     this.reconciling = false;
+    if (done < steps.length) {
+      // Cut short by stop(), which removes everything anyway: no report, no retry.
+      this.log.info({ done, steps: steps.length }, "reconcile ended early: stopping");
+      return undefined;
+    }
     const report: ReconcileReport = {
       at: new Date(started).toISOString(),
       durationMs: Math.round(performance.now() - startedMono),

@@ -37,20 +37,27 @@ export class FakeListeners implements Listeners {
   readonly changes = new Subject<void>();
   readonly running = new Map<number, ListenerSpec>();
   calls: string[] = [];
-  /** Lets a test hold a start in flight to check that reconciles never overlap. */
+  /** Lets a test hold a start in flight, to see how many run at once. */
   startDelayMs = 0;
   concurrent = 0;
   maxConcurrent = 0;
+  /** The most starts of one port at once: above 1 means two reconciles overlapped. */
+  maxPerPort = 0;
+  private readonly perPort = new Map<number, number>();
   private nextPid = 1000;
   private readonly pids = new Map<number, number>();
 
   async start(spec: ListenerSpec): Promise<void> {
     this.concurrent++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
+    const port = (this.perPort.get(spec.listen) ?? 0) + 1;
+    this.perPort.set(spec.listen, port);
+    this.maxPerPort = Math.max(this.maxPerPort, port);
     this.calls.push(`start:${spec.listen}:${spec.wanAddress}`);
     if (this.startDelayMs > 0) await new Promise((r) => setTimeout(r, this.startDelayMs));
     this.running.set(spec.listen, spec);
     this.pids.set(spec.listen, this.nextPid++);
+    this.perPort.set(spec.listen, port - 1);
     this.concurrent--;
     this.changes.next();
   }

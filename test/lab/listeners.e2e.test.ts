@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { describe, it, type TestContext } from "node:test";
 import { createLabFor, waitFor, type AgentProcess, type Lab } from "./lab.js";
+import { limitConcurrency } from "../../src/util/limit.js";
 
 const TEST = { timeout: 120_000 };
 /** A second client address: the clients that vanish use it, so the client that checks the port is not dropped. */
@@ -82,4 +83,44 @@ describe("listeners", () => {
     assert.ok(seconds >= 1.9, `ended after ${seconds.toFixed(1)} s, not by the idle timeout`);
     await agent.waitPhase("serving", 15_000, (s) => s.listeners[0]?.connections === 0);
   });
+
+  it(
+    "64 ports renumbered are all served; a SIGTERM during a 64-port reconcile exits 0 and leaves no socat",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      const ports = Array.from({ length: 64 }, (_, i) => ({ listen: 8000 + i, target: 80 }));
+      const config = await lab.writeConfig({ ports });
+      const agent = lab.startAgent(config);
+      await agent.waitPhase("serving", 60_000);
+      await lab.renumberWan("2001:db8:1::64");
+      await agent.waitPhase("serving", 60_000, (s) => s.wan.address === "2001:db8:1::64");
+      const curl = limitConcurrency(8);
+      const served = await Promise.all(
+        ports.map((p) => curl(async () => (await lab.curl6(p.listen)).answer?.port)),
+      );
+      assert.deepEqual(
+        served,
+        ports.map(() => 80),
+        "every port answers at the new address",
+      );
+
+      // Another renumbering, and SIGTERM as soon as the agent is replacing listeners.
+      const socatsBefore = (await lab.socatListeners()).length;
+      await lab.renumberWan("2001:db8:1::65");
+      await waitFor(
+        async () => (await lab.socatListeners()).some((l) => l.args.some((a) => a.includes("::65]"))),
+        {
+          timeoutMs: 10_000,
+          intervalMs: 10,
+        },
+      );
+      agent.stop("SIGTERM");
+      const exit = await agent.waitExit(10_000);
+      assert.deepEqual(exit, { code: 0, signal: null }, agent.tail());
+      assert.equal(socatsBefore, 64);
+      const left = (await lab.processesIn("gw")).filter((p) => p.comm === "socat");
+      assert.deepEqual(left, [], "no socat left behind");
+    },
+  );
 });
