@@ -29,7 +29,7 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
   const backend = (await selectFirewall(config.firewall, runner, log)).backend;
   if (backend === "iptables" && desired.snat !== null) {
     out("# iptables-restore --noflush");
-    out(renderIptablesRestore(desired.snat, true));
+    out(renderIptablesRestore(desired.snat, 0));
   } else {
     out("# nft -f -");
     out(renderNftScript(desired.snat));

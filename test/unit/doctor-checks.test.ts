@@ -478,7 +478,7 @@ describe("doctor checks", () => {
         c.detail,
         /chain SIXGATE-POSTROUTING \(nat\) differs from the plan: -A SIXGATE-POSTROUTING .*192\.168\.1\.99/,
       );
-      assert.match(c.detail, /want: -A SIXGATE-POSTROUTING -o lan0 -d 192\.168\.1\.100\/32/);
+      assert.match(c.detail, /want: -A SIXGATE-POSTROUTING -d 192\.168\.1\.100\/32 -o lan0/);
     });
     test("unreadable: warn", () => {
       assert.equal(

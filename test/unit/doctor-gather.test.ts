@@ -35,7 +35,7 @@ const READ_ONLY = [
   /^ip -json route (show|get \S+)$/,
   /^ss -H -l -t -n -p$/,
   /^ss -H -t -n state syn-sent$/,
-  /^nft list (ruleset|tables|table ip sixgate)$/,
+  /^nft (-j )?list (ruleset|tables|table ip sixgate)$/,
   /^iptables-save -t nat$/,
   // The device hop: connect as the listener does, send nothing, close.
   /^socat -u OPEN:\/dev\/null TCP4:[\d.]+:\d+,bind=[\d.]+,so-bindtodevice=lan0,connect-timeout=[\d.]+$/,

@@ -1,7 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { renderNftScript } from "../../src/core/render/nft.js";
-import { renderIptablesRemove, renderIptablesRestore } from "../../src/core/render/iptables.js";
+import {
+  MULTIPORT_MAX,
+  renderIptablesRemove,
+  renderIptablesRestore,
+  renderIptablesRules,
+} from "../../src/core/render/iptables.js";
 import { renderKeepalive, renderProbeArgv, renderSocatArgv } from "../../src/core/render/socat.js";
 import type { SnatRule } from "../../src/core/types.js";
 
@@ -31,19 +36,38 @@ table ip sixgate {
 
 test("iptables: our chain, the jump only when missing, removal of both", () => {
   assert.equal(
-    renderIptablesRestore(rule, true),
+    renderIptablesRestore(rule, 0),
     `*nat
 :SIXGATE-POSTROUTING - [0:0]
 -A POSTROUTING -j SIXGATE-POSTROUTING
--A SIXGATE-POSTROUTING -o lan0 -d 192.168.1.100/32 -p tcp -m multiport --dports 23,80 -j SNAT --to-source 192.168.1.1
+-A SIXGATE-POSTROUTING -d 192.168.1.100/32 -o lan0 -p tcp -m multiport --dports 23,80 -j SNAT --to-source 192.168.1.1
 COMMIT
 `,
   );
-  assert.ok(!renderIptablesRestore(rule, false).includes("-A POSTROUTING"));
+  assert.ok(!renderIptablesRestore(rule, 1).includes("POSTROUTING -j"));
   assert.equal(
-    renderIptablesRemove(true),
+    renderIptablesRemove(1),
     "*nat\n-D POSTROUTING -j SIXGATE-POSTROUTING\n-F SIXGATE-POSTROUTING\n-X SIXGATE-POSTROUTING\nCOMMIT\n",
   );
+});
+
+test("iptables: duplicate jumps are deleted down to one, and all of them on removal", () => {
+  const text = renderIptablesRestore(rule, 3);
+  assert.equal(text.match(/^-D POSTROUTING -j SIXGATE-POSTROUTING$/gm)?.length, 2);
+  assert.ok(!text.includes("-A POSTROUTING"));
+  assert.equal(renderIptablesRemove(3).match(/^-D POSTROUTING/gm)?.length, 3);
+  assert.ok(!renderIptablesRemove(0).includes("-D POSTROUTING"));
+});
+
+test("iptables: at most 15 ports per multiport rule (xt_multiport's limit)", () => {
+  const ports = Array.from({ length: 64 }, (_, i) => 1000 + i);
+  const lines = renderIptablesRules({ ...rule, ports });
+  assert.equal(lines.length, 5);
+  const listed = lines.map((l) => (/--dports (\S+)/.exec(l)?.[1] ?? "").split(",").map(Number));
+  assert.ok(listed.every((p) => p.length <= MULTIPORT_MAX));
+  assert.deepEqual(listed.flat(), ports, "every port exactly once, in order");
+  assert.equal(renderIptablesRules({ ...rule, ports: ports.slice(0, 15) }).length, 1);
+  assert.equal(renderIptablesRules({ ...rule, ports: ports.slice(0, 16) }).length, 2);
 });
 
 test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address and interface", () => {

@@ -2,27 +2,44 @@
 import type { SnatRule } from "../types.js";
 
 export const IPT_CHAIN = "SIXGATE-POSTROUTING";
-export const IPT_JUMP = ["-A", "POSTROUTING", "-j", IPT_CHAIN] as const;
+/** Our jump from POSTROUTING, as iptables-save prints it. */
+export const IPT_JUMP = `-A POSTROUTING -j ${IPT_CHAIN}`;
+/** xt_multiport takes at most 15 ports per rule (iptables-extensions(8)); more ports take more rules. */
+export const MULTIPORT_MAX = 15;
 
 /**
- * Declaring ":CHAIN" under --noflush creates or empties just that chain. The jump from POSTROUTING is
- * added only when missing (the caller checks), so it exists exactly once.
+ * The rules of our chain, one per group of at most MULTIPORT_MAX ports, with their options in the order
+ * iptables-save prints them.
  */
-export function renderIptablesRestore(rule: SnatRule, addJump: boolean): string {
+export function renderIptablesRules(rule: SnatRule): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < rule.ports.length; i += MULTIPORT_MAX) {
+    const ports = rule.ports.slice(i, i + MULTIPORT_MAX).join(",");
+    lines.push(
+      `-A ${IPT_CHAIN} -d ${rule.deviceAddress}/32 -o ${rule.lanInterface} -p tcp ` +
+        `-m multiport --dports ${ports} -j SNAT --to-source ${rule.lanAddress}`,
+    );
+  }
+  return lines;
+}
+
+/** `-D` lines that take `count` copies of our jump out of POSTROUTING. */
+const deleteJumps = (count: number): string[] =>
+  Array.from({ length: Math.max(0, count) }, () => `-D POSTROUTING -j ${IPT_CHAIN}`);
+
+/**
+ * Declaring ":CHAIN" under --noflush creates or empties just that chain. `jumps` is how many of our jumps
+ * POSTROUTING holds now (the caller reads it): the jump is added when there is none and copies beyond the first
+ * are deleted, so it exists exactly once afterwards.
+ */
+export function renderIptablesRestore(rule: SnatRule, jumps: number): string {
   const lines = ["*nat", `:${IPT_CHAIN} - [0:0]`];
-  if (addJump) lines.push(IPT_JUMP.join(" "));
-  lines.push(
-    `-A ${IPT_CHAIN} -o ${rule.lanInterface} -d ${rule.deviceAddress}/32 -p tcp -m multiport --dports ${rule.ports.join(",")} -j SNAT --to-source ${rule.lanAddress}`,
-    "COMMIT",
-    "",
-  );
+  if (jumps === 0) lines.push(IPT_JUMP);
+  lines.push(...deleteJumps(jumps - 1), ...renderIptablesRules(rule), "COMMIT", "");
   return lines.join("\n");
 }
 
-/** Removes our jump (if present) and our chain. */
-export function renderIptablesRemove(hasJump: boolean): string {
-  const lines = ["*nat"];
-  if (hasJump) lines.push(`-D POSTROUTING -j ${IPT_CHAIN}`);
-  lines.push(`-F ${IPT_CHAIN}`, `-X ${IPT_CHAIN}`, "COMMIT", "");
-  return lines.join("\n");
+/** Removes all `jumps` of our jumps and our chain. */
+export function renderIptablesRemove(jumps: number): string {
+  return ["*nat", ...deleteJumps(jumps), `-F ${IPT_CHAIN}`, `-X ${IPT_CHAIN}`, "COMMIT", ""].join("\n");
 }

@@ -1,7 +1,8 @@
-// Renders the SNAT rule as one nft script that replaces our table atomically.
+// Renders the SNAT rule as one nft script that replaces our table atomically, and the table as `nft -j` lists it.
 import type { SnatRule } from "../types.js";
 
 export const NFT_TABLE = "sixgate";
+const CHAIN = "postrouting";
 
 /**
  * "add table; delete table; add table {...}" runs as one transaction: the table is created if missing,
@@ -10,15 +11,55 @@ export const NFT_TABLE = "sixgate";
 export function renderNftScript(rule: SnatRule | null): string {
   const reset = `table ip ${NFT_TABLE} {}\ndelete table ip ${NFT_TABLE}\n`;
   if (rule === null) return reset;
-  // A single port without braces, as `nft list` prints it, so read-back compares like with like.
   const ports = rule.ports.length === 1 ? String(rule.ports[0]) : `{ ${rule.ports.join(", ")} }`;
   return (
     reset +
     `table ip ${NFT_TABLE} {\n` +
-    `\tchain postrouting {\n` +
+    `\tchain ${CHAIN} {\n` +
     `\t\ttype nat hook postrouting priority srcnat; policy accept;\n` +
     `\t\toifname "${rule.lanInterface}" ip daddr ${rule.deviceAddress} tcp dport ${ports} snat to ${rule.lanAddress}\n` +
     `\t}\n` +
     `}\n`
   );
+}
+
+/** A JSON value as `nft -j` prints it. */
+export type NftJson = string | number | boolean | null | NftJson[] | { [key: string]: NftJson };
+
+const match = (left: NftJson, right: NftJson): NftJson => ({ match: { op: "==", left, right } });
+const payload = (protocol: string, field: string): NftJson => ({ payload: { protocol, field } });
+
+/**
+ * The objects `nft -j list table ip sixgate` prints for `rule`, in order, without the metainfo entry and without
+ * `handle` keys (libnftables-json(5)): the chain, then its one rule. Read-back compares against these exactly.
+ */
+export function renderNftListing(rule: SnatRule): NftJson[] {
+  const ports: NftJson = rule.ports.length === 1 ? (rule.ports[0] ?? 0) : { set: rule.ports };
+  return [
+    { table: { family: "ip", name: NFT_TABLE } },
+    {
+      chain: {
+        family: "ip",
+        table: NFT_TABLE,
+        name: CHAIN,
+        type: "nat",
+        hook: "postrouting",
+        prio: 100,
+        policy: "accept",
+      },
+    },
+    {
+      rule: {
+        family: "ip",
+        table: NFT_TABLE,
+        chain: CHAIN,
+        expr: [
+          match({ meta: { key: "oifname" } }, rule.lanInterface),
+          match(payload("ip", "daddr"), rule.deviceAddress),
+          match(payload("tcp", "dport"), ports),
+          { snat: { addr: rule.lanAddress } },
+        ],
+      },
+    },
+  ];
 }

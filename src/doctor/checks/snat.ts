@@ -1,17 +1,16 @@
 // Our SNAT rules read back and compared with the plan, through the firewall adapter's own `matches`.
-import { IPT_CHAIN, renderIptablesRestore } from "../../core/render/iptables.js";
+import { renderIptablesRules } from "../../core/render/iptables.js";
 import { renderNftScript } from "../../core/render/nft.js";
 import type { SnatRule } from "../../core/types.js";
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 
-/** The one rule line the plan wants, as the backend lists it. */
+/** The rule lines the plan wants, as the backend lists them. */
 function wantedRule(rule: SnatRule, backend: "nft" | "iptables"): string {
-  const lines =
-    backend === "nft" ? renderNftScript(rule).split("\n") : renderIptablesRestore(rule, false).split("\n");
-  const line = lines.find((l) =>
-    backend === "nft" ? l.includes(" snat to ") : l.startsWith(`-A ${IPT_CHAIN} `),
-  );
+  if (backend === "iptables") return renderIptablesRules(rule).join(" | ");
+  const line = renderNftScript(rule)
+    .split("\n")
+    .find((l) => l.includes(" snat to "));
   return (line ?? "").trim();
 }
 

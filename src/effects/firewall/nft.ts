@@ -1,13 +1,32 @@
-// nftables backend: `table ip sixgate`, replaced in one `nft -f -` transaction.
-import { NFT_TABLE, renderNftScript } from "../../core/render/nft.js";
+// nftables backend: `table ip sixgate`, replaced in one `nft -f -` transaction, read back with `nft -j`.
+import { isDeepStrictEqual } from "node:util";
+import { NFT_TABLE, renderNftListing, renderNftScript, type NftJson } from "../../core/render/nft.js";
 
 import { runChecked, type Runner } from "../exec.js";
 import type { Firewall } from "./firewall.js";
 
-const squash = (s: string) => s.replace(/\s+/g, " ").trim();
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * `nft -j list ...` output -> its objects without the metainfo entry and without the `handle` of each object (kernel
+ * numbering, not content). Throws on output that is not nft's JSON (libnftables-json(5): `{"nftables": [...]}`).
+ */
+export function nftObjects(stdout: string): NftJson[] {
+  const parsed: unknown = JSON.parse(stdout);
+  if (!isObject(parsed) || !Array.isArray(parsed.nftables)) throw new Error("nft -j: no nftables array");
+  const out: NftJson[] = [];
+  for (const entry of parsed.nftables as unknown[]) {
+    if (!isObject(entry) || "metainfo" in entry) continue;
+    const [kind, body] = Object.entries(entry)[0] ?? [];
+    if (kind === undefined || !isObject(body)) continue;
+    const { handle: _handle, ...rest } = body;
+    out.push({ [kind]: rest as NftJson });
+  }
+  return out;
+}
 
 export function createNftFirewall(runner: Runner): Firewall {
-  const listTable = () => runner.run(["nft", "list", "table", "ip", NFT_TABLE]);
   return {
     backend: "nft",
     async apply(rule) {
@@ -17,12 +36,11 @@ export function createNftFirewall(runner: Runner): Firewall {
       await runChecked(runner, ["nft", "-f", "-"], { input: renderNftScript(null) });
     },
     async matches(rule) {
-      const listed = await listTable();
+      const listed = await runner.run(["nft", "-j", "list", "table", "ip", NFT_TABLE]);
       if (rule === null) return listed.exitCode !== 0;
       if (listed.exitCode !== 0) return false;
-      // The script's last part is the table exactly as `nft list` prints it.
-      const expected = renderNftScript(rule).split("\n").slice(2).join("\n");
-      return squash(listed.stdout) === squash(expected);
+      // Exactly our chain and rule, nothing more: another rule, set or chain in our table is drift too.
+      return isDeepStrictEqual(nftObjects(listed.stdout), renderNftListing(rule));
     },
   };
 }
