@@ -20,7 +20,7 @@ export function nftObjects(stdout: string): NftJson[] {
     if (!isObject(entry) || "metainfo" in entry) continue;
     const [kind, body] = Object.entries(entry)[0] ?? [];
     if (kind === undefined || !isObject(body)) continue;
-    const { handle: _handle, ...rest } = body;
+    const rest = Object.fromEntries(Object.entries(body).filter(([key]) => key !== "handle"));
     out.push({ [kind]: rest as NftJson });
   }
   return out;
