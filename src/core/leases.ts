@@ -10,8 +10,10 @@ export function parseDnsmasqLeases(text: string): Lease[] {
     if (expiry === "duid") break;
     if (expiry === undefined || mac === undefined || address === undefined) continue;
     const normalized = normalizeMac(mac);
-    if (!/^[0-9]+$/.test(expiry) || normalized === undefined || !isIPv4(address)) continue;
-    leases.push({ mac: normalized, address, hostname: hostname ?? "*", expires: Number(expiry) });
+    // The expiry is a time_t in seconds; a digit string past 2^53 (a garbled line) is no time at all.
+    const expires = /^[0-9]{1,16}$/.test(expiry) ? Number(expiry) : NaN;
+    if (!Number.isSafeInteger(expires) || normalized === undefined || !isIPv4(address)) continue;
+    leases.push({ mac: normalized, address, hostname: hostname ?? "*", expires });
   }
   return leases;
 }
