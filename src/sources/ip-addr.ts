@@ -1,6 +1,7 @@
 // The one parser of `ip -json addr show`: the agent's netlink source reduces it to the core's LinkInfo,
 // doctor uses the details (link flags, address lifetimes) too.
 import { z } from "zod";
+import { canonicalIPv6, isIPv4 } from "../core/addr.js";
 import type { AddrInfo, LinkInfo } from "../core/types.js";
 
 /** The core's AddrInfo plus the lifetimes (seconds; undefined = forever). */
@@ -31,8 +32,8 @@ const addrSchema = z.looseObject({
   deprecated: z.boolean().optional(),
   temporary: z.boolean().optional(),
   dadfailed: z.boolean().optional(),
-  valid_life_time: z.number().optional(),
-  preferred_life_time: z.number().optional(),
+  valid_life_time: z.number().int().min(0).optional(),
+  preferred_life_time: z.number().int().min(0).optional(),
 });
 
 const linkSchema = z.looseObject({
@@ -43,6 +44,21 @@ const linkSchema = z.looseObject({
 
 const lifetime = (n: number | undefined) => (n === undefined || n >= FOREVER ? undefined : n);
 
+/**
+ * The address in the form the rest of the agent compares and puts on command lines (IPv6 canonical, RFC 5952), or
+ * undefined when it is no valid literal of its family with a prefix length in range: such an entry is skipped.
+ */
+function validAddress(family: "inet" | "inet6", local: string, prefixlen: number): string | undefined {
+  if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > (family === "inet" ? 32 : 128))
+    return undefined;
+  return family === "inet" ? (isIPv4(local) ? local : undefined) : canonicalIPv6(local);
+}
+
+/**
+ * Parses `ip -json addr show` output (iproute2's JSON, ip-address(8)). Addresses that are not a valid literal of
+ * their family are skipped. Throws SyntaxError when the text is not JSON and z.ZodError when it is not the shape ip
+ * prints (an array of links with an `ifname`).
+ */
 export function parseLinkDetails(text: string): LinkDetail[] {
   return z
     .array(linkSchema)
@@ -52,12 +68,16 @@ export function parseLinkDetails(text: string): LinkDetail[] {
       flags: l.flags,
       adminUp: l.flags.includes("UP"),
       carrier: l.flags.includes("LOWER_UP") && !l.flags.includes("NO-CARRIER"),
-      addresses: l.addr_info.flatMap((a) =>
-        (a.family === "inet" || a.family === "inet6") && a.local !== undefined && a.prefixlen !== undefined
-          ? [
+      addresses: l.addr_info.flatMap((a) => {
+        if (a.family !== "inet" && a.family !== "inet6") return [];
+        if (a.local === undefined || a.prefixlen === undefined) return [];
+        const address = validAddress(a.family, a.local, a.prefixlen);
+        return address === undefined
+          ? []
+          : [
               {
                 family: a.family,
-                address: a.local,
+                address,
                 prefixlen: a.prefixlen,
                 scope: a.scope ?? "global",
                 tentative: a.tentative === true,
@@ -68,9 +88,8 @@ export function parseLinkDetails(text: string): LinkDetail[] {
                 validLft: lifetime(a.valid_life_time),
                 preferredLft: lifetime(a.preferred_life_time),
               },
-            ]
-          : [],
-      ),
+            ];
+      }),
     }));
 }
 
