@@ -1,6 +1,6 @@
 // Reads and validates the config file. Errors carry every problem found, each naming its field.
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { configSchema, formatIssues, type Config } from "./schema.js";
 
 export class ConfigError extends Error {
@@ -18,15 +18,26 @@ export const EXIT_CONFIG = 78;
 
 const MAX_CONFIG_BYTES = 256 * 1024;
 
+const firstLine = (message: string) => message.split("\n")[0] ?? "";
+
 export function parseConfig(text: string, file: string): Config {
   let raw: unknown;
   try {
-    // YAML is a superset of JSON, so one parser reads both.
-    raw = parseYaml(text, { maxAliasCount: 100 });
+    // YAML is a superset of JSON, so one parser reads both. A warning (an unknown tag or directive) is a mistake in
+    // the file too: it is refused here rather than printed as a process warning while the value is read as text.
+    const doc = parseDocument(text);
+    const [error] = doc.errors;
+    if (error !== undefined) throw error;
+    if (doc.warnings.length > 0) {
+      throw new ConfigError(
+        file,
+        doc.warnings.map((w) => `(file): not valid YAML or JSON: ${firstLine(w.message)}`),
+      );
+    }
+    raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, [
-      `(file): not valid YAML or JSON: ${(e as Error).message.split("\n")[0] ?? ""}`,
-    ]);
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(file, [`(file): not valid YAML or JSON: ${firstLine((e as Error).message)}`]);
   }
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(file, formatIssues(result.error));
