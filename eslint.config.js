@@ -25,6 +25,24 @@ export default tseslint.config(
     },
   },
   {
+    // No shell, one runner: only src/effects/exec.ts starts processes, from an argv array with shell: false
+    // (test/fuzz/no-shell.test.ts checks the same at run time). Before the core's block, whose stricter list
+    // replaces this one there.
+    files: ["src/**/*.ts"],
+    ignores: ["src/effects/exec.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["child_process", "node:child_process", "execa"].map((name) => ({
+            name,
+            message: "start processes only through the runner in src/effects/exec.ts (argv array, no shell)",
+          })),
+        },
+      ],
+    },
+  },
+  {
     // The core is pure: no I/O, no clock, nothing from effects or sources.
     files: ["src/core/**/*.ts"],
     rules: {
@@ -33,6 +51,18 @@ export default tseslint.config(
         { patterns: ["node:*", "fs", "child_process", "**/effects/**", "**/sources/**", "execa", "rxjs"] },
       ],
       "no-restricted-globals": ["error", "Date", "setTimeout", "setInterval", "process"],
+    },
+  },
+  {
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "Property[key.name='shell'][value.value!=false]",
+          message: "a process is never started through a shell: shell must be false",
+        },
+      ],
     },
   },
   {
