@@ -63,6 +63,8 @@ export const configSchema = z.strictObject({
   wan: z.strictObject({
     interface: interfaceName,
     address: ipv6OrAuto.default("auto"),
+    /** Where the listen address lives when not on `interface` (a prefix-delegation-only uplink: the LAN bridge). */
+    addressFrom: interfaceName.optional(),
   }),
   lan: z.strictObject({
     interface: interfaceName,

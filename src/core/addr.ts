@@ -106,6 +106,11 @@ export function canonicalIPv6(text: string): string | undefined {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
+/** Unique-local (fc00::/7): routed inside a site, never on the internet. */
+export function isUniqueLocal(address: string): boolean {
+  return /^f[cd]/i.test(address);
+}
+
 /** Compares two IPv6 addresses numerically, for a deterministic order. */
 export function compareIPv6(a: string, b: string): number {
   const x = parseIPv6(a) ?? [];

@@ -1,7 +1,7 @@
 // Folds events into facts. Pure: the same events in the same order give the same facts.
-import { compareIPv6 } from "./addr.js";
+import { compareIPv6, isUniqueLocal } from "./addr.js";
 import { chooseDevice, unknownDevice } from "./device.js";
-import type { AddrInfo, Event, Facts, LinkInfo, State } from "./types.js";
+import type { AddrInfo, Config, Event, Facts, LinkInfo, State } from "./types.js";
 
 export const initialFacts: Facts = {
   links: undefined,
@@ -12,29 +12,42 @@ export const initialFacts: Facts = {
   ports: undefined,
 };
 
-/** A WAN address we may serve on: global, settled (not tentative), not deprecated, not a privacy address. */
-export function isUsableWanAddress(a: AddrInfo): boolean {
-  return (
-    a.family === "inet6" &&
-    a.scope === "global" &&
-    !a.tentative &&
-    !a.deprecated &&
-    !a.temporary &&
-    !a.dadfailed
-  );
-}
+/** Why an address cannot carry the listeners; see wanAddressProblem. */
+export type WanAddressProblem =
+  "not-ipv6" | "link-local" | "not-global" | "dadfailed" | "tentative" | "temporary";
 
-const isUla = (address: string) => /^f[cd]/i.test(address);
-
-/** Global unicast before unique-local (fc00::/7), then numerically lowest: a total, stable order. */
-function preferWan(a: string, b: string): number {
-  return Number(isUla(a)) - Number(isUla(b)) || compareIPv6(a, b);
+/**
+ * What keeps `a` from carrying the listeners, or undefined when nothing does. Tentative (DAD still running: the
+ * kernel refuses to bind it) and dadfailed (another host owns it) rule an address out whoever chose it. A temporary
+ * privacy address is replaced over time, so "auto" never picks one; `literal` (the operator named the address in
+ * `wan.address`) accepts it. Deprecated is no problem here: it only ranks lower (wanRank), and a literal that is
+ * deprecated on purpose (preferred_lft 0: a service address the kernel should not use as a source) is served.
+ */
+export function wanAddressProblem(a: AddrInfo, literal: boolean): WanAddressProblem | undefined {
+  if (a.family !== "inet6") return "not-ipv6";
+  if (a.scope === "link") return "link-local";
+  if (a.scope !== "global") return "not-global";
+  if (a.dadfailed) return "dadfailed";
+  if (a.tentative) return "tentative";
+  if (a.temporary && !literal) return "temporary";
+  return undefined;
 }
 
 /**
- * Picks the WAN address. A configured literal wins once it is usable on the link; with "auto", the address
- * in use stays while it is usable, otherwise the first in a fixed order (global before ULA, then lowest), so equals
- * never flap.
+ * The order of preference among candidates "auto" may pick, 0 best. Reach first: global unicast before
+ * unique-local (fc00::/7, which the internet does not route); then preferred before deprecated (RFC 4862 5.5.4:
+ * a deprecated address is for when no other will do; it still receives connections until its valid lifetime ends).
+ */
+export function wanRank(a: AddrInfo): number {
+  return (isUniqueLocal(a.address) ? 2 : 0) + (a.deprecated ? 1 : 0);
+}
+
+/**
+ * Picks the WAN address from the link's addresses: a function of the link and the address in use, so the agent and
+ * a one-shot observation seeded with the agent's address (plan, doctor) agree. A configured literal is used while it
+ * is on the link and has no problem. With "auto", the best-ranked candidates are the equals; the one in use stays
+ * while it is among them (so equals never flap), otherwise the numerically lowest. Better evidence always wins: a
+ * global address arriving beside the ULA in use, or a preferred one beside a deprecated one, is taken at once.
  */
 export function selectWanAddress(
   link: LinkInfo | undefined,
@@ -42,10 +55,21 @@ export function selectWanAddress(
   current: string | undefined,
 ): string | undefined {
   if (link === undefined) return undefined;
-  const usable = link.addresses.filter(isUsableWanAddress).map((a) => a.address);
-  if (configured !== "auto") return usable.includes(configured) ? configured : undefined;
-  if (current !== undefined && usable.includes(current)) return current;
-  return [...usable].sort(preferWan)[0];
+  if (configured !== "auto") {
+    const literal = link.addresses.find((a) => a.address === configured);
+    return literal !== undefined && wanAddressProblem(literal, true) === undefined ? configured : undefined;
+  }
+  const candidates = link.addresses.filter((a) => wanAddressProblem(a, false) === undefined);
+  if (candidates.length === 0) return undefined;
+  const best = Math.min(...candidates.map(wanRank));
+  const equals = candidates.filter((a) => wanRank(a) === best).map((a) => a.address);
+  if (current !== undefined && equals.includes(current)) return current;
+  return equals.sort(compareIPv6)[0];
+}
+
+/** The interface the listen address is taken from: `wan.addressFrom`, else the WAN interface itself. */
+export function wanAddressInterface(config: Config): string {
+  return config.wan.addressFrom ?? config.wan.interface;
 }
 
 export function reduce(state: State, event: Event): State {
@@ -54,7 +78,11 @@ export function reduce(state: State, event: Event): State {
     case "links": {
       const links: Record<string, LinkInfo> = {};
       for (const link of event.links) links[link.name] = link;
-      const wanAddress = selectWanAddress(links[config.wan.interface], config.wan.address, facts.wanAddress);
+      const wanAddress = selectWanAddress(
+        links[wanAddressInterface(config)],
+        config.wan.address,
+        facts.wanAddress,
+      );
       return { config, facts: { ...facts, links, wanAddress } };
     }
     case "leases":
@@ -72,7 +100,7 @@ export function reduce(state: State, event: Event): State {
       const wanAddress =
         links === undefined
           ? undefined
-          : selectWanAddress(links[next.wan.interface], next.wan.address, facts.wanAddress);
+          : selectWanAddress(links[wanAddressInterface(next)], next.wan.address, facts.wanAddress);
       const device = chooseDevice(facts.leases ?? [], next, facts.device);
       return { config: next, facts: { ...facts, wanAddress, device } };
     }

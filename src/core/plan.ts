@@ -1,5 +1,6 @@
 // plan(facts, config) -> the desired state and, if incomplete, what it waits for.
 import { parseIPv4, sameIPv4Subnet } from "./addr.js";
+import { wanAddressInterface } from "./facts.js";
 import type { Config, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
 
 /** The gateway's LAN IPv4: the configured literal, else the address whose subnet holds the device, else the first. */
@@ -55,7 +56,7 @@ export function plan(facts: Facts, config: Config): Plan {
     return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
   if (facts.wanAddress === undefined) {
     const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
-    return waiting("wan-address", `waiting for ${what} on ${config.wan.interface}`, snat);
+    return waiting("wan-address", `waiting for ${what} on ${wanAddressInterface(config)}`, snat);
   }
   const wanAddress = facts.wanAddress;
   const listeners: ListenerSpec[] = ports

@@ -34,7 +34,7 @@ export interface Lease {
 export interface Facts {
   /** Interfaces by name, from the latest snapshot; undefined until the first one. */
   links: Record<string, LinkInfo> | undefined;
-  /** The WAN address in use; kept while it stays usable so equal candidates never flap. */
+  /** The WAN address in use; kept while it stays among the best ranked (selectWanAddress), so equals never flap. */
   wanAddress: string | undefined;
   /** Leases from the lease file; undefined until first read. */
   leases: Lease[] | undefined;

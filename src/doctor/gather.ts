@@ -3,13 +3,12 @@
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { unknownDevice } from "../core/device.js";
-import { initialFacts, reduce } from "../core/facts.js";
+import { reduce } from "../core/facts.js";
 import { plan as makePlan } from "../core/plan.js";
 import { IPT_CHAIN } from "../core/render/iptables.js";
 import { NFT_TABLE } from "../core/render/nft.js";
 import type { AgentStatus } from "../core/status.js";
-import type { Config, Facts, SnatRule, State } from "../core/types.js";
+import type { Config, SnatRule, State } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
@@ -17,6 +16,7 @@ import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { createStateStore } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
+import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
 import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
 import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
@@ -121,30 +121,6 @@ async function readSnat(
     matches,
     found: saved.filter((l) => l.startsWith(`-A ${IPT_CHAIN} `)),
     present: saved.some((l) => l.startsWith(`:${IPT_CHAIN} `)),
-  };
-}
-
-/** The running agent's choices (sticky WAN address, last known device, operator's ports) seed a fresh observation. */
-function seededFacts(
-  status: AgentStatus | undefined,
-  persisted: { enabled: boolean; ports: Facts["ports"] },
-): Facts {
-  const device =
-    status?.device.address == null
-      ? unknownDevice
-      : {
-          mac: status.device.mac ?? undefined,
-          address: status.device.address,
-          source: status.device.source ?? undefined,
-          detail: undefined,
-        };
-  return {
-    ...initialFacts,
-    wanAddress: status?.wan.address ?? undefined,
-    device,
-    enabled: status?.enabled ?? persisted.enabled,
-    ports:
-      status === undefined ? persisted.ports : status.portsSource === "runtime" ? status.ports : undefined,
   };
 }
 

@@ -6,7 +6,7 @@ import { initialFacts, reduce, selectWanAddress } from "../../src/core/facts.js"
 import { plan } from "../../src/core/plan.js";
 import { parseDnsmasqLeases } from "../../src/core/leases.js";
 import { phaseOf } from "../../src/core/phase.js";
-import type { Desired, ListenerSpec, SnatRule } from "../../src/core/types.js";
+import type { AddrInfo, Desired, LinkInfo, ListenerSpec, SnatRule, State } from "../../src/core/types.js";
 import { addr, healthyFacts, lease, link, makeConfig } from "./fixtures.js";
 
 const config = makeConfig();
@@ -169,26 +169,212 @@ test("run-time ports replace the config's", () => {
   assert.deepEqual(p.desired.snat?.ports, [8080]);
 });
 
-test("WAN address selection skips tentative, deprecated, temporary, link-local; keeps the current one", () => {
-  const wan = link("wan0", [
-    addr("2001:db8:1::9", { tentative: true }),
-    addr("2001:db8:1::8", { deprecated: true }),
-    addr("2001:db8:1::7", { temporary: true }),
-    addr("fe80::1", { scope: "link" }),
-    addr("fd00::1"),
-    addr("2001:db8:1::5"),
-    addr("2001:db8:1::3"),
+test("WAN address selection: better evidence wins; the address in use stays only among equals", () => {
+  const W = (...addresses: AddrInfo[]) => link("wan0", addresses);
+  const global = addr("2001:db8:1::1");
+  const ula = addr("fd00:db8:1::1");
+  const deprecated = (a: string) => addr(a, { deprecated: true });
+  // [case, link, wan.address, address in use, expected]
+  const cases: [string, LinkInfo, string, string | undefined, string | undefined][] = [
+    [
+      "lowest global first",
+      W(addr("2001:db8:1::5"), addr("2001:db8:1::3")),
+      "auto",
+      undefined,
+      "2001:db8:1::3",
+    ],
+    [
+      "the one in use stays among equals",
+      W(addr("2001:db8:1::5"), addr("2001:db8:1::3")),
+      "auto",
+      "2001:db8:1::5",
+      "2001:db8:1::5",
+    ],
+    [
+      "a global address arriving beside the ULA in use wins",
+      W(global, ula),
+      "auto",
+      "fd00:db8:1::1",
+      "2001:db8:1::1",
+    ],
+    ["a ULA alone is used", W(ula), "auto", undefined, "fd00:db8:1::1"],
+    [
+      "a preferred address beside the deprecated one in use wins",
+      W(deprecated("2001:db8:1::1"), addr("2001:db8:2::1")),
+      "auto",
+      "2001:db8:1::1",
+      "2001:db8:2::1",
+    ],
+    [
+      "a deprecated global is a last resort",
+      W(deprecated("2001:db8:1::8"), addr("fe80::1", { scope: "link" })),
+      "auto",
+      undefined,
+      "2001:db8:1::8",
+    ],
+    [
+      "a deprecated global reaches further than a preferred ULA",
+      W(ula, deprecated("2001:db8:1::8")),
+      "auto",
+      "fd00:db8:1::1",
+      "2001:db8:1::8",
+    ],
+    [
+      "tentative, dadfailed, temporary, link-local are never picked",
+      W(
+        addr("2001:db8:1::9", { tentative: true }),
+        addr("2001:db8:1::6", { dadfailed: true }),
+        addr("2001:db8:1::7", { temporary: true }),
+        addr("fe80::1", { scope: "link" }),
+      ),
+      "auto",
+      undefined,
+      undefined,
+    ],
+    [
+      "a tentative address in use is dropped",
+      W(addr("2001:db8:1::9", { tentative: true }), addr("2001:db8:1::3")),
+      "auto",
+      "2001:db8:1::9",
+      "2001:db8:1::3",
+    ],
+    [
+      "a literal wins over better candidates",
+      W(global, addr("2001:db8:1::5")),
+      "2001:db8:1::5",
+      "2001:db8:1::1",
+      "2001:db8:1::5",
+    ],
+    [
+      "a literal deprecated on purpose (service address) is used",
+      W(global, deprecated("2001:db8:1::53")),
+      "2001:db8:1::53",
+      undefined,
+      "2001:db8:1::53",
+    ],
+    [
+      "a literal temporary address is the operator's choice",
+      W(addr("2001:db8:1::7", { temporary: true })),
+      "2001:db8:1::7",
+      undefined,
+      "2001:db8:1::7",
+    ],
+    [
+      "a tentative literal waits",
+      W(global, addr("2001:db8:1::9", { tentative: true })),
+      "2001:db8:1::9",
+      undefined,
+      undefined,
+    ],
+    [
+      "a literal that failed DAD is not used",
+      W(addr("2001:db8:1::9", { dadfailed: true })),
+      "2001:db8:1::9",
+      undefined,
+      undefined,
+    ],
+    ["a literal not on the link waits", W(global), "2001:db8:1::9", "2001:db8:1::1", undefined],
+  ];
+  const wrong = cases
+    .map(([name, wan, configured, current, expected]) => [
+      name,
+      selectWanAddress(wan, configured, current),
+      expected,
+    ])
+    .filter(([, got, expected]) => got !== expected);
+  assert.deepEqual(wrong, [], "[case, chosen, expected]");
+});
+
+test("reduce: a ULA chosen first gives way to a global address, and a fresh observation agrees", () => {
+  const lan = link("lan0", [addr("192.168.1.1")]);
+  const snapshots = [
+    [link("wan0", [addr("fd00:db8:1::1")]), lan],
+    [link("wan0", [addr("2001:db8:1::1"), addr("fd00:db8:1::1")]), lan],
+  ];
+  let agent: State = { config, facts: initialFacts };
+  for (const links of snapshots) agent = reduce(agent, { type: "links", links });
+  const fresh = reduce({ config, facts: initialFacts }, { type: "links", links: snapshots[1] ?? [] });
+  assert.equal(agent.facts.wanAddress, "2001:db8:1::1");
+  assert.equal(fresh.facts.wanAddress, agent.facts.wanAddress);
+});
+
+test("property: the agent's WAN address after any history equals a fresh observation seeded with the address it held", () => {
+  const arbAddr = fc.record({
+    address: fc.constantFrom(
+      "2001:db8:1::1",
+      "2001:db8:1::2",
+      "2001:db8:2::1",
+      "fd00:db8:1::1",
+      "fd00:db8:1::2",
+    ),
+    deprecated: fc.boolean(),
+    tentative: fc.boolean(),
+    temporary: fc.boolean(),
+  });
+  const arbSnapshot = fc.uniqueArray(arbAddr, { selector: (a) => a.address, maxLength: 5 }).map((list) => [
+    link(
+      "wan0",
+      list.map(({ address, ...flags }) => addr(address, flags)),
+    ),
   ]);
-  assert.equal(selectWanAddress(wan, "auto", undefined), "2001:db8:1::3", "lowest global before ULA");
-  assert.equal(selectWanAddress(wan, "auto", "2001:db8:1::5"), "2001:db8:1::5", "sticky");
-  assert.equal(
-    selectWanAddress(wan, "auto", "2001:db8:1::9"),
-    "2001:db8:1::3",
-    "tentative current is dropped",
+  fc.assert(
+    fc.property(fc.array(arbSnapshot, { minLength: 1, maxLength: 6 }), (snapshots) => {
+      let agent: State = { config, facts: initialFacts };
+      let held: string | undefined;
+      for (const links of snapshots) {
+        held = agent.facts.wanAddress;
+        agent = reduce(agent, { type: "links", links });
+      }
+      const last = snapshots[snapshots.length - 1] ?? [];
+      const seeded = reduce(
+        { config, facts: { ...initialFacts, wanAddress: held } },
+        { type: "links", links: last },
+      );
+      const fresh = reduce({ config, facts: initialFacts }, { type: "links", links: last });
+      assert.equal(seeded.facts.wanAddress, agent.facts.wanAddress);
+      // Without the seed, only a choice between equals may differ.
+      const rank = (s: State) => last[0]?.addresses.find((a) => a.address === s.facts.wanAddress);
+      assert.equal(rank(fresh)?.deprecated, rank(agent)?.deprecated);
+      assert.equal(rank(fresh)?.address.startsWith("fd"), rank(agent)?.address.startsWith("fd"));
+    }),
+    { numRuns: 2000 },
   );
-  assert.equal(selectWanAddress(wan, "2001:db8:1::9", undefined), undefined, "configured but tentative");
-  assert.equal(selectWanAddress(wan, "2001:db8:1::5", "2001:db8:1::3"), "2001:db8:1::5", "configured wins");
-  assert.equal(selectWanAddress(link("wan0", [addr("fd00::1")]), "auto", undefined), "fd00::1");
+});
+
+test("a prefix-delegation-only uplink: the address comes from wan.addressFrom, the link state from wan.interface", () => {
+  const pd = makeConfig({
+    wan: { interface: "pppoe-wan", addressFrom: "br-lan" },
+    lan: { interface: "br-lan" },
+  });
+  const uplink = (up: boolean) => link("pppoe-wan", [addr("fe80::2", { scope: "link" })], up);
+  const bridge = link("br-lan", [
+    addr("192.168.1.1"),
+    addr("2001:db8:1:100::1"),
+    addr("fe80::1", { scope: "link" }),
+  ]);
+  let state: State = { config: pd, facts: initialFacts };
+  state = reduce(state, { type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  state = reduce(state, { type: "links", links: [uplink(true), bridge] });
+  assert.equal(state.facts.wanAddress, "2001:db8:1:100::1");
+  const p = plan(state.facts, pd);
+  assert.equal(p.waitingFor, undefined);
+  assert.deepEqual(
+    p.desired.listeners.map((l) => [l.wanInterface, l.wanAddress, l.listen]),
+    [
+      ["pppoe-wan", "2001:db8:1:100::1", 80],
+      ["pppoe-wan", "2001:db8:1:100::1", 2323],
+    ],
+  );
+  state = reduce(state, { type: "links", links: [uplink(false), bridge] });
+  assert.equal(plan(state.facts, pd).waitingFor, "wan-link", "the uplink's carrier still matters");
+  // Without addressFrom the uplink's link-local address is all there is.
+  const plain = makeConfig({ wan: { interface: "pppoe-wan" }, lan: { interface: "br-lan" } });
+  const without = reduce(
+    { config: plain, facts: { ...state.facts, wanAddress: undefined } },
+    { type: "links", links: [uplink(true), bridge] },
+  );
+  assert.equal(without.facts.wanAddress, undefined);
+  assert.match(plan(without.facts, plain).detail ?? "", /on pppoe-wan/);
 });
 
 test("reduce: a tentative address becomes usable on the snapshot after DAD", () => {

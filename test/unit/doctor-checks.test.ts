@@ -212,14 +212,40 @@ describe("doctor checks", () => {
     test("every kind of rejection is named", () => {
       const links = withWan([
         address("2001:db8:1::2", { dadfailed: true, tentative: true }),
-        address("2001:db8:1::3", { deprecated: true }),
+        address("2001:db8:1::3", { tentative: true }),
         address("2001:db8:1::4", { temporary: true }),
       ]);
       const c = check(context({ links }), "wan-address");
       assert.match(c.detail, /::2 \(duplicate address detection failed/);
-      assert.match(c.detail, /::3 \(deprecated/);
+      assert.match(c.detail, /::3 \(tentative/);
       assert.match(c.detail, /::4 \(temporary privacy address/);
       assert.match(c.fix ?? "", /wait/, "a tentative address is the likeliest to settle");
+    });
+    test("a literal deprecated on purpose (a service address, valid forever) is used; the upstream is not blamed", () => {
+      const config = makeConfig({ wan: { interface: "wan0", address: "2001:db8:1::53" } });
+      const links = withWan([address(WAN), address("2001:db8:1::53", { deprecated: true, preferredLft: 0 })]);
+      const agent = runningAgent({ wan: { interface: "wan0", address: "2001:db8:1::53" } });
+      const c = check(context({ config, links, agent }), "wan-address");
+      assert.equal(c.status, "ok");
+      assert.match(c.detail, /using 2001:db8:1::53\/64 .*deprecated on purpose/);
+      assert.doesNotMatch(`${c.detail} ${c.fix ?? ""}`, /upstream|withdraw/);
+    });
+    test("auto on the last, deprecated address of a prefix being withdrawn: served, with a warning", () => {
+      const links = withWan([address(WAN, { deprecated: true, preferredLft: 0, validLft: 600 })]);
+      const c = check(context({ links }), "wan-address");
+      assert.equal(c.status, "warn");
+      assert.match(c.detail, /deprecated, and valid for 600 s more/);
+      assert.match(c.fix ?? "", /withdrawing the prefix/);
+    });
+    test("a global address beside the ULA the agent holds: the global one, and the agent is told to follow", () => {
+      const links = withWan([address(WAN), address("fd00:db8:1::1")]);
+      const agent = runningAgent({ wan: { interface: "wan0", address: "fd00:db8:1::1" } });
+      const c = check(context({ links, agent }), "wan-address");
+      assert.equal(c.status, "warn");
+      assert.match(
+        c.detail,
+        /serves on fd00:db8:1::1, but the address to use now is 2001:db8:1::1\/64 .*ranked lower: fd00:db8:1::1 \(unique-local\)/,
+      );
     });
     test("no IPv6 at all, and a configured address that is missing", () => {
       assert.match(check(context({ links: withWan([]) }), "wan-address").detail, /no IPv6 address at all/);
@@ -230,6 +256,61 @@ describe("doctor checks", () => {
     test("the agent still serves on an address that is no longer usable: warn", () => {
       const agent = runningAgent({ wan: { interface: "wan0", address: "2001:db8:1::9" } });
       assert.equal(check(context({ agent }), "wan-address").status, "warn");
+    });
+  });
+
+  describe("WAN address on a prefix-delegation-only uplink", () => {
+    // The uplink has only a link-local address; the delegated prefix's address lives on the LAN side.
+    const PD = "2001:db8:1:100::1";
+    const links = [
+      link("wan0", [address("fe80::2")]),
+      link("lan0", [address("192.168.1.1"), address(PD), address("fe80::1")]),
+    ];
+    const pdConfig = (over: Record<string, unknown> = {}) =>
+      makeConfig({ wan: { interface: "wan0", ...over }, device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
+    const ss = SS_HEALTHY.replaceAll(WAN, PD);
+
+    test("without wan.addressFrom: recognised, and the advice is the setting, not adding the address to the WAN", () => {
+      const c = check(
+        context({
+          config: pdConfig(),
+          links,
+          agent: runningAgent({ wan: { interface: "wan0", address: null } }),
+        }),
+        "wan-address",
+      );
+      assert.equal(c.status, "fail");
+      assert.match(
+        c.detail,
+        /wan0 has no global IPv6 address \(only link-local fe80::2\), but lan0 holds 2001:db8:1:100::1/,
+      );
+      assert.match(c.fix ?? "", /set wan\.addressFrom: lan0/);
+      assert.doesNotMatch(c.fix ?? "", /add .* to wan0/);
+    });
+    test("a literal that lives on the LAN side: the same advice", () => {
+      const c = check(context({ config: pdConfig({ address: PD }), links }), "wan-address");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /configured address 2001:db8:1:100::1 is on lan0, not on wan0/);
+      assert.match(c.fix ?? "", /set wan\.addressFrom: lan0/);
+    });
+    test("with wan.addressFrom: lan0 the address is used and every hop passes", () => {
+      const agent = runningAgent({ wan: { interface: "wan0", address: PD } });
+      const ctx = context({ config: pdConfig({ addressFrom: "lan0" }), links, agent, ss });
+      const c = check(ctx, "wan-address");
+      assert.equal(c.status, "ok");
+      assert.match(
+        c.detail,
+        /using 2001:db8:1:100::1\/64 .* on lan0 \(wan\.addressFrom; clients arrive on wan0\)/,
+      );
+      assert.deepEqual(
+        Object.entries(statuses(ctx)).filter(([, v]) => v !== "ok" && v !== "skip"),
+        [],
+      );
+    });
+    test("wan.addressFrom names an interface that is not there: fail, naming the setting", () => {
+      const c = check(context({ config: pdConfig({ addressFrom: "br-lan" }), links }), "wan-address");
+      assert.equal(c.status, "fail");
+      assert.match(c.detail, /no interface br-lan \(wan\.addressFrom\)/);
     });
   });
 
