@@ -153,19 +153,9 @@ export async function runCommand(
   );
   const mqtt = startMqttIfConfigured(config, agent, probeReports, log);
 
-  // The status file adds what only the composition root knows: whether MQTT is connected, and to which broker
-  // (the URL holds no credentials: the schema refuses them there).
+  // The status file adds what only the composition root knows: the MQTT session's view of itself.
   const status = statusWriter(config.runtimeDir, log);
-  const mqttView = () =>
-    mqtt === undefined || config.mqtt === undefined
-      ? null
-      : {
-          connected: mqtt.connected,
-          broker: config.mqtt.url,
-          lastError: mqtt.lastError,
-          conflict: mqtt.conflict,
-        };
-  const persist = () => status.push({ ...agent.status(), mqtt: mqttView() });
+  const persist = () => status.push({ ...agent.status(), mqtt: mqtt?.view() ?? null });
   agent.statusChanges.subscribe(persist);
   probeReports.subscribe(persist);
 

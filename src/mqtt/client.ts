@@ -43,6 +43,16 @@ export interface StartMqttOptions {
   commandTimeoutMs?: number;
 }
 
+export interface MqttView {
+  connected: boolean;
+  /** Scheme, host and port. */
+  broker: string;
+  baseTopic: string;
+  readOnly: boolean;
+  lastError: string | null;
+  conflict: string | null;
+}
+
 export interface MqttHandle {
   readonly topics: Topics;
   /** True while connected to the broker. */
@@ -51,6 +61,8 @@ export interface MqttHandle {
   readonly lastError: string | null;
   /** Another publisher seen on our state topic (two gateways with one identity); null if none. For `status`. */
   readonly conflict: string | null;
+  /** The `mqtt` section of the status file. Holds no secret: the URL cannot carry credentials, errors are scrubbed. */
+  view(): MqttView;
   /** Publishes `offline` (retained), disconnects cleanly, stops the tick. Bounded: at most about 4 s. */
   stop(): Promise<void>;
   /** Empty retained payloads on the discovery and state topics: Home Assistant forgets the device. */
@@ -94,6 +106,19 @@ export function loadSecrets(config: MqttConfig): Secrets {
   if (config.tls?.cert !== undefined) secrets.cert = readSecretFile(config.tls.cert, "tls.cert");
   if (config.tls?.key !== undefined) secrets.key = readSecretFile(config.tls.key, "tls.key");
   return secrets;
+}
+
+/**
+ * What must never be published or logged: the password, and the TLS key in whole and line by line (an error that
+ * quotes a piece of the PEM must not leak that piece). The CA and the client certificate are public.
+ */
+export function secretStrings(secrets: Secrets): string[] {
+  const out = secrets.password !== undefined ? [secrets.password] : [];
+  if (secrets.key !== undefined) {
+    const pem = secrets.key.toString("utf8");
+    out.push(pem.trim(), ...pem.split(/\r?\n/).filter((l) => l.length >= 16 && !l.startsWith("-----")));
+  }
+  return out;
 }
 
 function clientOptions(
@@ -213,7 +238,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const commandTimeoutMs = options.commandTimeoutMs ?? 30000;
   const topics = topicsFor(config);
   const secrets = loadSecrets(config);
-  const secretList = secrets.password !== undefined ? [secrets.password] : [];
+  const secretList = secretStrings(secrets);
   const scrub = (text: string) => scrubSecrets(text, secretList);
   const hostname = topicHostname(options.hostname ?? osHostname());
   const session = randomBytes(3).toString("hex");
@@ -231,7 +256,9 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
       : {}),
   });
   const tickIntervalSec = options.tickIntervalSec ?? 30;
-  const discoveryPayload = JSON.stringify(buildDiscovery({ topics, version, hostname, tickIntervalSec }));
+  const discoveryPayload = JSON.stringify(
+    buildDiscovery({ topics, version, hostname, tickIntervalSec, commands: !config.readOnly }),
+  );
   const broker = brokerForLog(config.url);
 
   const client = connect(config.url, clientOptions(config, secrets, clientId, topics));
@@ -253,7 +280,13 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   let lastError: string | null = null;
 
   log.info(
-    { broker, clientId, baseTopic: config.baseTopic, identity: config.identitySource },
+    {
+      broker,
+      clientId,
+      baseTopic: config.baseTopic,
+      identity: config.identitySource,
+      readOnly: config.readOnly,
+    },
     "mqtt connecting",
   );
 
@@ -367,7 +400,13 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     publisher.reset();
     log.info({ broker }, everConnected ? "mqtt reconnected" : "mqtt connected");
     everConnected = true;
-    const wanted = [topics.request, topics.haStatus, topics.availability, ...watch.topics];
+    // Read-only: no command topic at all, so nothing a broker user publishes can act on the gateway.
+    const wanted = [
+      ...(config.readOnly ? [] : [topics.request]),
+      topics.haStatus,
+      topics.availability,
+      ...watch.topics,
+    ];
     client.subscribe(wanted, { qos: 1 }, (error) => {
       if (error) log.warn({ error: error.message }, "mqtt subscribe failed");
     });
@@ -393,7 +432,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
 
   client.on("message", (topic, payload, packet) => {
     if (stopping) return;
-    if (topic === topics.request) {
+    if (topic === topics.request && !config.readOnly) {
       if (packet.retain) {
         log.warn({ topic }, "ignoring a retained request (clear it with an empty retained message)");
         return;
@@ -495,6 +534,14 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     get conflict() {
       return watch.conflict;
     },
+    view: () => ({
+      connected: client.connected,
+      broker,
+      baseTopic: config.baseTopic,
+      readOnly: config.readOnly,
+      lastError,
+      conflict: watch.conflict,
+    }),
     stop,
     removeDiscovery,
   };
@@ -524,7 +571,7 @@ export async function cleanupMqtt(options: {
   clientOpts.connectTimeout = timeoutMs;
   const client = connect(config.url, clientOpts);
   client.on("error", (e) =>
-    log.debug({ error: scrubSecrets(e.message, secrets.password ? [secrets.password] : []) }, "mqtt error"),
+    log.debug({ error: scrubSecrets(e.message, secretStrings(secrets)) }, "mqtt error"),
   );
   try {
     await withTimeout(

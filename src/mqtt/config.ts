@@ -94,6 +94,8 @@ export const mqttConfigSchema = z
       .optional(),
     baseTopic: topic.optional(),
     discoveryPrefix: topic.default("homeassistant"),
+    /** State and discovery only: no command subscription, no command entities in discovery. */
+    readOnly: z.boolean().default(false),
     keepalive: z
       .number()
       .int()

@@ -57,6 +57,8 @@ export interface DiscoveryOptions {
   hostname: string;
   /** The longest wait between two health ticks, in seconds (see longestTickGapSec in src/config/health.ts). */
   tickIntervalSec: number;
+  /** False for a read-only agent: no buttons, and the proxy switch becomes a binary sensor. Default true. */
+  commands?: boolean;
 }
 
 export function buildDiscovery({
@@ -64,6 +66,7 @@ export function buildDiscovery({
   version,
   hostname,
   tickIntervalSec,
+  commands = true,
 }: DiscoveryOptions): DevicePayload {
   const id = topics.deviceId;
   const slug = entitySlug(id);
@@ -85,6 +88,40 @@ export function buildDiscovery({
     ...rest,
     ...(platform === "sensor" || platform === "binary_sensor" ? { expire_after: expireAfter } : {}),
   });
+
+  const enabledState = {
+    state_topic: state,
+    value_template: "{{ 'ON' if value_json.enabled else 'OFF' }}",
+    icon: "mdi:swap-horizontal",
+  };
+  // The entities that send commands; a read-only agent announces none of them.
+  const controls = (): Record<string, DiscoveryComponent> => ({
+    reconcile: component("reconcile", "button", "Reconcile", {
+      command_topic: topics.request,
+      payload_press: PRESS_PAYLOADS.reconcile,
+      icon: "mdi:sync",
+    }),
+    restart_listeners: component("restart_listeners", "button", "Restart listeners", {
+      device_class: "restart",
+      command_topic: topics.request,
+      payload_press: PRESS_PAYLOADS.restartListeners,
+    }),
+    proxy_enabled: component("proxy_enabled", "switch", "Proxy enabled", {
+      ...enabledState,
+      state_on: "ON",
+      state_off: "OFF",
+      command_topic: topics.request,
+      payload_on: PRESS_PAYLOADS.enable,
+      payload_off: PRESS_PAYLOADS.disable,
+    }),
+  });
+  // Read-only: the proxy switch's state, shown without a way to flip it.
+  const proxyEnabledSensor = () =>
+    component("proxy_enabled", "binary_sensor", "Proxy enabled", {
+      ...enabledState,
+      payload_on: "ON",
+      payload_off: "OFF",
+    });
 
   return {
     device: {
@@ -147,26 +184,7 @@ export function buildDiscovery({
         state_class: "measurement",
         entity_category: "diagnostic",
       }),
-      reconcile: component("reconcile", "button", "Reconcile", {
-        command_topic: topics.request,
-        payload_press: PRESS_PAYLOADS.reconcile,
-        icon: "mdi:sync",
-      }),
-      restart_listeners: component("restart_listeners", "button", "Restart listeners", {
-        device_class: "restart",
-        command_topic: topics.request,
-        payload_press: PRESS_PAYLOADS.restartListeners,
-      }),
-      proxy_enabled: component("proxy_enabled", "switch", "Proxy enabled", {
-        state_topic: state,
-        value_template: "{{ 'ON' if value_json.enabled else 'OFF' }}",
-        state_on: "ON",
-        state_off: "OFF",
-        command_topic: topics.request,
-        payload_on: PRESS_PAYLOADS.enable,
-        payload_off: PRESS_PAYLOADS.disable,
-        icon: "mdi:swap-horizontal",
-      }),
+      ...(commands ? controls() : { proxy_enabled: proxyEnabledSensor() }),
     },
   };
 }

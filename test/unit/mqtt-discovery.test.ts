@@ -284,6 +284,31 @@ describe("Home Assistant device discovery payload", () => {
     assert.equal(longestTickGapSec("0,10 * * * * *"), 50);
   });
 
+  test("read-only: no command entities; the proxy state is a binary sensor of the platform's keys", () => {
+    const readOnly = buildDiscovery({
+      topics,
+      version: "1",
+      hostname: "gw",
+      tickIntervalSec: 30,
+      commands: false,
+    });
+    for (const [key, component] of Object.entries(readOnly.components)) {
+      const platform = PLATFORMS[component.platform];
+      assert.ok(component.platform === "sensor" || component.platform === "binary_sensor", key);
+      assert.ok(platform !== undefined, key);
+      const allowed = new Set([...COMMON_KEYS, ...platform.allowed]);
+      for (const k of Object.keys(component)) assert.ok(allowed.has(k), `${key}: unknown key ${k}`);
+      assert.equal("command_topic" in component, false, key);
+    }
+    assert.equal(readOnly.components.proxy_enabled?.platform, "binary_sensor");
+    assert.equal(
+      readOnly.components.proxy_enabled.value_template,
+      payload.components.proxy_enabled?.value_template,
+    );
+    assert.equal(readOnly.components.reconcile, undefined);
+    assert.ok(!JSON.stringify(readOnly).includes(topics.request));
+  });
+
   test("buttons and the switch send requests the command parser accepts", async () => {
     const { parseRequest } = await import("../../src/mqtt/commands.js");
     const c = payload.components;
