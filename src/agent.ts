@@ -19,6 +19,7 @@ import {
   type Observable,
 } from "rxjs";
 import type { Logger } from "pino";
+import { refusedTargets } from "./config/allowed-targets.js";
 import { portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
@@ -232,7 +233,12 @@ export class Agent implements AgentControl {
             .join("; "),
         ),
       );
-    return this.changeChoices((current) => ({ ...current, ports: checked.data }));
+    return this.changeChoices((current) => {
+      // Checked in turn, against the config as it is then (a reload may have tightened allowedTargets).
+      const refused = refusedTargets(checked.data, this.state.config);
+      if (refused !== undefined) throw new Error(refused);
+      return { ...current, ports: checked.data };
+    });
   }
 
   resetPorts(): Promise<void> {

@@ -17,7 +17,7 @@ export interface AgentControl {
   setEnabled(enabled: boolean): Promise<void>;
   /** Re-reads the config file; rejects with the problems and changes nothing if it is invalid. */
   reloadConfig(): Promise<void>;
-  /** Replaces the port mappings at run time (validated like the config); persisted across restarts. */
+  /** Replaces the port mappings at run time (validated like the config, targets within allowedTargets); persisted. */
   setPorts(ports: PortMap[]): Promise<void>;
   /** Back to the config file's port mappings. */
   resetPorts(): Promise<void>;

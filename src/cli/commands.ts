@@ -25,6 +25,8 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
   const plan = await observePlan(config, runner, log);
   const { desired } = plan;
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
+  if (plan.waitingFor === undefined && plan.detail === "disabled")
+    out("# disabled by the operator (stateDir/state.json): nothing is served until enable");
   out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
   const backend = (await selectFirewall(config.firewall, runner, log)).backend;
   if (backend === "iptables" && desired.snat !== null) {

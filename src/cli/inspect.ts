@@ -7,7 +7,7 @@ import { plan } from "../core/plan.js";
 import type { AgentStatus } from "../core/status.js";
 import type { Config, Facts, Plan } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
-import { createStateStore } from "../effects/state-store.js";
+import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
 import { parseIpAddrJson } from "../sources/ip-addr.js";
 import { readStatus, runningAgentPid } from "./runtime.js";
@@ -44,7 +44,7 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   const links = parseIpAddrJson((await runChecked(runner, ["ip", "-json", "addr", "show"])).stdout);
   const pid = await runningAgentPid(config.runtimeDir);
   const status = pid === undefined ? undefined : await readStatus(config.runtimeDir);
-  const persisted = await createStateStore(config.stateDir, log).load();
+  const persisted = await loadOperatorChoices(config, log);
   let state = { config, facts: seededFacts(status, persisted) };
   state = reduce(state, { type: "links", links });
   state = reduce(state, await readLeases(config.device.leases, log));

@@ -10,7 +10,7 @@ import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords } from "../effects/pid-records.js";
-import { createStateStore } from "../effects/state-store.js";
+import { createStateStore, loadOperatorChoices } from "../effects/state-store.js";
 import { writeFileAtomic } from "../effects/atomic-file.js";
 import { Subject, filter, merge, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
@@ -135,7 +135,7 @@ export async function runCommand(
     leases: (file) =>
       leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
     lookAgain: () => lookAgain.next(),
-    persisted: await store.load(),
+    persisted: await loadOperatorChoices(config, log, store),
     store,
     loadConfig: () => loadConfig(configFile),
     probe: createProber({ connector: createConnector(runner), timeoutMs: config.health.timeoutMs }),

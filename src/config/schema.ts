@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
+import { allowedTargetsSchema } from "./allowed-targets.js";
 import { healthConfigSchema } from "./health.js";
 
 const interfaceName = z
@@ -78,6 +79,8 @@ export const configSchema = z.strictObject({
     })
     .default({ leases: "/tmp/dhcp.leases" }),
   ports: portsSchema,
+  /** The target ports a run-time set-ports may use (see allowed-targets.ts); default: those of `ports`. */
+  allowedTargets: allowedTargetsSchema.optional(),
   firewall: z.enum(["auto", "nft", "iptables"]).default("auto"),
   runtimeDir: absolutePath.default("/run/sixgate"),
   stateDir: absolutePath.default("/var/lib/sixgate"),

@@ -14,7 +14,7 @@ import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
-import { createStateStore } from "../effects/state-store.js";
+import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
 import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
@@ -134,7 +134,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const [addrText, agent, persisted, leases, sockets, nft, routes] = await Promise.all([
     observe(() => stdout(["ip", "-json", "addr", "show"])),
     agentView(config.runtimeDir),
-    createStateStore(config.stateDir, log).load(),
+    loadOperatorChoices(config, log),
     readLeases(config.device.leases, log),
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
     observe(async () => parseNftRuleset(await stdout(["nft", "list", "ruleset"]))),

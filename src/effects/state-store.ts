@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { portsSchema } from "../config/schema.js";
+import { refusedTargets } from "../config/allowed-targets.js";
+import { portsSchema, type Config } from "../config/schema.js";
 import type { PortMap } from "../core/types.js";
 import { tryParseJson } from "../util/json.js";
 import { writeFileAtomic } from "./atomic-file.js";
@@ -51,4 +52,24 @@ export function createStateStore(stateDir: string, log: Logger): StateStore {
       );
     },
   };
+}
+
+/**
+ * The operator's choices as the agent starts with them, and as `plan` and `doctor` assume them: state.json read by
+ * the store, with saved port mappings dropped (logged as an error) when a target is outside the config's
+ * allowedTargets (which may have been tightened since they were saved). Never rejects.
+ */
+export async function loadOperatorChoices(
+  config: Config,
+  log: Logger,
+  store: StateStore = createStateStore(config.stateDir, log),
+): Promise<PersistedState> {
+  const saved = await store.load();
+  const refused = saved.ports === undefined ? undefined : refusedTargets(saved.ports, config);
+  if (refused === undefined) return saved;
+  log.error(
+    { file: join(config.stateDir, "state.json"), error: refused },
+    "ignoring the saved port mappings: not allowed by allowedTargets; using the config file's ports",
+  );
+  return { ...saved, ports: undefined };
 }

@@ -1,12 +1,12 @@
-// Operator choices under a burst of dashboard commands, with the real agent and a real Mosquitto in the lab:
-// whatever order the commands land in, state.json is whole, says what status says, and survives a restart.
+// Operator choices with the real agent and a real Mosquitto in the lab: under a burst of dashboard commands,
+// state.json is whole, says what status says, and survives a restart; set-ports stays within allowedTargets.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { LAB_BASE_TOPIC, LAB_MQTT, startLabBroker } from "./broker.js";
-import { createLabFor, waitFor } from "./lab.js";
+import { LAB_BASE_TOPIC, LAB_MQTT, labRequest, startLabBroker } from "./broker.js";
+import { DEFAULT_PORTS, createLabFor, waitFor } from "./lab.js";
 
 const BURST = fileURLToPath(new URL("./fixtures/mqtt-burst.ts", import.meta.url));
 const COMMANDS = ["enable", "disable", "set-ports", "reset-ports"] as const;
@@ -34,7 +34,7 @@ function burst(): { id: string; command: string; args?: { ports: Choices["ports"
   });
 }
 
-describe("operator choices under load", () => {
+describe("operator choices in the lab", () => {
   it(
     "200 commands fired at once over MQTT: state.json parses, equals what status reports, and a restarted agent has it",
     { timeout: 180_000 },
@@ -99,6 +99,51 @@ describe("operator choices under load", () => {
       const back = await again.waitPhase(saved.enabled ? "serving" : "disabled", 15_000);
       assert.equal(back.enabled, saved.enabled);
       assert.deepEqual(back.portsSource === "runtime" ? back.ports : null, saved.ports, "restarted: ports");
+    },
+  );
+
+  it(
+    "set-ports over MQTT stays within allowedTargets; saved ports a tightened allowedTargets excludes are refused at start",
+    { timeout: 120_000 },
+    async (t) => {
+      const lab = await createLabFor(t);
+      await startLabBroker(lab);
+      const configPath = await lab.writeConfig({ mqtt: LAB_MQTT, allowedTargets: [80, "20-23"] });
+      const agent = lab.startAgent(configPath);
+      await agent.waitPhase("serving", 15_000);
+      const file = join(lab.dir, "state", "state.json");
+
+      const refused = await labRequest(lab, "x1", "set-ports", {
+        ports: [
+          { listen: 2222, target: 22 },
+          { listen: 3306, target: 3306 },
+        ],
+      });
+      assert.equal(refused.ok, false);
+      assert.equal(refused.error, "ports.1.target: port 3306 is outside allowedTargets (80, 20-23)");
+      await assert.rejects(readFile(file), { code: "ENOENT" }, "nothing saved");
+      assert.equal((await agent.status()).portsSource, "config");
+      assert.ok((await lab.curl6(80)).answer, "port 80 still serves");
+
+      const taken = await labRequest(lab, "x2", "set-ports", { ports: [{ listen: 8023, target: 23 }] });
+      assert.equal(taken.ok, true, JSON.stringify(taken));
+      await agent.waitPhase("serving", 10_000, (s) => s.listeners.map((l) => l.listen).join() === "8023");
+
+      // The operator tightens allowedTargets and restarts: the saved 8023->23 is refused, the config's ports serve.
+      agent.stop("SIGTERM");
+      assert.equal((await agent.waitExit(10_000))?.code, 0);
+      await lab.writeConfig({ mqtt: LAB_MQTT, allowedTargets: [80] });
+      const again = lab.startAgent(configPath);
+      const back = await again.waitPhase("serving", 15_000);
+      assert.equal(back.portsSource, "config");
+      assert.deepEqual(back.ports, DEFAULT_PORTS);
+      const logged = again.logs().find((l) => l.level === 50 && /allowedTargets/.test(String(l.msg)));
+      assert.match(
+        String(logged?.error),
+        /ports\.0\.target: port 23 is outside allowedTargets \(80\)/,
+        again.tail(),
+      );
+      assert.ok((await lab.curl6(80)).answer, "the config file's port 80 serves");
     },
   );
 });

@@ -31,10 +31,10 @@ class SlowStore implements StateStore {
   }
 }
 
-function setup(persisted?: PersistedState) {
+function setup(persisted?: PersistedState, configOverrides: Record<string, unknown> = {}) {
   const store = new SlowStore();
   const agent = new Agent({
-    config: makeConfig({}),
+    config: makeConfig(configOverrides),
     log,
     firewall: new FakeFirewall(),
     listeners: new FakeListeners(),
@@ -104,5 +104,34 @@ test("a save that fails changes nothing, and the commands after it still run", a
   await assert.rejects(failed, /EROFS/);
   await next;
   assert.deepEqual(store.saved, { enabled: true, ports: [{ listen: 8080, target: 80 }] });
+  assert.deepEqual(choices(agent), store.saved);
+});
+
+test("set-ports beyond the config file's targets is refused, naming the field and port; nothing changes", async (t) => {
+  const { agent, store } = setup();
+  t.after(() => agent.stop());
+  await assert.rejects(
+    agent.setPorts([
+      { listen: 8080, target: 80 },
+      { listen: 2222, target: 22 },
+    ]),
+    /^Error: ports\.1\.target: port 22 is not one of the config file's target ports \(80, 23\)/,
+  );
+  assert.equal(store.saves, 0);
+  assert.deepEqual(choices(agent), { enabled: true, ports: undefined });
+  await agent.setPorts([{ listen: 2300, target: 23 }]);
+  assert.deepEqual(store.saved.ports, [{ listen: 2300, target: 23 }]);
+});
+
+test("set-ports within allowedTargets is taken; outside it is refused and the earlier choice stays", async (t) => {
+  const { agent, store } = setup(undefined, { allowedTargets: ["8000-8010"] });
+  t.after(() => agent.stop());
+  const ports = [{ listen: 9000, target: 8005 }];
+  await agent.setPorts(ports);
+  await assert.rejects(
+    agent.setPorts([{ listen: 9000, target: 80 }]),
+    /ports\.0\.target: port 80 is outside allowedTargets \(8000-8010\)/,
+  );
+  assert.deepEqual(store.saved, { enabled: true, ports });
   assert.deepEqual(choices(agent), store.saved);
 });

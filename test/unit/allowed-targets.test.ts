@@ -1,0 +1,58 @@
+// allowedTargets in the config file: ports and ranges, a clear error for anything else, and the check set-ports uses.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { refusedTargets } from "../../src/config/allowed-targets.js";
+import { configSchema, formatIssues } from "../../src/config/schema.js";
+import { makeConfig } from "./fixtures.js";
+
+const parse = (allowedTargets: unknown) =>
+  configSchema.safeParse({
+    wan: { interface: "wan0" },
+    lan: { interface: "lan0" },
+    ports: [{ listen: 80, target: 80 }],
+    allowedTargets,
+  });
+
+test("ports and ranges, as numbers or strings, become inclusive ranges", () => {
+  const parsed = parse([443, "80", "8000-8010", " 9000-9000 "]);
+  assert.ok(parsed.success);
+  assert.deepEqual(parsed.data.allowedTargets, [
+    { from: 443, to: 443 },
+    { from: 80, to: 80 },
+    { from: 8000, to: 8010 },
+    { from: 9000, to: 9000 },
+  ]);
+  assert.equal(makeConfig().allowedTargets, undefined, "optional");
+});
+
+test("anything else is refused, naming the entry", () => {
+  for (const [value, problem] of [
+    [[0], /allowedTargets\.0: 0 is not a port 1-65535 or a range like "8000-8010"/],
+    [[80, "8010-8000"], /allowedTargets\.1: "8010-8000" is not a port/],
+    [["80-70000"], /allowedTargets\.0: "80-70000" is not a port/],
+    [["http"], /allowedTargets\.0: "http" is not a port/],
+    [[1.5], /allowedTargets\.0: 1\.5 is not a port/],
+    [[], /allowedTargets: needs at least one port or range/],
+    ["80", /allowedTargets: /],
+  ] as const) {
+    const parsed = parse(value);
+    assert.equal(parsed.success, false, JSON.stringify(value));
+    assert.match(formatIssues(parsed.error).join("\n"), problem);
+  }
+});
+
+test("refusedTargets names each field and port outside the allowed set", () => {
+  const config = makeConfig({ allowedTargets: [80, "8000-8010"] });
+  assert.equal(refusedTargets([{ target: 80 }, { target: 8000 }, { target: 8010 }], config), undefined);
+  assert.equal(
+    refusedTargets([{ target: 80 }, { target: 22 }, { target: 8011 }], config),
+    "ports.1.target: port 22 is outside allowedTargets (80, 8000-8010); " +
+      "ports.2.target: port 8011 is outside allowedTargets (80, 8000-8010)",
+  );
+  // Without allowedTargets: the config file's own targets (80 and 23 here).
+  assert.equal(refusedTargets([{ target: 23 }], makeConfig()), undefined);
+  assert.match(
+    refusedTargets([{ target: 22 }], makeConfig()) ?? "",
+    /^ports\.0\.target: port 22 is not one of the config file's target ports \(80, 23\); list it in allowedTargets/,
+  );
+});

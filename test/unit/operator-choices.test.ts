@@ -1,0 +1,127 @@
+// The operator's saved choices as every reader takes them: the agent at start, `sixgate plan` and doctor all go
+// through loadOperatorChoices, so they agree; saved ports outside allowedTargets are refused at start.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Writable } from "node:stream";
+import { pino, type Logger } from "pino";
+import { observePlan } from "../../src/cli/inspect.js";
+import type { Config } from "../../src/config/schema.js";
+import { gather } from "../../src/doctor/gather.js";
+import type { Runner } from "../../src/effects/exec.js";
+import { loadOperatorChoices } from "../../src/effects/state-store.js";
+import { makeConfig } from "./fixtures.js";
+
+const quiet = pino({ level: "silent" });
+
+/** A logger whose lines a test can read. */
+function memoryLog(): { log: Logger; text: () => string } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  return { log: pino(stream), text: () => lines.join("") };
+}
+
+const ADDR = JSON.stringify([
+  {
+    ifname: "wan0",
+    flags: ["UP", "LOWER_UP"],
+    addr_info: [{ family: "inet6", local: "2001:db8:1::1", prefixlen: 64, scope: "global" }],
+  },
+  {
+    ifname: "lan0",
+    flags: ["UP", "LOWER_UP"],
+    addr_info: [{ family: "inet", local: "192.168.1.1", prefixlen: 24, scope: "global" }],
+  },
+]);
+
+/** Answers `ip -json addr show`; every other command fails, as on a host without the rest. */
+const runner: Runner = {
+  run: (argv) =>
+    Promise.resolve(
+      argv.join(" ") === "ip -json addr show"
+        ? { exitCode: 0, stdout: ADDR, stderr: "" }
+        : { exitCode: 1, stdout: "", stderr: "not here" },
+    ),
+  spawn() {
+    throw new Error("never spawns");
+  },
+};
+
+/** A gateway directory with a lease for the device and the given state.json (none when undefined). */
+async function gateway(
+  t: { after: (fn: () => Promise<void>) => void },
+  saved: unknown,
+  overrides: Record<string, unknown> = {},
+): Promise<Config> {
+  const dir = await mkdtemp(join(tmpdir(), "sixgate-choices-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const leases = join(dir, "dhcp.leases");
+  await writeFile(leases, "0 02:00:00:00:01:00 192.168.1.100 dev *\n");
+  const stateDir = join(dir, "state");
+  await mkdir(stateDir);
+  if (saved !== undefined) await writeFile(join(stateDir, "state.json"), JSON.stringify(saved));
+  return makeConfig({
+    device: { mac: "02:00:00:00:01:00", leases },
+    runtimeDir: join(dir, "run"),
+    stateDir,
+    ...overrides,
+  });
+}
+
+/** What `sixgate plan` would serve, and what doctor assumes should be served, as "listen->target" lists. */
+async function planAndDoctor(config: Config): Promise<{ plan: string[]; doctor: string[] }> {
+  const show = (ls: { listen: number; target: number }[]) => ls.map((l) => `${l.listen}->${l.target}`);
+  const plan = await observePlan(config, runner, quiet);
+  const doctor = await gather(config, {
+    runner,
+    log: quiet,
+    connect: () => Promise.resolve({ ok: false, ms: 1, error: "not probed" }),
+  });
+  return { plan: show(plan.desired.listeners), doctor: show(doctor.plan.desired.listeners) };
+}
+
+test("plan and doctor both serve the operator's saved run-time ports", async (t) => {
+  const config = await gateway(t, { enabled: true, ports: [{ listen: 8080, target: 80 }] });
+  assert.deepEqual(await planAndDoctor(config), { plan: ["8080->80"], doctor: ["8080->80"] });
+});
+
+test("plan and doctor both serve nothing when the operator disabled the proxy", async (t) => {
+  const config = await gateway(t, { enabled: false, ports: null });
+  assert.deepEqual(await planAndDoctor(config), { plan: [], doctor: [] });
+  assert.equal((await observePlan(config, runner, quiet)).detail, "disabled");
+});
+
+test("saved ports outside allowedTargets are refused at start, with an error naming the port", async (t) => {
+  const saved = { enabled: false, ports: [{ listen: 2222, target: 22 }] };
+  const config = await gateway(t, saved, { allowedTargets: [80, "8000-8010"] });
+  const { log, text } = memoryLog();
+  assert.deepEqual(await loadOperatorChoices(config, log), { enabled: false, ports: undefined });
+  assert.match(text(), /ports\.0\.target: port 22 is outside allowedTargets \(80, 8000-8010\)/);
+  // Every reader falls back the same way: the config file's ports.
+  assert.deepEqual(
+    await planAndDoctor(await gateway(t, { ...saved, enabled: true }, { allowedTargets: [80] })),
+    {
+      plan: ["80->80", "2323->23"],
+      doctor: ["80->80", "2323->23"],
+    },
+  );
+});
+
+test("without allowedTargets, saved ports may use only the config file's own targets", async (t) => {
+  const inside = { enabled: true, ports: [{ listen: 8023, target: 23 }] };
+  assert.deepEqual(await loadOperatorChoices(await gateway(t, inside), quiet), inside);
+  const outside = { enabled: true, ports: [{ listen: 8443, target: 443 }] };
+  const { log, text } = memoryLog();
+  assert.deepEqual(await loadOperatorChoices(await gateway(t, outside), log), {
+    enabled: true,
+    ports: undefined,
+  });
+  assert.match(text(), /ports\.0\.target: port 443 is not one of the config file's target ports \(80, 23\)/);
+});
