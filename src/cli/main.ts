@@ -8,7 +8,7 @@ import { VERSION } from "../version.js";
 import { oldNodeWarning } from "./node-support.js";
 import { catchSignals } from "./signals.js";
 
-// Commands are loaded on demand: `sixgate notify`, run by hooks under a one-second watchdog, must start fast.
+// Commands are loaded on demand, so that `status` and `notify` start fast.
 const commands = () => import("./commands.js");
 const logger = async (level: LevelWithSilent) => (await import("./logger.js")).createLogger(level);
 
@@ -21,7 +21,7 @@ commands:
   doctor   [--json] [--config FILE] walk the path hop by hop and say where it breaks (changes nothing)
   cleanup  --config FILE            remove every rule and process sixgate owns, and its retained MQTT
            [--keep-mqtt]            messages (Home Assistant forgets the device) unless --keep-mqtt
-  notify   <kind> [key=value...]    tell a running agent to look again (used by the hotplug/ hooks)
+  notify   <kind> [key=value...]    tell a running agent to look again (what the hotplug/ hooks send)
 
   --version                         print the version`;
 

@@ -85,7 +85,7 @@ async function sixgateTables(lab: Lab): Promise<string[]> {
 
 /**
  * Processes in the gateway namespace that the lab did not start itself (the agent and its children).
- * dnsmasq's --dhcp-script helper and the hook it runs (with the hook's one-second watchdog) are the lab's.
+ * dnsmasq's --dhcp-script helper and the hook it runs are the lab's.
  */
 async function processesNotOfLab(lab: Lab): Promise<string[]> {
   const all = await lab.processesIn("gw");
@@ -175,7 +175,7 @@ describe("sixgate agent end to end", () => {
       const before = await lab.deviceAddress();
       const wanted = before === "192.168.1.130" ? "192.168.1.131" : "192.168.1.130";
       await lab.newDeviceLease(wanted);
-      // dnsmasq -> hotplug/dnsmasq-dhcp-script -> `sixgate notify dhcp ...` -> the agent's socket.
+      // dnsmasq -> hotplug/dnsmasq-dhcp-script -> socat -> the agent's socket.
       const heard = await waitFor(
         () =>
           agent.logs().find((l) => {

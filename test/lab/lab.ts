@@ -309,18 +309,17 @@ export class Lab {
   }
 
   /**
-   * dnsmasq's --dhcp-script: the project's real hook (hotplug/dnsmasq-dhcp-script), with SIXGATE_BIN pointing at
-   * the built CLI and SIXGATE_CONFIG at the lab's default config, as an operator would install it.
+   * dnsmasq's --dhcp-script: the project's real hook (hotplug/dnsmasq-dhcp-script) with its hotplug/notify.sh,
+   * pointed at the socket of the lab's default config, as an operator with a non-default runtimeDir installs it.
    */
   private async writeDhcpHook(): Promise<string> {
-    const cli = join(this.dir, "sixgate");
-    await writeFile(cli, `#!/bin/sh\nexec ${process.execPath} ${AGENT_CLI} "$@"\n`, { mode: 0o755 });
     const hook = join(this.dir, "dhcp-hook");
     const script = join(REPO_ROOT, "hotplug", "dnsmasq-dhcp-script");
-    const config = join(this.dir, "config.yaml");
+    const lib = join(REPO_ROOT, "hotplug", "notify.sh");
+    const socket = join(this.dir, "run", "notify.sock");
     await writeFile(
       hook,
-      `#!/bin/sh\nSIXGATE_BIN=${cli} SIXGATE_CONFIG=${config} exec /bin/sh ${script} "$@"\n`,
+      `#!/bin/sh\nSIXGATE_SOCKET=${socket} SIXGATE_NOTIFY_LIB=${lib} exec /bin/sh ${script} "$@"\n`,
       { mode: 0o755 },
     );
     return hook;
