@@ -543,7 +543,7 @@ describe("doctor checks", () => {
       assert.equal(c.status, "fail");
       assert.match(
         c.detail,
-        /table ip sixgate is missing; want: oifname "lan0" ip daddr 192\.168\.1\.100 tcp dport \{ 23, 80 \} snat to 192\.168\.1\.1/,
+        /table ip sixgate is missing; want: oifname "lan0" ip saddr 192\.168\.1\.1 ip daddr 192\.168\.1\.100 tcp dport \{ 23, 80 \} snat to 192\.168\.1\.1/,
       );
       assert.match(c.fix ?? "", /restart it/);
     });
@@ -559,7 +559,10 @@ describe("doctor checks", () => {
         c.detail,
         /chain SIXGATE-POSTROUTING \(nat\) differs from the plan: -A SIXGATE-POSTROUTING .*192\.168\.1\.99/,
       );
-      assert.match(c.detail, /want: -A SIXGATE-POSTROUTING -d 192\.168\.1\.100\/32 -o lan0/);
+      assert.match(
+        c.detail,
+        /want: -A SIXGATE-POSTROUTING -s 192\.168\.1\.1\/32 -d 192\.168\.1\.100\/32 -o lan0/,
+      );
     });
     test("unreadable: warn", () => {
       assert.equal(

@@ -27,7 +27,7 @@ const saved = (jumps: string[], rules: string[]) =>
   ].join("\n");
 const JUMP = "-A POSTROUTING -j SIXGATE-POSTROUTING";
 const line = (dports: string, iface = "lan0") =>
-  `-A SIXGATE-POSTROUTING -d 192.168.1.100/32 -o ${iface} -p tcp -m multiport --dports ${dports} -j SNAT --to-source 192.168.1.1`;
+  `-A SIXGATE-POSTROUTING -s 192.168.1.1/32 -d 192.168.1.100/32 -o ${iface} -p tcp -m multiport --dports ${dports} -j SNAT --to-source 192.168.1.1`;
 
 test("iptables read-back compares whole rules: no prefix of a port list or an interface name passes", () => {
   assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443")])), rule), true);
@@ -69,6 +69,13 @@ const listing = (right: unknown, extra: object[] = []) =>
           handle: 2,
           expr: [
             { match: { op: "==", left: { meta: { key: "oifname" } }, right: "lan0" } },
+            {
+              match: {
+                op: "==",
+                left: { payload: { protocol: "ip", field: "saddr" } },
+                right: "192.168.1.1",
+              },
+            },
             {
               match: {
                 op: "==",

@@ -25,7 +25,7 @@ delete table ip sixgate
 table ip sixgate {
 \tchain postrouting {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
-\t\toifname "lan0" ip daddr 192.168.1.100 tcp dport { 23, 80 } snat to 192.168.1.1
+\t\toifname "lan0" ip saddr 192.168.1.1 ip daddr 192.168.1.100 tcp dport { 23, 80 } snat to 192.168.1.1
 \t}
 }
 `,
@@ -40,7 +40,7 @@ test("iptables: our chain, the jump only when missing, removal of both", () => {
     `*nat
 :SIXGATE-POSTROUTING - [0:0]
 -A POSTROUTING -j SIXGATE-POSTROUTING
--A SIXGATE-POSTROUTING -d 192.168.1.100/32 -o lan0 -p tcp -m multiport --dports 23,80 -j SNAT --to-source 192.168.1.1
+-A SIXGATE-POSTROUTING -s 192.168.1.1/32 -d 192.168.1.100/32 -o lan0 -p tcp -m multiport --dports 23,80 -j SNAT --to-source 192.168.1.1
 COMMIT
 `,
   );

@@ -9,14 +9,15 @@ export const MULTIPORT_MAX = 15;
 
 /**
  * The rules of our chain, one per group of at most MULTIPORT_MAX ports, with their options in the order
- * iptables-save prints them.
+ * iptables-save prints them. `-s` limits them to connections from the LAN address (the ones our listeners open),
+ * as in the nft rule (see render/nft.ts).
  */
 export function renderIptablesRules(rule: SnatRule): string[] {
   const lines: string[] = [];
   for (let i = 0; i < rule.ports.length; i += MULTIPORT_MAX) {
     const ports = rule.ports.slice(i, i + MULTIPORT_MAX).join(",");
     lines.push(
-      `-A ${IPT_CHAIN} -d ${rule.deviceAddress}/32 -o ${rule.lanInterface} -p tcp ` +
+      `-A ${IPT_CHAIN} -s ${rule.lanAddress}/32 -d ${rule.deviceAddress}/32 -o ${rule.lanInterface} -p tcp ` +
         `-m multiport --dports ${ports} -j SNAT --to-source ${rule.lanAddress}`,
     );
   }

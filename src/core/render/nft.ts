@@ -5,6 +5,10 @@ export const NFT_TABLE = "sixgate";
 const CHAIN = "postrouting";
 
 /**
+ * The rule matches only connections from the LAN address, which our listeners bind: the ones they open. IPv4
+ * forwards that other rules make to the device come from their clients' addresses and keep them. (socat 1.7.4
+ * cannot mark a socket before it connects, so a socket mark cannot select them.)
+ *
  * "add table; delete table; add table {...}" runs as one transaction: the table is created if missing,
  * so the delete always succeeds, and the new content replaces the old with no window in between.
  */
@@ -17,7 +21,7 @@ export function renderNftScript(rule: SnatRule | null): string {
     `table ip ${NFT_TABLE} {\n` +
     `\tchain ${CHAIN} {\n` +
     `\t\ttype nat hook postrouting priority srcnat; policy accept;\n` +
-    `\t\toifname "${rule.lanInterface}" ip daddr ${rule.deviceAddress} tcp dport ${ports} snat to ${rule.lanAddress}\n` +
+    `\t\toifname "${rule.lanInterface}" ip saddr ${rule.lanAddress} ip daddr ${rule.deviceAddress} tcp dport ${ports} snat to ${rule.lanAddress}\n` +
     `\t}\n` +
     `}\n`
   );
@@ -55,6 +59,7 @@ export function renderNftListing(rule: SnatRule): NftJson[] {
         chain: CHAIN,
         expr: [
           match({ meta: { key: "oifname" } }, rule.lanInterface),
+          match(payload("ip", "saddr"), rule.lanAddress),
           match(payload("ip", "daddr"), rule.deviceAddress),
           match(payload("tcp", "dport"), ports),
           { snat: { addr: rule.lanAddress } },
