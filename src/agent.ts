@@ -100,6 +100,8 @@ export class Agent implements AgentControl {
   private tail: Promise<unknown> = Promise.resolve();
   private lastReconcile: ReconcileReport | null = null;
   private lastProbe: ProbeReport | null = null;
+  /** The phase and reason last logged: each change is logged once. */
+  private loggedPhase: string | undefined;
   private retryMs = RETRY_MS.initial;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Wall-clock start; re-derived from monotonic time when the wall clock steps (see startedAtNow). */
@@ -470,6 +472,17 @@ export class Agent implements AgentControl {
   }
 
   private publish(): void {
-    this.status$.next(this.buildStatus());
+    const status = this.buildStatus();
+    this.logPhase(status);
+    this.status$.next(status);
+  }
+
+  /** Logs a change of phase (or of its reason) once: degraded as a warning, any other phase as info. */
+  private logPhase(status: AgentStatus): void {
+    const { phase, reason, waitingFor } = status;
+    const key = JSON.stringify([phase, reason]);
+    if (key === this.loggedPhase) return;
+    this.loggedPhase = key;
+    this.log[phase === "degraded" ? "warn" : "info"]({ phase, reason, waitingFor }, `phase ${phase}`);
   }
 }

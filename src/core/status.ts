@@ -13,6 +13,8 @@ export interface ListenerStatus {
   /** Open connections (socat's children, one per connection), as last counted; at maxChildren it accepts no more. */
   connections: number;
   maxChildren: number;
+  /** Connections that ended in an error (device refused, client reset...) since the listener started. */
+  connectionErrors: number;
 }
 
 export interface ReconcileReport {

@@ -29,7 +29,15 @@ export interface HealthState {
   };
   listeners: Pick<
     ListenerStatus,
-    "listen" | "target" | "state" | "pid" | "restarts" | "lastError" | "connections" | "maxChildren"
+    | "listen"
+    | "target"
+    | "state"
+    | "pid"
+    | "restarts"
+    | "lastError"
+    | "connections"
+    | "maxChildren"
+    | "connectionErrors"
   >[];
   listenersUp: number;
   listenersTotal: number;
@@ -70,6 +78,7 @@ export function buildState(
     lastError: l.lastError,
     connections: l.connections,
     maxChildren: l.maxChildren,
+    connectionErrors: l.connectionErrors,
   }));
   return {
     phase: status.phase,

@@ -81,6 +81,7 @@ export class FakeListeners implements Listeners {
       lastError: null,
       connections: 0,
       maxChildren: s.maxChildren,
+      connectionErrors: 0,
     }));
   }
 }

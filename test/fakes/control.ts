@@ -5,7 +5,7 @@ import type { AgentStatus, ReconcileReport } from "../../src/core/status.js";
 import type { PortMap } from "../../src/core/types.js";
 
 /** A listener with no connections open. */
-const IDLE = { connections: 0, maxChildren: 64 };
+const IDLE = { connections: 0, maxChildren: 64, connectionErrors: 0 };
 
 export type ControlMethod =
   "reconcile" | "restartListeners" | "probe" | "setEnabled" | "reloadConfig" | "setPorts" | "resetPorts";

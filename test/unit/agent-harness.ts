@@ -1,12 +1,11 @@
 // An Agent wired to fake adapters and Subject-backed sources, with its log lines captured.
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
 import { Subject } from "rxjs";
-import { pino } from "pino";
 import { Agent } from "../../src/agent.js";
 import type { Event, LinkInfo } from "../../src/core/types.js";
 import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
+import { captureLog } from "./log-capture.js";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,13 +16,6 @@ export async function until(check: () => boolean, what: string, timeoutMs = 2000
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await sleep(5);
   }
-}
-
-/** One pino line as the agent wrote it (level as pino's number: 20 debug, 30 info, 40 warn, 50 error). */
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
 }
 
 export interface HarnessOptions {
@@ -38,17 +30,10 @@ export function setup(options: HarnessOptions = {}) {
   const leases = new Subject<Event>();
   const firewall = new FakeFirewall();
   const listeners = new FakeListeners();
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split("\n"))
-        if (text !== "") lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
+  const { log, lines } = captureLog();
   const agent = new Agent({
     config: makeConfig({ debounceMs, ...options.config }),
-    log: pino({ level: "debug" }, stream),
+    log,
     firewall,
     listeners,
     links,

@@ -62,3 +62,22 @@ test("stop ends an in-flight reconcile between rounds and removes everything", a
   assert.equal(firewall.rule, null);
   assert.equal(agent.status().phase, "stopping");
 });
+
+test("a phase change is logged once, with its reason", async (t) => {
+  const { agent, healthy, snapshot, lines } = setup();
+  t.after(() => agent.stop());
+  healthy();
+  await until(() => agent.status().phase === "serving", "serving");
+  await sleep(100); // further publishes (listener changes, the reconcile report) change no phase
+  const phases = () => lines.filter((l) => typeof l.phase === "string" && l.msg.startsWith("phase "));
+  assert.equal(phases().filter((l) => l.phase === "serving").length, 1);
+  const before = phases().length;
+  snapshot(link("wan0", [addr("2001:db8:1::1")], false));
+  await until(() => agent.status().phase === "waiting", "waiting");
+  await sleep(100);
+  const after = phases().slice(before);
+  assert.deepEqual(
+    after.map((l) => [l.phase, l.reason]),
+    [["waiting", "wan0 is missing or has no carrier"]],
+  );
+});

@@ -359,6 +359,7 @@ describe("doctor checks", () => {
             lastError: "Address already in use",
             connections: 0,
             maxChildren: 64,
+            connectionErrors: 0,
           },
         ],
       });

@@ -45,6 +45,7 @@ describe("mqtt state payload", () => {
       lastError: null,
       connections: 0,
       maxChildren: 64,
+      connectionErrors: 0,
     });
     assert.deepEqual(state.lastReconcile, sampleStatus().lastReconcile);
   });

@@ -7,11 +7,12 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer, connect, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import type { ListenerSpec } from "../../src/core/types.js";
 import { createRunner } from "../../src/effects/exec.js";
 import { createSocatListeners } from "../../src/effects/listeners/socat.js";
 import { createPidRecords } from "../../src/effects/pid-records.js";
+import { captureLog } from "./log-capture.js";
 
 const log = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,14 +60,18 @@ function spec(listen: number, target: number): ListenerSpec {
   };
 }
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }) {
+async function setup(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: { log?: Logger; now?: () => number } = {},
+) {
   const dir = await mkdtemp(join(tmpdir(), "sixgate-socat-"));
   const records = createPidRecords(dir, log);
   const listeners = createSocatListeners({
     runner: createRunner(log),
-    log,
+    log: options.log ?? log,
     records,
     backoff: { initialMs: 100, maxMs: 1000, resetAfterMs: 60000 },
+    now: options.now,
   });
   t.after(async () => {
     await listeners.stopAll();
@@ -138,4 +143,48 @@ test("stop ends socat and forgets its pid", async (t) => {
   assert.deepEqual(listeners.statuses(), []);
   assert.deepEqual(await readdir(join(dir, "pids")), []);
   assert.notEqual(await fetchThrough(listen), "device says hi\n");
+});
+
+test("a device that is off: connection errors are counted, and logged once a minute per port, never as errors", async (t) => {
+  const { log: captured, lines } = captureLog();
+  let clock = 0;
+  const { listeners } = await setup(t, { log: captured, now: () => clock });
+  const listen = freePort();
+  await listeners.start(spec(listen, 9)); // nothing listens on the device port: every connect is refused
+  const connectErrors = () => listeners.statuses()[0]?.connectionErrors ?? 0;
+  for (let tick = 1; tick <= 5; tick++) {
+    await fetchThrough(listen);
+    const deadline = Date.now() + 2000;
+    while (connectErrors() < tick && Date.now() < deadline) await sleep(10);
+  }
+  assert.equal(connectErrors(), 5);
+  const loud = () => lines.filter((l) => l.level >= 40);
+  assert.deepEqual(
+    loud().map((l) => [l.level, l.msg, l.listen]),
+    [[40, "connection failed (at most one line a minute per port)", listen]],
+  );
+  assert.match(String(loud()[0]?.error), /Connection refused/);
+  clock += 61_000; // a minute later the next failure is logged again, with how many were not
+  await fetchThrough(listen);
+  const deadline = Date.now() + 2000;
+  while (loud().length < 2 && Date.now() < deadline) await sleep(10);
+  assert.equal(loud().length, 2);
+  assert.equal(loud()[1]?.notLogged, 4);
+  assert.equal(loud()[1]?.total, 6);
+});
+
+test("a planned stop logs nothing above debug", async (t) => {
+  const { server, port } = await device();
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { log: captured, lines } = captureLog();
+  const { listeners } = await setup(t, { log: captured });
+  const listen = freePort();
+  await listeners.start(spec(listen, port));
+  await listeners.start({ ...spec(listen, port), maxChildren: 4 }); // replaced: the old one is stopped
+  await listeners.stop(listen);
+  assert.deepEqual(
+    lines.filter((l) => l.level > 20).map((l) => l.msg),
+    [],
+  );
+  assert.ok(lines.some((l) => l.msg === "socat" && String(l.socat).includes("exiting on signal")));
 });

@@ -40,15 +40,27 @@ interface Entry {
   recorded: Promise<void>;
   /** Open connections as last counted (countChildren). */
   connections: number;
+  /** Errors of single connections (socat's forked children) since the listener was started. */
+  connectionErrors: number;
+  /** When a connection error was last logged, and how many were not logged since (ERROR_LOG_EVERY_MS). */
+  errorLoggedAt: number | undefined;
+  errorsUnlogged: number;
 }
 
 const LEVELS: Record<string, "error" | "warn" | "debug"> = { F: "error", E: "error", W: "warn" };
 
+/** A port's connection errors are logged at most this often: a device that is off fails every probe's connection. */
+export const ERROR_LOG_EVERY_MS = 60_000;
+
 /** socat log lines look like "2026/11/26 15:00:00 socat[123] E connect(...): Connection refused". */
-function parseSocatLine(line: string): { level: "error" | "warn" | "debug"; message: string } {
-  const m = /socat\[\d+\] ([FEWNID]) (.*)$/.exec(line);
-  if (m === null) return { level: "debug", message: line };
-  return { level: LEVELS[m[1] ?? ""] ?? "debug", message: m[2] ?? line };
+function parseSocatLine(line: string): {
+  level: "error" | "warn" | "debug";
+  message: string;
+  pid: number | undefined;
+} {
+  const m = /socat\[(\d+)\] ([FEWNID]) (.*)$/.exec(line);
+  if (m === null) return { level: "debug", message: line, pid: undefined };
+  return { level: LEVELS[m[2] ?? ""] ?? "debug", message: m[3] ?? line, pid: Number(m[1]) };
 }
 
 export function createSocatListeners(options: SocatOptions): Listeners {
@@ -98,6 +110,38 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     }
   };
 
+  /**
+   * A line of one connection's socat child. Errors are counted (status: connectionErrors) and logged at most once
+   * per ERROR_LOG_EVERY_MS per port, with how many were not logged; everything else is debug.
+   */
+  const connectionLine = (
+    entry: Entry,
+    level: "error" | "warn" | "debug",
+    message: string,
+    pid: number,
+  ): void => {
+    const { listen } = entry.spec;
+    if (level !== "error") {
+      log.debug({ listen, pid, socat: message }, "socat");
+      return;
+    }
+    // No change event: a failing port would otherwise republish the state per connection. The next publish (at
+    // the latest the health tick) carries the count.
+    entry.connectionErrors += 1;
+    const t = now();
+    if (entry.errorLoggedAt !== undefined && t - entry.errorLoggedAt < ERROR_LOG_EVERY_MS) {
+      entry.errorsUnlogged += 1;
+      log.debug({ listen, pid, socat: message }, "socat");
+      return;
+    }
+    log.warn(
+      { listen, error: message, total: entry.connectionErrors, notLogged: entry.errorsUnlogged },
+      "connection failed (at most one line a minute per port)",
+    );
+    entry.errorLoggedAt = t;
+    entry.errorsUnlogged = 0;
+  };
+
   const launch = (entry: Entry): Promise<void> => {
     const { listen } = entry.spec;
     let lastError: string | null = null;
@@ -107,10 +151,20 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       // socat forks a child per connection; stopping the listener stops its connections too.
       group: true,
       onStderrLine: (line) => {
-        const { level, message } = parseSocatLine(line);
-        if (level === "error") lastError = message;
-        log[level]({ listen, pid: child.pid, socat: message }, "socat");
+        const { level, message, pid } = parseSocatLine(line);
         if (message.startsWith("listening on")) markReady();
+        // Our own stop: socat's "exiting on signal 15" is expected.
+        if (entry.stopping) {
+          log.debug({ listen, pid, socat: message }, "socat");
+          return;
+        }
+        // A forked child serves one connection: its errors are the client's or the device's, not the listener's.
+        if (pid !== undefined && pid !== child.pid) {
+          connectionLine(entry, level, message, pid);
+          return;
+        }
+        if (level === "error") lastError = message;
+        log[level]({ listen, pid, socat: message }, "socat");
       },
     });
     // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
@@ -211,6 +265,9 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         stopping: false,
         recorded: Promise.resolve(),
         connections: 0,
+        connectionErrors: 0,
+        errorLoggedAt: undefined,
+        errorsUnlogged: 0,
       };
       entries.set(spec.listen, entry);
       keepCounting();
@@ -240,6 +297,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
           lastError: e.lastError,
           connections: e.connections,
           maxChildren: e.spec.maxChildren,
+          connectionErrors: e.connectionErrors,
         }))
         .sort((a, b) => a.listen - b.listen);
     },
