@@ -114,44 +114,31 @@ test("no shell: the scan sees each kind of violation (it is not dead)", () => {
 
 const log = pino({ level: "silent" });
 /** Arguments a shell would expand, split, redirect or run. */
+const SHELLISH = [
+  "a;b",
+  "$(id)",
+  "`id`",
+  "*",
+  "x|y",
+  "a&&b",
+  "> /tmp/x",
+  "$HOME",
+  "'q'",
+  '"q"',
+  "a\\b",
+  "~",
+  "-n",
+  "",
+  "a b",
+];
 const shellish = fc.oneof(
-  fc.constantFrom(
-    "a;b",
-    "$(id)",
-    "`id`",
-    "*",
-    "x|y",
-    "a&&b",
-    "> /tmp/x",
-    "$HOME",
-    "'q'",
-    '"q"',
-    "a\\b",
-    "~",
-    "-n",
-    "",
-  ),
+  fc.constantFrom(...SHELLISH),
   fc.string({ maxLength: 20 }).filter((s) => !s.includes("\0")),
 );
 
 test("no shell: the runner's argv arrives literally (run and spawn)", async (t) => {
   const runner = createRunner(log, 5000);
-  const argv = [
-    "a;b",
-    "$(id)",
-    "`id`",
-    "*",
-    "x|y",
-    "a&&b",
-    "> /tmp/x",
-    "$HOME",
-    "'q'",
-    "a\\b",
-    "~",
-    "-n",
-    "",
-    "a b",
-  ];
+  const argv = SHELLISH;
   const ran = await runner.run(["printf", "%s\\0", ...argv]);
   assert.equal(ran.exitCode, 0, ran.stderr);
   assert.deepEqual(ran.stdout.split("\0").slice(0, -1), argv);

@@ -1,8 +1,9 @@
 // The chaos soak: the agent serves every configured port to continuous IPv6 client load in the network lab while,
 // at seeded random intervals, the WAN is renumbered, the device re-leases, a socat listener is SIGKILLed, the WAN
 // cable is pulled and put back, and the broker restarts. Each disturbance opens a switch window that closes when
-// every port answers again through the current WAN address and the agent says `serving` (plus a grace). The
-// verdict: no request may fail outside a window, the agent must live and every disturbance must heal.
+// every port answers again through the current WAN address (plus a grace); the time until `sixgate status` says
+// serving again is measured too. The verdict: no request may fail outside a window, the agent must live, every
+// disturbance must heal and be reported as healed.
 //
 // Used by `npm run soak` (scripts/soak.sh, test/lab/soak-cli.ts; 10 minutes) and test/lab/soak.test.ts (1 minute).
 import { readFileSync } from "node:fs";
@@ -53,11 +54,16 @@ export interface Disturbance {
   detail: string;
   /** ms since the epoch */
   start: number;
-  /** When every port answered again and the agent said serving (undefined: never within the timeout). */
+  /** When every port answered again through the current WAN address (undefined: never within the timeout). */
   recovered: number | undefined;
-  /** start .. recovered (or the timeout) + grace */
+  /** The switch window: start .. recovered (or the timeout) + grace. */
   windowEnd: number;
   recoverMs: number | undefined;
+  /**
+   * From the start until `sixgate status` said serving again (and, after a broker restart, the new broker holds a
+   * serving state): how long the dashboard lags behind the data plane. Not part of the window.
+   */
+  reportMs: number | undefined;
 }
 
 export interface ProcessFigures {
@@ -82,6 +88,7 @@ export interface SoakReport {
   disturbances: Disturbance[];
   disturbanceCounts: Record<DisturbanceKind, number>;
   recoverMs: { kind: DisturbanceKind; p50: number | null; max: number | null }[];
+  reportMs: { kind: DisturbanceKind; p50: number | null; max: number | null }[];
   agent: {
     alive: boolean;
     exit: string | null;
@@ -223,26 +230,32 @@ class Soak {
     }
   }
 
-  /**
-   * When every port answered through the current WAN address, provided the agent then says serving (and, after a
-   * broker restart, has told the new broker so); undefined while not healed. The time is that of the answers, not
-   * of the slower status checks after them, so the window does not stretch over the checking.
-   */
-  async healedAt(kind: DisturbanceKind): Promise<number | undefined> {
+  /** Every port answers through the current WAN address: the data plane serves again. */
+  async answering(): Promise<boolean> {
     for (const p of SOAK_PORTS) {
       const r = await this.lab.curl6(p.listen, this.lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 });
-      if (r.answer?.port !== p.target) return undefined;
+      if (r.answer?.port !== p.target) return false;
     }
-    const answered = Date.now();
-    if ((await this.agent.status()).phase !== "serving") return undefined;
-    // With persistence off, the restarted broker has no retained state until the agent has reconnected.
-    if (kind === "restart-broker" && (await labState(this.lab))?.phase !== "serving") return undefined;
-    return answered;
+    return true;
+  }
+
+  /** The agent says serving (and, after a broker restart, has told the new broker so: persistence is off). */
+  async reportsServing(kind: DisturbanceKind): Promise<boolean> {
+    if ((await this.agent.status()).phase !== "serving") return false;
+    return kind !== "restart-broker" || (await labState(this.lab))?.phase === "serving";
+  }
+
+  /** Polls until `check` holds; the time it first held, or undefined after the timeout. */
+  private async until(check: () => Promise<boolean>): Promise<number | undefined> {
+    const check$ = async () => ((await check()) ? Date.now() : undefined);
+    return waitFor(check$, { timeoutMs: this.options.recoverTimeoutMs, intervalMs: 200 }).catch(
+      () => undefined,
+    );
   }
 
   async run(deadline: number): Promise<Disturbance[]> {
     const done: Disturbance[] = [];
-    const { graceMs, recoverTimeoutMs, log } = this.options;
+    const { graceMs, log } = this.options;
     for (;;) {
       const gap = this.gapMs();
       if (Date.now() + gap >= deadline) {
@@ -258,16 +271,9 @@ class Soak {
       } catch (e) {
         detail = `could not disturb: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`;
       }
-      let recovered: number | undefined;
-      try {
-        recovered = await waitFor(() => this.healedAt(kind), {
-          timeoutMs: recoverTimeoutMs,
-          intervalMs: 200,
-        });
-      } catch {
-        recovered = undefined;
-      }
+      const recovered = await this.until(() => this.answering());
       const end = recovered ?? Date.now();
+      const reported = await this.until(() => this.reportsServing(kind));
       const d: Disturbance = {
         kind,
         detail,
@@ -275,12 +281,13 @@ class Soak {
         recovered,
         windowEnd: end + graceMs,
         recoverMs: recovered === undefined ? undefined : recovered - start,
+        reportMs: reported === undefined ? undefined : reported - start,
       };
       done.push(d);
       log(
         `soak: ${new Date(start).toISOString()} ${kind}: ${detail}; ${
-          recovered === undefined ? "NOT RECOVERED" : `serving again after ${d.recoverMs} ms`
-        }`,
+          recovered === undefined ? "NOT RECOVERED" : `every port answers again after ${d.recoverMs} ms`
+        }, status says serving after ${d.reportMs ?? "NEVER"} ms`,
       );
       await sleep(graceMs);
       if (!this.agent.running) return done;
@@ -364,6 +371,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       problems.push(
         `${unhealed.length} disturbances did not heal: ${unhealed.map((d) => d.kind).join(", ")}`,
       );
+    const unreported = disturbances.filter((d) => d.reportMs === undefined);
+    if (unreported.length > 0)
+      problems.push(
+        `after ${unreported.length} disturbances the agent never said serving again: ${unreported.map((d) => d.kind).join(", ")}`,
+      );
     if (records.length === 0) problems.push("no requests were sent");
     const report: SoakReport = {
       seed,
@@ -380,12 +392,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       outsideFailures: outside.slice(0, 20),
       disturbances,
       disturbanceCounts: counts,
-      recoverMs: DISTURBANCES.map((kind) => {
-        const ms = disturbances.flatMap((d) =>
-          d.kind === kind && d.recoverMs !== undefined ? [d.recoverMs] : [],
-        );
-        return { kind, p50: percentile(ms, 0.5), max: percentile(ms, 1) };
-      }),
+      recoverMs: spread(disturbances, (d) => d.recoverMs),
+      reportMs: spread(disturbances, (d) => d.reportMs),
       agent: {
         alive,
         exit: agent.exitInfo === undefined ? null : JSON.stringify(agent.exitInfo),
@@ -407,6 +415,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
 }
 
+/** p50 and max of one duration per kind of disturbance. */
+function spread(
+  disturbances: readonly Disturbance[],
+  ms: (d: Disturbance) => number | undefined,
+): { kind: DisturbanceKind; p50: number | null; max: number | null }[] {
+  return DISTURBANCES.map((kind) => {
+    const values = disturbances.flatMap((d) => {
+      const v = d.kind === kind ? ms(d) : undefined;
+      return v === undefined ? [] : [v];
+    });
+    return { kind, p50: percentile(values, 0.5), max: percentile(values, 1) };
+  });
+}
+
 /** The short text form of a report. */
 export function summary(r: SoakReport): string {
   const fmt = (f: ProcessFigures) => `RSS ${f.rssKiB ?? "?"} KiB, ${f.fds ?? "?"} fds`;
@@ -415,11 +437,16 @@ export function summary(r: SoakReport): string {
     `requests: ${r.requests.sent} sent, ${r.requests.answered} answered, ${r.requests.failed} failed ` +
       `(${r.requests.failedInWindows} inside switch windows, ${r.requests.failedOutside} outside)`,
     `disturbances: ${DISTURBANCES.map((k) => `${k} ${r.disturbanceCounts[k]}`).join(", ")}`,
-    `serving again after (p50 / max ms): ${r.recoverMs.map((x) => `${x.kind} ${x.p50 ?? "-"}/${x.max ?? "-"}`).join(", ")}`,
+    `every port answers again after (p50 / max ms): ${spreadText(r.recoverMs)}`,
+    `status says serving again after (p50 / max ms): ${spreadText(r.reportMs)}`,
     `agent: ${r.agent.alive ? "alive" : `DIED ${r.agent.exit ?? ""}`}; start ${fmt(r.agent.start)}; end ${fmt(r.agent.end)}`,
     `reconciles ${r.agent.reconciles} (${r.agent.reconcilesPerHour}/h), process spawns ${r.agent.processSpawns} (${r.agent.processSpawnsPerHour}/h)`,
     ...r.problems.map((p) => `problem: ${p}`),
   ].join("\n");
+}
+
+function spreadText(spreads: SoakReport["recoverMs"]): string {
+  return spreads.map((x) => `${x.kind} ${x.p50 ?? "-"}/${x.max ?? "-"}`).join(", ");
 }
 
 async function writeResults(dir: string, report: SoakReport): Promise<void> {
