@@ -49,7 +49,9 @@ export interface MqttView {
   broker: string;
   baseTopic: string;
   readOnly: boolean;
+  /** Why the last connection attempt failed, with what to check (refusal hints); null once connected. */
   lastError: string | null;
+  /** Another publisher seen on our state topic (two gateways with one identity); null if none. */
   conflict: string | null;
 }
 
@@ -57,10 +59,6 @@ export interface MqttHandle {
   readonly topics: Topics;
   /** True while connected to the broker. */
   readonly connected: boolean;
-  /** Why the last connection attempt failed, with what to check; null once connected. For `status`. */
-  readonly lastError: string | null;
-  /** Another publisher seen on our state topic (two gateways with one identity); null if none. For `status`. */
-  readonly conflict: string | null;
   /** The `mqtt` section of the status file. Holds no secret: the URL cannot carry credentials, errors are scrubbed. */
   view(): MqttView;
   /** Publishes `offline` (retained), disconnects cleanly, stops the tick. Bounded: at most about 4 s. */
@@ -527,12 +525,6 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     topics,
     get connected() {
       return client.connected;
-    },
-    get lastError() {
-      return lastError;
-    },
-    get conflict() {
-      return watch.conflict;
     },
     view: () => ({
       connected: client.connected,

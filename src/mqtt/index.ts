@@ -1,6 +1,6 @@
 // MQTT health, dashboard commands and Home Assistant discovery. See docs/mqtt.md and docs/home-assistant.md.
 export { startMqtt, cleanupMqtt, loadSecrets, MqttSetupError, MAX_CONCURRENT_COMMANDS } from "./client.js";
-export type { StartMqttOptions, MqttHandle } from "./client.js";
+export type { StartMqttOptions, MqttHandle, MqttView } from "./client.js";
 export { mqttConfigSchema, type MqttConfig, type MqttConfigInput } from "./config.js";
 export { mqttRedactPaths, scrubSecrets } from "./redact.js";
 export { topicsFor, type Topics } from "./topics.js";

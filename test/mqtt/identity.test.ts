@@ -53,8 +53,12 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     // Each publishes on its next change (a health tick, in the agent); each hears the other.
     controlA.update({ reason: "a ticks" });
     controlB.update({ reason: "b ticks" });
-    await eventually(() => a.conflict !== null && b.conflict !== null, "both to notice the other", 10000);
-    assert.match(a.conflict ?? "", new RegExp(`another publisher on ${config.baseTopic}/state`));
+    await eventually(
+      () => a.view().conflict !== null && b.view().conflict !== null,
+      "both to notice the other",
+      10000,
+    );
+    assert.match(a.view().conflict ?? "", new RegExp(`another publisher on ${config.baseTopic}/state`));
     assert.equal(intruderLines(memoryA).length, 1);
     assert.match(intruderLines(memoryA)[0] ?? "", /"level":50/);
     assert.equal(intruderLines(memoryB).length, 1);
@@ -85,7 +89,7 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     const late = await Observer.connect(broker.url, [first.topics.state]);
     cleanups.push(() => late.close());
     await late.waitFor(() => true, "the retained state");
-    assert.equal(second.conflict, null);
+    assert.equal(second.view().conflict, null);
     assert.equal(intruderLines(memory).length, 0);
   });
 
@@ -100,8 +104,8 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     );
     const memory = memoryLogger();
     const handle = start(config, memory);
-    await eventually(() => handle.conflict !== null, "the intruder noticed");
-    assert.match(handle.conflict ?? "", /machine 0badf00d, session abcdef/);
+    await eventually(() => handle.view().conflict !== null, "the intruder noticed");
+    assert.match(handle.view().conflict ?? "", /machine 0badf00d, session abcdef/);
     assert.equal(intruderLines(memory).length, 1);
   });
 
@@ -118,7 +122,7 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     const handle = start({ ...testConfig(broker), identitySource: "/etc/machine-id" }, memory);
     await eventually(() => memory.text().includes("0.1 default base topic"), "the upgrade warning");
     assert.match(memory.text(), new RegExp(`"legacyBaseTopic":"${legacy}"`));
-    assert.equal(handle.conflict, null);
+    assert.equal(handle.view().conflict, null);
 
     // With the base topic set explicitly (the upgrade done), no warning.
     const quiet = memoryLogger();

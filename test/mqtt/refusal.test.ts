@@ -61,7 +61,7 @@ describe("mqtt refusals", { timeout: 30000 }, () => {
       assert.match(warning, /max_keepalive/);
       assert.match(warning, /keepalive \(60 s\)/);
       assert.match(warning, /gw1-refused/);
-      assert.match(handle.lastError ?? "", /max_keepalive/);
+      assert.match(handle.view().lastError ?? "", /max_keepalive/);
     } finally {
       await handle.stop();
     }
