@@ -5,7 +5,7 @@ import { Agent } from "../../src/agent.js";
 import type { Event, LinkInfo } from "../../src/core/types.js";
 import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
-import { captureLog } from "./log-capture.js";
+import { recordingLogger } from "../hotplug/helpers.js";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,7 +30,7 @@ export function setup(options: HarnessOptions = {}) {
   const leases = new Subject<Event>();
   const firewall = new FakeFirewall();
   const listeners = new FakeListeners();
-  const { log, lines } = captureLog();
+  const { log, records: lines } = recordingLogger();
   const agent = new Agent({
     config: makeConfig({ debounceMs, ...options.config }),
     log,

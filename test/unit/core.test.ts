@@ -7,7 +7,7 @@ import { plan } from "../../src/core/plan.js";
 import { parseDnsmasqLeases } from "../../src/core/leases.js";
 import { phaseOf } from "../../src/core/phase.js";
 import type { AddrInfo, Desired, LinkInfo, ListenerSpec, SnatRule, State } from "../../src/core/types.js";
-import { addr, healthyFacts, lease, link, makeConfig } from "./fixtures.js";
+import { addr, healthyFacts, lease, link, listenerSpec, makeConfig } from "./fixtures.js";
 
 const config = makeConfig();
 
@@ -406,21 +406,8 @@ test("dnsmasq lease file parsing skips junk and IPv6 leases", () => {
 
 // ---- diff properties ----
 
-const spec = (listen: number, over: Partial<ListenerSpec> = {}): ListenerSpec => ({
-  listen,
-  target: listen,
-  wanInterface: "wan0",
-  wanAddress: "2001:db8:1::1",
-  deviceAddress: "192.168.1.100",
-  lanAddress: "192.168.1.1",
-  lanInterface: "lan0",
-  maxChildren: 64,
-  backlog: 32,
-  connectTimeoutSec: 5,
-  keepaliveSec: 120,
-  idleTimeoutSec: null,
-  ...over,
-});
+const spec = (listen: number, over: Partial<ListenerSpec> = {}): ListenerSpec =>
+  listenerSpec({ listen, target: listen, ...over });
 
 const arbSnat: fc.Arbitrary<SnatRule | null> = fc.option(
   fc.record({

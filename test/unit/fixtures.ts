@@ -1,6 +1,6 @@
 // Builders for core unit tests.
 import { configSchema, type Config } from "../../src/config/schema.js";
-import type { AddrInfo, Facts, LinkInfo, Lease } from "../../src/core/types.js";
+import type { AddrInfo, Facts, LinkInfo, Lease, ListenerSpec } from "../../src/core/types.js";
 import { initialFacts } from "../../src/core/facts.js";
 import { chooseDevice, unknownDevice } from "../../src/core/device.js";
 
@@ -55,4 +55,23 @@ export function healthyFacts(over: Partial<Facts> = {}, config: Config = makeCon
   return over.device === undefined
     ? { ...facts, device: chooseDevice(facts.leases ?? [], config, unknownDevice) }
     : facts;
+}
+
+/** A listener as plan() makes it for the healthy gateway, with the default listener settings. */
+export function listenerSpec(over: Partial<ListenerSpec> = {}): ListenerSpec {
+  return {
+    listen: 80,
+    target: 80,
+    wanInterface: "wan0",
+    wanAddress: "2001:db8:1::1",
+    deviceAddress: "192.168.1.100",
+    lanAddress: "192.168.1.1",
+    lanInterface: "lan0",
+    maxChildren: 64,
+    backlog: 32,
+    connectTimeoutSec: 5,
+    keepaliveSec: 120,
+    idleTimeoutSec: null,
+    ...over,
+  };
 }

@@ -9,6 +9,7 @@ import {
 } from "../../src/core/render/iptables.js";
 import { renderKeepalive, renderProbeArgv, renderSocatArgv } from "../../src/core/render/socat.js";
 import type { SnatRule } from "../../src/core/types.js";
+import { listenerSpec } from "./fixtures.js";
 
 const rule: SnatRule = {
   lanInterface: "lan0",
@@ -70,48 +71,22 @@ test("iptables: at most 15 ports per multiport rule (xt_multiport's limit)", () 
   assert.equal(renderIptablesRules({ ...rule, ports: ports.slice(0, 16) }).length, 2);
 });
 
+const LISTENER = listenerSpec({ listen: 2323, target: 23 });
+
 test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address and interface", () => {
-  assert.deepEqual(
-    renderSocatArgv({
-      listen: 2323,
-      target: 23,
-      wanInterface: "wan0",
-      wanAddress: "2001:db8:1::1",
-      deviceAddress: "192.168.1.100",
-      lanAddress: "192.168.1.1",
-      lanInterface: "lan0",
-      maxChildren: 64,
-      backlog: 32,
-      connectTimeoutSec: 5,
-      keepaliveSec: 120,
-      idleTimeoutSec: null,
-    }),
-    [
-      "socat",
-      "-d",
-      "-d",
-      "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32," +
-        "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
-      "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5," +
-        "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
-    ],
-  );
+  assert.deepEqual(renderSocatArgv(LISTENER), [
+    "socat",
+    "-d",
+    "-d",
+    "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32," +
+      "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
+    "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5," +
+      "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
+  ]);
 });
 
 test("socat: keepalive off, an idle timeout; a short keepalive still probes at least a second apart", () => {
-  const spec = {
-    listen: 80,
-    target: 80,
-    wanInterface: "wan0",
-    wanAddress: "2001:db8:1::1",
-    deviceAddress: "192.168.1.100",
-    lanAddress: "192.168.1.1",
-    lanInterface: "lan0",
-    maxChildren: 64,
-    backlog: 32,
-    connectTimeoutSec: 5,
-  };
-  const argv = renderSocatArgv({ ...spec, keepaliveSec: 0, idleTimeoutSec: 600 });
+  const argv = renderSocatArgv({ ...LISTENER, keepaliveSec: 0, idleTimeoutSec: 600 });
   assert.deepEqual(argv.slice(0, 5), ["socat", "-d", "-d", "-T", "600"]);
   assert.ok(argv.every((a) => !a.includes("keep")));
   assert.deepEqual(renderKeepalive(2), ["keepalive", "keepidle=2", "keepintvl=1", "keepcnt=4"]);
@@ -131,16 +106,7 @@ test("socat probe argv: the listener's own IPv4 leg, one connect that sends noth
     "OPEN:/dev/null",
     "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=1.5",
   ]);
-  const listener = renderSocatArgv({
-    ...leg,
-    listen: 2323,
-    wanInterface: "wan0",
-    wanAddress: "2001:db8:1::1",
-    maxChildren: 64,
-    backlog: 32,
-    keepaliveSec: 120,
-    idleTimeoutSec: null,
-  });
+  const listener = renderSocatArgv({ ...LISTENER, ...leg });
   // Keepalive is all the listener adds: it matters to long connections, not to a connect that ends at once.
   assert.ok(
     listener.at(-1)?.startsWith(`${renderProbeArgv(leg).at(-1)},keepalive,`),

@@ -12,7 +12,7 @@ import type { ListenerSpec } from "../../src/core/types.js";
 import { createRunner } from "../../src/effects/exec.js";
 import { createSocatListeners } from "../../src/effects/listeners/socat.js";
 import { createPidRecords } from "../../src/effects/pid-records.js";
-import { captureLog } from "./log-capture.js";
+import { recordingLogger } from "../hotplug/helpers.js";
 
 const log = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -146,7 +146,7 @@ test("stop ends socat and forgets its pid", async (t) => {
 });
 
 test("a device that is off: connection errors are counted, and logged once a minute per port, never as errors", async (t) => {
-  const { log: captured, lines } = captureLog();
+  const { log: captured, records: lines } = recordingLogger();
   let clock = 0;
   const { listeners } = await setup(t, { log: captured, now: () => clock });
   const listen = freePort();
@@ -176,7 +176,7 @@ test("a device that is off: connection errors are counted, and logged once a min
 test("a planned stop logs nothing above debug", async (t) => {
   const { server, port } = await device();
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const { log: captured, lines } = captureLog();
+  const { log: captured, records: lines } = recordingLogger();
   const { listeners } = await setup(t, { log: captured });
   const listen = freePort();
   await listeners.start(spec(listen, port));
