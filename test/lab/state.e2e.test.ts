@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { LAB_BASE_TOPIC, LAB_MQTT, labRequest, startLabBroker } from "./broker.js";
 import { DEFAULT_PORTS, createLabFor, waitFor } from "./lab.js";
@@ -34,15 +34,22 @@ function burst(): { id: string; command: string; args?: { ports: Choices["ports"
   });
 }
 
+/** A lab with a broker and an agent serving with `extra` in its config. */
+async function servingWithMqtt(t: TestContext, extra: Record<string, unknown> = {}) {
+  const lab = await createLabFor(t);
+  await startLabBroker(lab);
+  const configPath = await lab.writeConfig({ mqtt: LAB_MQTT, ...extra });
+  const agent = lab.startAgent(configPath);
+  await agent.waitPhase("serving", 15_000);
+  return { lab, agent, configPath };
+}
+
 describe("operator choices in the lab", () => {
   it(
     "200 commands fired at once over MQTT: state.json parses, equals what status reports, and a restarted agent has it",
     { timeout: 180_000 },
     async (t) => {
-      const lab = await createLabFor(t);
-      await startLabBroker(lab);
-      const agent = lab.startAgent(await lab.writeConfig({ mqtt: LAB_MQTT }));
-      await agent.waitPhase("serving", 15_000);
+      const { lab, agent } = await servingWithMqtt(t);
 
       const requests = burst();
       const out = await lab.execOk("gw", [process.execPath, "--import", "tsx", BURST], {
@@ -106,11 +113,7 @@ describe("operator choices in the lab", () => {
     "set-ports over MQTT stays within allowedTargets; saved ports a tightened allowedTargets excludes are refused at start",
     { timeout: 120_000 },
     async (t) => {
-      const lab = await createLabFor(t);
-      await startLabBroker(lab);
-      const configPath = await lab.writeConfig({ mqtt: LAB_MQTT, allowedTargets: [80, "20-23"] });
-      const agent = lab.startAgent(configPath);
-      await agent.waitPhase("serving", 15_000);
+      const { lab, agent, configPath } = await servingWithMqtt(t, { allowedTargets: [80, "20-23"] });
       const file = join(lab.dir, "state", "state.json");
 
       const refused = await labRequest(lab, "x1", "set-ports", {

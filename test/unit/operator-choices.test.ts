@@ -5,28 +5,16 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Writable } from "node:stream";
-import { pino, type Logger } from "pino";
+import { pino } from "pino";
 import { observePlan } from "../../src/cli/inspect.js";
 import type { Config } from "../../src/config/schema.js";
 import { gather } from "../../src/doctor/gather.js";
 import type { Runner } from "../../src/effects/exec.js";
 import { loadOperatorChoices } from "../../src/effects/state-store.js";
 import { makeConfig } from "./fixtures.js";
+import { captureLog } from "./log-capture.js";
 
 const quiet = pino({ level: "silent" });
-
-/** A logger whose lines a test can read. */
-function memoryLog(): { log: Logger; text: () => string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString("utf8"));
-      done();
-    },
-  });
-  return { log: pino(stream), text: () => lines.join("") };
-}
 
 const ADDR = JSON.stringify([
   {
@@ -101,9 +89,12 @@ test("plan and doctor both serve nothing when the operator disabled the proxy", 
 test("saved ports outside allowedTargets are refused at start, with an error naming the port", async (t) => {
   const saved = { enabled: false, ports: [{ listen: 2222, target: 22 }] };
   const config = await gateway(t, saved, { allowedTargets: [80, "8000-8010"] });
-  const { log, text } = memoryLog();
+  const { log, lines } = captureLog();
   assert.deepEqual(await loadOperatorChoices(config, log), { enabled: false, ports: undefined });
-  assert.match(text(), /ports\.0\.target: port 22 is outside allowedTargets \(80, 8000-8010\)/);
+  assert.match(
+    String(lines.find((l) => l.level === 50)?.error),
+    /ports\.0\.target: port 22 is outside allowedTargets \(80, 8000-8010\)/,
+  );
   // Every reader falls back the same way: the config file's ports.
   assert.deepEqual(
     await planAndDoctor(await gateway(t, { ...saved, enabled: true }, { allowedTargets: [80] })),
@@ -118,10 +109,13 @@ test("without allowedTargets, saved ports may use only the config file's own tar
   const inside = { enabled: true, ports: [{ listen: 8023, target: 23 }] };
   assert.deepEqual(await loadOperatorChoices(await gateway(t, inside), quiet), inside);
   const outside = { enabled: true, ports: [{ listen: 8443, target: 443 }] };
-  const { log, text } = memoryLog();
+  const { log, lines } = captureLog();
   assert.deepEqual(await loadOperatorChoices(await gateway(t, outside), log), {
     enabled: true,
     ports: undefined,
   });
-  assert.match(text(), /ports\.0\.target: port 443 is not one of the config file's target ports \(80, 23\)/);
+  assert.match(
+    String(lines.find((l) => l.level === 50)?.error),
+    /ports\.0\.target: port 443 is not one of the config file's target ports \(80, 23\)/,
+  );
 });
