@@ -47,14 +47,14 @@ async function servingWithMqtt(t: TestContext, extra: Record<string, unknown> = 
 describe("operator choices in the lab", () => {
   it(
     "200 commands fired at once over MQTT: state.json parses, equals what status reports, and a restarted agent has it",
-    { timeout: 180_000 },
+    { timeout: 240_000 },
     async (t) => {
       const { lab, agent } = await servingWithMqtt(t);
 
       const requests = burst();
       const out = await lab.execOk("gw", [process.execPath, "--import", "tsx", BURST], {
         input: JSON.stringify({ url: LAB_MQTT.url, base: LAB_BASE_TOPIC, requests }),
-        timeoutMs: 90_000,
+        timeoutMs: 150_000,
       });
       const { accepted, refused, status } = JSON.parse(out.stdout) as {
         accepted: string[];
