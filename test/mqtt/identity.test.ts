@@ -1,39 +1,36 @@
 // Two gateways with one identity on one broker (fault 12): each sees the other's state on its base topic, logs it
 // loudly and shows it in status; its own predecessor's retained state is not taken for an intruder.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { Subject } from "rxjs";
 import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
 import { topicHostname } from "../../src/mqtt/config.js";
 import { FakeControl } from "../fakes/control.js";
-import { startBroker, type Broker } from "./broker.js";
-import { Observer, eventually } from "./observer.js";
-import { FAST_RECONNECT, memoryLogger, testConfig, uniqueBase, type MemoryLog } from "./support.js";
+import { eventually } from "./observer.js";
+import {
+  FAST_RECONNECT,
+  memoryLogger,
+  testConfig,
+  uniqueBase,
+  useBroker,
+  type MemoryLog,
+} from "./support.js";
 import type { MqttConfig } from "../../src/mqtt/index.js";
 
-let broker: Broker;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-before(async () => {
-  broker = await startBroker();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await broker.destroy();
-});
+const fixture = useBroker();
+const { observe, track } = fixture;
 
 function start(config: MqttConfig, memory: MemoryLog, control = new FakeControl()): MqttHandle {
-  const handle = startMqtt({
-    config,
-    control,
-    log: memory.log,
-    version: "1",
-    probeReports: new Subject(),
-    reconnect: FAST_RECONNECT,
-  });
-  cleanups.push(() => handle.stop());
-  return handle;
+  return track(
+    startMqtt({
+      config,
+      control,
+      log: memory.log,
+      version: "1",
+      probeReports: new Subject(),
+      reconnect: FAST_RECONNECT,
+    }),
+  );
 }
 
 const intruderLines = (memory: MemoryLog) =>
@@ -41,6 +38,7 @@ const intruderLines = (memory: MemoryLog) =>
 
 describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
   test("two agents on one base topic: both log an error once and show the other in status", async () => {
+    const { broker } = fixture;
     const config = testConfig(broker);
     const memoryA = memoryLogger();
     const memoryB = memoryLogger();
@@ -65,8 +63,7 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     // More of the same intruder: still one error line, not one per message.
     controlB.update({ reason: "b ticks again" });
     controlB.update({ reason: "b ticks once more" });
-    const observer = await Observer.connect(broker.url, [a.topics.state]);
-    cleanups.push(() => observer.close());
+    const observer = await observe([a.topics.state]);
     await observer.waitFor((m) => m.payload.includes("b ticks once more"), "b's last state");
     controlA.update({ reason: "a ticks again" });
     await observer.waitFor((m) => m.payload.includes("a ticks again"), "a's last state");
@@ -74,11 +71,11 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
   });
 
   test("the same machine's predecessor (a retained state of an earlier session) is no intruder", async () => {
+    const { broker } = fixture;
     const config = testConfig(broker);
     const first = start(config, memoryLogger());
     await eventually(() => first.connected, "the first session connected");
-    const watcher = await Observer.connect(broker.url, [first.topics.state]);
-    cleanups.push(() => watcher.close());
+    const watcher = await observe([first.topics.state]);
     await watcher.waitFor(() => true, "the first session's state");
     await first.stop();
     const memory = memoryLogger();
@@ -86,17 +83,16 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     await eventually(() => second.connected, "the second session connected");
     await watcher.waitFor((m) => m.seq > 0, "the second session's state");
     // Its own echo and the retained predecessor have both been seen by now.
-    const late = await Observer.connect(broker.url, [first.topics.state]);
-    cleanups.push(() => late.close());
+    const late = await observe([first.topics.state]);
     await late.waitFor(() => true, "the retained state");
     assert.equal(second.view().conflict, null);
     assert.equal(intruderLines(memory).length, 0);
   });
 
   test("a retained state of another machine on our base topic is reported at once", async () => {
+    const { broker } = fixture;
     const config = testConfig(broker);
-    const other = await Observer.connect(broker.url, [`${uniqueBase()}/unused`]);
-    cleanups.push(() => other.close());
+    const other = await observe([`${uniqueBase()}/unused`]);
     await other.publish(
       `${config.baseTopic}/state`,
       JSON.stringify({ phase: "serving", instance: { machine: "0badf00d", session: "abcdef" } }),
@@ -110,12 +106,10 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
   });
 
   test("upgrading from the 0.1 default topic: a retained message there is named in a warning", async () => {
+    const { broker } = fixture;
     const legacy = `sixgate/${topicHostname()}`;
-    const other = await Observer.connect(broker.url, [`${uniqueBase()}/unused`]);
-    cleanups.push(async () => {
-      await other.publish(`${legacy}/availability`, "", true);
-      await other.close();
-    });
+    const other = await observe([`${uniqueBase()}/unused`]);
+    fixture.defer(() => other.publish(`${legacy}/availability`, "", true));
     await other.publish(`${legacy}/availability`, "offline", true);
     const memory = memoryLogger();
     // The identity as the schema defaults it now, on a base topic of this test's own.
@@ -128,8 +122,7 @@ describe("mqtt identity on a shared broker", { timeout: 60000 }, () => {
     const quiet = memoryLogger();
     const kept = start(testConfig(broker), quiet);
     await eventually(() => kept.connected, "connected");
-    const watcher = await Observer.connect(broker.url, [kept.topics.state]);
-    cleanups.push(() => watcher.close());
+    const watcher = await observe([kept.topics.state]);
     await watcher.waitFor(() => true, "its state");
     assert.ok(!quiet.text().includes("0.1 default base topic"));
   });

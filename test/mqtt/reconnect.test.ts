@@ -5,42 +5,30 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Subject } from "rxjs";
-import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
+import { startMqtt } from "../../src/mqtt/index.js";
 import { FakeControl } from "../fakes/control.js";
-import { startBroker, type Broker } from "./broker.js";
 import { startCutProxy, type CutProxy } from "./cut-proxy.js";
-import { Observer, eventually, json } from "./observer.js";
-import { FAST_RECONNECT, memoryLogger, testConfig } from "./support.js";
+import { eventually, json } from "./observer.js";
+import { FAST_RECONNECT, memoryLogger, testConfig, useBroker } from "./support.js";
 
-let broker: Broker;
-let proxy: CutProxy;
-const cleanups: (() => Promise<unknown>)[] = [];
+const fixture = useBroker();
+const { observe, track } = fixture;
+let running: CutProxy | undefined;
 
 before(async () => {
-  broker = await startBroker();
-  proxy = await startCutProxy(broker.port);
+  running = await startCutProxy((await fixture.ready()).port);
 });
 
 after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await proxy.close();
-  await broker.destroy();
+  await running?.close();
 });
-
-async function observe(topics: string[]): Promise<Observer> {
-  const observer = await Observer.connect(broker.url, topics);
-  cleanups.push(() => observer.close());
-  return observer;
-}
-
-function track(handle: MqttHandle): MqttHandle {
-  cleanups.push(() => handle.stop());
-  return handle;
-}
 
 describe("mqtt after a half-open drop", { timeout: 60000 }, () => {
   for (const direction of ["both", "from-server"] as const) {
     test(`cut ${direction === "both" ? "both ways" : "from the broker only"}, state changed meanwhile: a fresh subscriber reads the current state`, async () => {
+      const { broker } = fixture;
+      const proxy = running;
+      if (proxy === undefined) throw new Error("the proxy starts in before()");
       const control = new FakeControl();
       const memory = memoryLogger();
       const config = testConfig(broker, { url: proxy.url, keepalive: 5 });

@@ -3,39 +3,20 @@
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { Subject } from "rxjs";
-import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
+import { startMqtt } from "../../src/mqtt/index.js";
 import { FakeControl } from "../fakes/control.js";
-import { PASSWORD, USERNAME, startBroker, type Broker } from "./broker.js";
-import { Observer, eventually, json } from "./observer.js";
-import { memoryLogger, testConfig } from "./support.js";
+import { PASSWORD, USERNAME } from "./broker.js";
+import { eventually, json } from "./observer.js";
+import { memoryLogger, testConfig, useBroker } from "./support.js";
 
-let broker: Broker;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-before(async () => {
-  broker = await startBroker();
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await broker.destroy();
-});
-
-async function observe(topics: string[]): Promise<Observer> {
-  const observer = await Observer.connect(broker.url, topics);
-  cleanups.push(() => observer.close());
-  return observer;
-}
-
-function track(handle: MqttHandle): MqttHandle {
-  cleanups.push(() => handle.stop());
-  return handle;
-}
+const fixture = useBroker();
+const { observe, track } = fixture;
 
 describe("mqtt security", { timeout: 60000 }, () => {
   test("readOnly: state and discovery only; a request is never subscribed to, answered or run", async () => {
+    const { broker } = fixture;
     const control = new FakeControl();
     const config = testConfig(broker, { readOnly: true });
     const handle = track(
@@ -67,6 +48,7 @@ describe("mqtt security", { timeout: 60000 }, () => {
   });
 
   test("secrets from files (password, TLS key) appear in no log line, payload or status view", async () => {
+    const { broker } = fixture;
     const control = new FakeControl();
     const memory = memoryLogger();
     const passwordFile = join(broker.dir, "mqtt-password-security");

@@ -1,14 +1,17 @@
 // Shared pieces of the MQTT tests: a logger that keeps its lines, and a config for a test broker.
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
+import { after, before } from "node:test";
 import { pino, type Logger } from "pino";
 import {
   mqttConfigSchema,
   mqttRedactPaths,
   type MqttConfig,
   type MqttConfigInput,
+  type MqttHandle,
 } from "../../src/mqtt/index.js";
-import { USERNAME, PASSWORD, type Broker } from "./broker.js";
+import { USERNAME, PASSWORD, startBroker, type Broker } from "./broker.js";
+import { Observer } from "./observer.js";
 
 export interface MemoryLog {
   log: Logger;
@@ -48,3 +51,50 @@ export function testConfig(broker: Broker, overrides: Partial<MqttConfigInput> =
 }
 
 export const FAST_RECONNECT = { initialMs: 100, maxMs: 400 };
+
+/** One test file's broker and what its tests leave behind: observers, sessions, anything with an async close. */
+export interface BrokerFixture {
+  readonly broker: Broker;
+  /** Resolves with the broker once it runs: for the file's own before() hooks, which may run alongside. */
+  ready: () => Promise<Broker>;
+  /** Runs at the end of the file, newest first; failures there are ignored. */
+  defer: (cleanup: () => Promise<unknown>) => void;
+  /** An observer subscribed to the topics, closed at the end. */
+  observe: (topics: string[]) => Promise<Observer>;
+  /** A session stopped at the end. */
+  track: (handle: MqttHandle) => MqttHandle;
+}
+
+/** Call at the top level of a test file: a broker started before its tests and destroyed after them. */
+export function useBroker(): BrokerFixture {
+  let broker: Broker | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let started: (b: Broker) => void = () => undefined;
+  const ready = new Promise<Broker>((resolve) => (started = resolve));
+  before(async () => {
+    broker = await startBroker();
+    started(broker);
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await broker?.destroy();
+  });
+  const fixture: BrokerFixture = {
+    get broker() {
+      if (broker === undefined) throw new Error("the broker starts in before()");
+      return broker;
+    },
+    ready: () => ready,
+    defer: (cleanup) => cleanups.push(cleanup),
+    observe: async (topics) => {
+      const observer = await Observer.connect(fixture.broker.url, topics);
+      cleanups.push(() => observer.close());
+      return observer;
+    },
+    track: (handle) => {
+      cleanups.push(() => handle.stop());
+      return handle;
+    },
+  };
+  return fixture;
+}
