@@ -32,6 +32,7 @@ import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
 import type { PersistedState, StateStore } from "./effects/state-store.js";
 import { limitConcurrency } from "./util/limit.js";
+import { dampFlaps, dampingSettings } from "./sources/damping.js";
 import { runLatest } from "./util/run-latest.js";
 
 export interface AgentDeps {
@@ -132,7 +133,9 @@ export class Agent implements AgentControl {
       distinctUntilChanged(),
       switchMap((file) => deps.leases(file)),
     );
-    const states = merge(deps.links, leases, this.input$).pipe(
+    // Flap damping sits between the netlink source and reduce (src/sources/damping.ts): the core stays clock-free.
+    const links = deps.links.pipe(dampFlaps(() => dampingSettings(this.state.config)));
+    const states = merge(links, leases, this.input$).pipe(
       scan(
         ([state]: [State, Event["type"]], event: Event): [State, Event["type"]] => {
           if (event.type === "links") this.seenLinks = true;
@@ -454,6 +457,7 @@ export class Agent implements AgentControl {
       ports: facts.ports ?? config.ports,
       portsSource: facts.ports === undefined ? "config" : "runtime",
       wan: { interface: config.wan.interface, address: facts.wanAddress ?? null },
+      flaps: facts.flaps,
       lan: { interface: config.lan.interface, address: this.plan.lanAddress ?? null },
       device: {
         mac: this.plan.device.mac ?? null,

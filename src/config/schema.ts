@@ -96,6 +96,14 @@ export const configSchema = z.strictObject({
       idleTimeoutSec: z.number().int().min(1).max(604800).optional(),
     })
     .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5, keepaliveSec: 120 }),
+  /** A link that went down `flaps` times within windowSec is held down until steady for holdSec (0 flaps = off). */
+  flapDamping: z
+    .strictObject({
+      flaps: z.number().int().min(0).max(1000).default(3),
+      windowSec: z.number().min(1).max(86400).default(30),
+      holdSec: z.number().min(0).max(86400).default(10),
+    })
+    .default({ flaps: 3, windowSec: 30, holdSec: 10 }),
   commandTimeoutMs: z.number().int().min(100).max(120000).default(10000),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
   health: healthConfigSchema,

@@ -10,6 +10,7 @@ export const initialFacts: Facts = {
   device: unknownDevice,
   enabled: true,
   ports: undefined,
+  flaps: {},
 };
 
 /** Why an address cannot carry the listeners; see wanAddressProblem. */
@@ -83,7 +84,7 @@ export function reduce(state: State, event: Event): State {
         config.wan.address,
         facts.wanAddress,
       );
-      return { config, facts: { ...facts, links, wanAddress } };
+      return { config, facts: { ...facts, links, wanAddress, flaps: event.flaps ?? facts.flaps } };
     }
     case "leases":
       return {

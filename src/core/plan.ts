@@ -23,6 +23,13 @@ export function chooseLanAddress(
 
 const EMPTY = { snat: null, listeners: [] };
 
+/** Why a link that is up is treated as down (held for flapping, see damping.ts), or undefined. */
+function held(facts: Facts, config: Config, name: string): string | undefined {
+  const f = facts.flaps[name];
+  if (f?.heldDown !== true) return undefined;
+  return `${name} is flapping (${f.flaps} flaps): held down until steady for ${config.flapDamping.holdSec} s`;
+}
+
 export function plan(facts: Facts, config: Config): Plan {
   const device = facts.device;
   const deviceInfo = { mac: device.mac, address: device.address, source: device.source };
@@ -42,6 +49,8 @@ export function plan(facts: Facts, config: Config): Plan {
   if (!facts.enabled)
     return { desired: EMPTY, waitingFor: undefined, detail: "disabled", lanAddress, device: deviceInfo };
   if (lan === undefined || !lan.up) return waiting("lan-link", `${config.lan.interface} is missing or down`);
+  const flapping = held(facts, config, config.lan.interface);
+  if (flapping !== undefined) return waiting("lan-link", flapping);
   if (lanAddress === undefined) return waiting("lan-address", `no IPv4 address on ${config.lan.interface}`);
   if (device.address === undefined) return waiting("device", device.detail ?? "device unknown");
 
@@ -54,6 +63,8 @@ export function plan(facts: Facts, config: Config): Plan {
   };
   if (wan === undefined || !wan.up)
     return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
+  const wanFlapping = held(facts, config, config.wan.interface);
+  if (wanFlapping !== undefined) return waiting("wan-link", wanFlapping, snat);
   if (facts.wanAddress === undefined) {
     const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
     return waiting("wan-address", `waiting for ${what} on ${wanAddressInterface(config)}`, snat);

@@ -1,4 +1,5 @@
 // The agent's health as it is written to the runtime directory and shown by `sixgate status`.
+import type { LinkFlaps } from "./damping.js";
 import type { PhaseName } from "./phase.js";
 import type { DeviceSource, PortMap, WaitingFor } from "./types.js";
 import type { ListenerState } from "./phase.js";
@@ -55,6 +56,8 @@ export interface AgentStatus {
   ports: PortMap[];
   portsSource: "config" | "runtime";
   wan: { interface: string; address: string | null };
+  /** Per watched interface (WAN, LAN): times it went down since start, and whether it is held down for flapping. */
+  flaps: Record<string, LinkFlaps>;
   lan: { interface: string; address: string | null };
   device: { mac: string | null; address: string | null; source: DeviceSource | null };
   listeners: ListenerStatus[];

@@ -1,5 +1,6 @@
 // The data the pure core works on: what we observed (facts), what we want (desired), what we have (actual).
 import type { Config, PortMap } from "../config/schema.js";
+import type { LinkFlaps } from "./damping.js";
 
 export type { Config, PortMap } from "../config/schema.js";
 
@@ -44,6 +45,8 @@ export interface Facts {
   device: DeviceChoice;
   /** Port mappings set at run time by the operator; undefined = the config file's. */
   ports: PortMap[] | undefined;
+  /** Flaps counted and holds for flapping, per watched interface (from the damping operator; empty without it). */
+  flaps: Record<string, LinkFlaps>;
 }
 
 export interface State {
@@ -52,7 +55,7 @@ export interface State {
 }
 
 export type Event =
-  | { type: "links"; links: LinkInfo[] }
+  | { type: "links"; links: LinkInfo[]; flaps?: Record<string, LinkFlaps> }
   | { type: "leases"; leases: Lease[] }
   | { type: "config"; config: Config }
   | { type: "enabled"; enabled: boolean }

@@ -30,6 +30,7 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
     ],
     portsSource: "config",
     wan: { interface: "wan0", address: "2001:db8::1" },
+    flaps: { wan0: { flaps: 0, heldDown: false }, lan0: { flaps: 0, heldDown: false } },
     lan: { interface: "lan0", address: "192.168.1.1" },
     device: { mac: "02:00:00:00:01:00", address: "192.168.1.100", source: "lease-mac" },
     listeners: [
