@@ -26,6 +26,7 @@ export const statusSchema = z.object({
   ports: z.array(z.object({ listen: z.number().int(), target: z.number().int() })),
   portsSource: z.enum(["config", "runtime"]),
   wan: endpoint,
+  flaps: z.record(z.string(), z.object({ flaps: z.number().int(), heldDown: z.boolean() })).optional(),
   lan: endpoint,
   device: z.object({ mac: z.string().nullable().optional(), address: z.string().nullable().optional() }),
   listeners: z.array(

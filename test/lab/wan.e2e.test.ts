@@ -10,6 +10,7 @@ import {
   createLabFor,
   run,
   waitFor,
+  sleep,
   type AgentProcess,
   type Lab,
 } from "./lab.js";
@@ -187,6 +188,56 @@ describe("WAN address choice in the lab", () => {
       await routeToPrefix();
       await agent.waitPhase("serving", 10_000);
       await waitServesAll(lab, agent, pd);
+    },
+  );
+
+  it(
+    "a WAN cable bouncing for ten seconds: a bounded number of socat spawns, then serving once steady",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      const config = await lab.writeConfig();
+      const agent = lab.startAgent(config);
+      await agent.waitPhase("serving", 15_000);
+      await waitServesAll(lab, agent, lab.wanAddress);
+      const spawns = () =>
+        agent.logs().filter((r) => {
+          const argv = r.argv;
+          return (
+            r.msg === "spawned" &&
+            Array.isArray(argv) &&
+            argv[0] === "socat" &&
+            argv.join(" ").includes("TCP6-LISTEN")
+          );
+        }).length;
+      const before = spawns();
+      // The cable is pulled and put back every 250 ms for ten seconds: 20 carrier losses seen by wan0.
+      const bounces = 20;
+      for (let i = 0; i < bounces; i++) {
+        await lab.ipOk("cli", ["link", "set", "eth0", "down"]);
+        await sleep(125);
+        await lab.ipOk("cli", ["link", "set", "eth0", "up"]);
+        await sleep(125);
+      }
+      await waitFor(() => lab.wanHasCarrier(), { timeoutMs: 5_000 });
+      const held = await agent.status();
+      const settledStatus = await agent.waitPhase(
+        "serving",
+        30_000,
+        (s) => s.flaps?.wan0?.heldDown === false,
+      );
+      await waitServesAll(lab, agent, lab.wanAddress);
+      const spawned = spawns() - before;
+      t.diagnostic(
+        `${bounces} bounces: ${spawned} socat spawns for ${PORTS.length} ports; wan0 flaps ${settledStatus.flaps?.wan0?.flaps}`,
+      );
+      // flapDamping defaults: held down at the third flap, so at most 3 restarts per port, then one start.
+      assert.ok(
+        spawned <= PORTS.length * 4,
+        `${spawned} socat spawns for ${bounces} bounces\n${agent.tail()}`,
+      );
+      assert.equal(held.flaps?.wan0?.heldDown, true, "held down right after the bounce");
+      assert.ok((settledStatus.flaps?.wan0?.flaps ?? 0) >= 3, "flaps counted in status");
     },
   );
 });
