@@ -7,7 +7,7 @@
 //
 // Used by `npm run soak` (scripts/soak.sh, test/lab/soak-cli.ts; 10 minutes) and test/lab/soak.test.ts (1 minute).
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LAB_MQTT, labState, startLabBroker } from "./broker.js";
@@ -407,7 +407,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       ok: problems.length === 0,
       problems,
     };
-    if (options.resultsDir !== undefined) await writeResults(options.resultsDir, report);
+    if (options.resultsDir !== undefined) {
+      await writeResults(options.resultsDir, report);
+      // The lab directory goes with the lab: keep what a diagnosis needs beside the figures.
+      for (const name of ["agent-1.log", "soak-load.log"]) {
+        await copyFile(join(lab.dir, name), join(options.resultsDir, `soak-latest-${name}`)).catch(
+          () => undefined,
+        );
+      }
+    }
     log(summary(report));
     return report;
   } finally {
