@@ -241,7 +241,11 @@ class Soak {
 
   /** The agent says serving (and, after a broker restart, has told the new broker so: persistence is off). */
   async reportsServing(kind: DisturbanceKind): Promise<boolean> {
-    if ((await this.agent.status()).phase !== "serving") return false;
+    // The status file `sixgate status` prints, read directly: starting the CLI takes seconds on a loaded machine.
+    const status = JSON.parse(await readFile(join(this.runtimeDir, "status.json"), "utf8")) as {
+      phase?: unknown;
+    };
+    if (status.phase !== "serving") return false;
     return kind !== "restart-broker" || (await labState(this.lab))?.phase === "serving";
   }
 
