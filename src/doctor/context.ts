@@ -50,6 +50,8 @@ export interface DoctorContext {
   /** Pids of our socat for each listen port, from the agent's status and pid records. */
   ourPids: ReadonlyMap<number, readonly number[]>;
   nft: Reading<NftChain[]>;
+  /** Rules in ip6tables-legacy's filter table (x_tables, which nft cannot list); 0 when it has none. */
+  ip6tablesLegacyRules: Reading<number>;
   routes: Reading<Route[]>;
   /** `ip route get <device>`; undefined when the device address is not known. */
   routeToDevice: Reading<Route | undefined> | undefined;

@@ -124,6 +124,22 @@ async function readSnat(
   };
 }
 
+/**
+ * How many rules ip6tables-legacy holds in its filter table. The kernel lists the legacy (x_tables) tables of this
+ * network namespace in /proc/net/ip6_tables_names (empty with iptables-nft); only then is ip6tables-legacy-save run.
+ */
+async function ip6tablesLegacyRules(runner: Runner): Promise<number> {
+  let names: string;
+  try {
+    names = await readFile("/proc/net/ip6_tables_names", "utf8");
+  } catch {
+    return 0; // no ip6_tables module: nothing legacy can hold
+  }
+  if (!names.split("\n").includes("filter")) return 0;
+  const saved = await runChecked(runner, ["ip6tables-legacy-save", "-t", "filter"]);
+  return saved.stdout.split("\n").filter((l) => l.startsWith("-A ")).length;
+}
+
 export async function gather(config: Config, options: GatherOptions): Promise<DoctorContext> {
   const { runner, log } = options;
   const connect = options.connect ?? createConnector(runner);
@@ -131,7 +147,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const settleMs = options.settleMs ?? 500;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
 
-  const [addrText, agent, persisted, leases, sockets, nft, routes] = await Promise.all([
+  const [addrText, agent, persisted, leases, sockets, nft, routes, legacy] = await Promise.all([
     observe(() => stdout(["ip", "-json", "addr", "show"])),
     agentView(config.runtimeDir),
     loadOperatorChoices(config, log),
@@ -139,6 +155,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
     observe(async () => parseNftRuleset(await stdout(["nft", "list", "ruleset"]))),
     observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
+    observe(() => ip6tablesLegacyRules(runner)),
   ]);
 
   const links: DoctorContext["links"] = addrText.ok
@@ -228,6 +245,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     sockets,
     ourPids: ours,
     nft,
+    ip6tablesLegacyRules: legacy,
     routes,
     routeToDevice: route,
     rpFilter: rp,

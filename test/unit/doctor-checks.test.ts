@@ -99,6 +99,7 @@ function context(s: Scenario = {}): DoctorContext {
       [2323, [1002]],
     ]),
     nft: readingOk(parseNftRuleset(s.nft ?? "")),
+    ip6tablesLegacyRules: readingOk(0),
     routes: readingOk(
       s.routes ?? [{ dst: "192.168.1.0/24", dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" }],
     ),
@@ -412,6 +413,19 @@ describe("doctor checks", () => {
         check(context({ over: { nft: readingError("nft: not found") } }), "host-firewall").status,
         "warn",
       );
+    });
+  });
+
+  describe("host firewall with ip6tables-legacy", () => {
+    test("legacy filter rules that nft cannot see: unknown, naming ip6tables-legacy (not accepted)", () => {
+      assert.equal(check(context(), "host-firewall").status, "ok", "no nft input chain, no legacy rules");
+      const c = check(context({ over: { ip6tablesLegacyRules: readingOk(3) } }), "host-firewall");
+      assert.equal(c.status, "warn");
+      assert.match(
+        c.detail,
+        /tcp\/80, 2323: unknown, ip6tables-legacy holds 3 filter rule\(s\) that nft cannot see/,
+      );
+      assert.match(c.fix ?? "", /ip6tables-legacy -S INPUT/);
     });
   });
 

@@ -17,6 +17,19 @@ export function hostFirewallCheck(ctx: DoctorContext): Check {
       fix: "run doctor as root; with iptables-legacy, check `ip6tables -S INPUT` by hand",
     };
   }
+  const legacy = ctx.ip6tablesLegacyRules;
+  if (legacy.ok && legacy.value > 0) {
+    // nft lists only nftables; rules in the legacy x_tables filter table decide too, unseen.
+    return {
+      id,
+      title,
+      status: "warn",
+      detail:
+        `tcp/${listens.join(", ")}: unknown, ip6tables-legacy holds ${legacy.value} filter rule(s) ` +
+        "that nft cannot see",
+      fix: `check by hand that ip6tables-legacy lets TCP ${listens.join(", ")} in from ${wan}: ip6tables-legacy -S INPUT`,
+    };
+  }
   const chains = ctx.nft.value;
   const verdicts: [number, InputVerdict][] = listens.map((port) => [
     port,
