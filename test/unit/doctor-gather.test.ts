@@ -37,6 +37,7 @@ const READ_ONLY = [
   /^ss -H -t -n state syn-sent$/,
   /^nft (-j )?list (ruleset|tables|table ip sixgate)$/,
   /^iptables-save -t nat$/,
+  /^ip6tables-legacy-save -t filter$/,
   // The device hop: connect as the listener does, send nothing, close.
   /^socat -u OPEN:\/dev\/null TCP4:[\d.]+:\d+,bind=[\d.]+,so-bindtodevice=lan0,connect-timeout=[\d.]+$/,
 ];
