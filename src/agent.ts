@@ -33,6 +33,7 @@ import type { Listeners } from "./effects/listeners/listeners.js";
 import type { PersistedState, StateStore } from "./effects/state-store.js";
 import { limitConcurrency } from "./util/limit.js";
 import { dampFlaps, dampingSettings } from "./sources/damping.js";
+import type { Problems } from "./util/problems.js";
 import { runLatest } from "./util/run-latest.js";
 
 export interface AgentDeps {
@@ -55,6 +56,8 @@ export interface AgentDeps {
    * path: each health tick calls it, so a lost netlink or file event heals within one tick.
    */
   lookAgain?: () => void;
+  /** Problems outside the pipeline (files under runtimeDir that cannot be written), shown in the status. */
+  problems?: Problems;
   version: string;
   now?: () => number;
 }
@@ -166,6 +169,8 @@ export class Agent implements AgentControl {
       }),
     );
     this.subscriptions.add(deps.listeners.changes.subscribe(() => this.publish()));
+    if (deps.problems !== undefined)
+      this.subscriptions.add(deps.problems.changes.subscribe(() => this.publish()));
     this.publish();
   }
 
@@ -434,6 +439,7 @@ export class Agent implements AgentControl {
   private buildStatus(): AgentStatus {
     const { config, facts } = this.state;
     const listeners = this.deps.listeners.statuses();
+    const problems = this.deps.problems?.list() ?? [];
     const converging = this.reconciling || !sameDesired(this.actual, this.plan.desired);
     const failed =
       this.lastReconcile !== null && !this.lastReconcile.ok && converging ? this.lastReconcile.error : null;
@@ -452,7 +458,8 @@ export class Agent implements AgentControl {
       startedAt: this.startedAtNow(),
       phase: phase.phase,
       waitingFor: phase.waitingFor ?? null,
-      reason: phase.reason ?? null,
+      // A problem is the reason when the phase has none of its own: a dashboard shows reason, not problems.
+      reason: phase.reason ?? problems[0] ?? null,
       enabled: facts.enabled,
       ports: facts.ports ?? config.ports,
       portsSource: facts.ports === undefined ? "config" : "runtime",
@@ -472,6 +479,7 @@ export class Agent implements AgentControl {
       },
       lastReconcile: this.lastReconcile,
       lastProbe: this.lastProbe,
+      problems,
     };
   }
 

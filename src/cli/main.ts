@@ -6,6 +6,7 @@ import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
 import type { LevelWithSilent } from "pino";
 import { VERSION } from "../version.js";
 import { oldNodeWarning } from "./node-support.js";
+import { installLastResort } from "./last-resort.js";
 import { catchSignals } from "./signals.js";
 
 // Commands are loaded on demand, so that `status` and `notify` start fast.
@@ -97,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+installLastResort();
 main(process.argv.slice(2)).then(
   (code) => {
     // Exit explicitly: open handles of a stopped agent must not keep the process alive.

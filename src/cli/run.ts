@@ -4,14 +4,12 @@ import { Agent } from "../agent.js";
 import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { longestTickGapSec } from "../config/health.js";
-import type { StatusFile } from "./runtime.js";
 import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
-import { createPidRecords } from "../effects/pid-records.js";
+import { createPidRecords, type PidRecords } from "../effects/pid-records.js";
 import { createStateStore, loadOperatorChoices } from "../effects/state-store.js";
-import { writeFileAtomic } from "../effects/atomic-file.js";
 import { Subject, filter, merge, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
 import { createConnector, createProber, scheduleTicks } from "../effects/probes.js";
@@ -19,50 +17,27 @@ import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
 import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
 import { netlinkEvents } from "../sources/netlink.js";
+import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
-import {
-  ensureRuntimeDir,
-  removeRuntimeFiles,
-  runningAgentPid,
-  statusPath,
-  writePidFile,
-} from "./runtime.js";
+import { createStatusWriter } from "./status-writer.js";
+import { ensureRuntimeDir, removeRuntimeFiles, runningAgentPid, writePidFile } from "./runtime.js";
 
 /** How long a stop may take before we exit anyway (systemd's and the tests' limit is 5 s). */
 const STOP_DEADLINE_MS = 4500;
 
-/**
- * Persists status changes one write at a time, skipping repeats: a burst of changes costs at most the write in
- * progress plus one. close() waits for the last write, so nothing recreates the file after the agent removed it.
- */
-function statusWriter(
-  runtimeDir: string,
-  log: Logger,
-): { push: (s: StatusFile) => void; close: () => Promise<void> } {
-  let pending: string | undefined;
-  let written = "";
-  let closed = false;
-  let draining: Promise<void> = Promise.resolve();
-  const drain = async () => {
-    for (let text = pending; text !== undefined; text = pending) {
-      pending = undefined;
-      if (text === written) continue;
-      await writeFileAtomic(statusPath(runtimeDir), text).catch((e: unknown) => {
-        log.warn({ error: String(e) }, "cannot write status");
-      });
-      written = text;
-    }
-  };
+/** The same records; a failed write is also a problem in the status until a later one succeeds. */
+function reportingFailures(records: PidRecords, problems: Problems, runtimeDir: string): PidRecords {
   return {
-    push: (status) => {
-      if (closed) return;
-      const idle = pending === undefined;
-      pending = JSON.stringify(status, null, 2) + "\n";
-      if (idle) draining = draining.then(drain);
-    },
-    close: () => {
-      closed = true;
-      return draining;
+    ...records,
+    async record(name, pid, argv, options) {
+      try {
+        await records.record(name, pid, argv, options);
+        problems.clear("pid-records");
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        problems.set("pid-records", `cannot record the pid of ${name} under ${runtimeDir}: ${error}`);
+        throw e;
+      }
     },
   };
 }
@@ -108,10 +83,14 @@ export async function runCommand(
     );
     return 1;
   }
-  await writePidFile(config.runtimeDir);
+  const problems = createProblems(log);
+  // Without a pid file (a full runtimeDir) the agent still serves: `status` and a second agent cannot find it.
+  await writePidFile(config.runtimeDir).catch((e: unknown) => {
+    problems.set("pid-file", `cannot write the pid file under ${config.runtimeDir}: ${String(e)}`);
+  });
 
   const firewall = await selectFirewall(config.firewall, runner, log);
-  const records = createPidRecords(config.runtimeDir, log);
+  const records = reportingFailures(createPidRecords(config.runtimeDir, log), problems, config.runtimeDir);
   const leftovers = await records.stopLeftovers();
   if (leftovers > 0) log.info({ leftovers }, "stopped processes left by an earlier run");
   const listeners = createSocatListeners({ runner, log, records });
@@ -135,6 +114,7 @@ export async function runCommand(
     leases: (file) =>
       leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
     lookAgain: () => lookAgain.next(),
+    problems,
     persisted: await loadOperatorChoices(config, log, store),
     store,
     loadConfig: () => loadConfig(configFile),
@@ -154,7 +134,7 @@ export async function runCommand(
   const mqtt = startMqttIfConfigured(config, agent, probeReports, log);
 
   // The status file adds what only the composition root knows: the MQTT session's view of itself.
-  const status = statusWriter(config.runtimeDir, log);
+  const status = createStatusWriter(config.runtimeDir, problems, log);
   const persist = () => status.push({ ...agent.status(), mqtt: mqtt?.view() ?? null });
   agent.statusChanges.subscribe(persist);
   probeReports.subscribe(persist);

@@ -66,4 +66,6 @@ export interface AgentStatus {
   lastReconcile: ReconcileReport | null;
   /** The last health probe (scheduled tick or operator request). */
   lastProbe: ProbeReport | null;
+  /** What the agent lives with but cannot repair itself (a full runtime directory...): empty when all is well. */
+  problems: string[];
 }

@@ -10,14 +10,19 @@ import { runLatest } from "../util/run-latest.js";
 import { parseIpAddrJson } from "./ip-addr.js";
 
 /** Lines from a long-running `ip monitor`; errors when it exits so the caller can restart it. */
-function monitorLines(runner: Runner, records: PidRecords | undefined): Observable<string> {
+function monitorLines(runner: Runner, records: PidRecords | undefined, log: Logger): Observable<string> {
   return new Observable<string>((subscriber) => {
     const argv = ["ip", "-o", "monitor", "link", "address"];
     const child = runner.spawn(argv, { onStdoutLine: (line) => subscriber.next(line) });
-    // Recorded so that, if the agent is killed, its successor stops this orphan.
-    void records?.record("ip-monitor", child.pid, argv);
+    // Recorded so that, if the agent is killed, its successor stops this orphan. A record that cannot be written
+    // (a full runtimeDir) costs only that: the monitor runs on.
+    records?.record("ip-monitor", child.pid, argv).catch((e: unknown) => {
+      log.warn({ error: String(e) }, "cannot record the ip monitor's pid");
+    });
     void child.exited.then((exit) => {
-      void records?.forget("ip-monitor");
+      records?.forget("ip-monitor").catch((e: unknown) => {
+        log.warn({ error: String(e) }, "cannot remove the ip monitor's pid record");
+      });
       subscriber.error(new Error(`ip monitor exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`));
     });
     return () => child.kill("SIGTERM");
@@ -40,7 +45,7 @@ export function netlinkEvents(
     }
   };
   // Every (re)start of the monitor begins with a snapshot, so nothing that happened in between is missed.
-  const triggers = defer(() => merge(of("start"), monitorLines(runner, records))).pipe(
+  const triggers = defer(() => merge(of("start"), monitorLines(runner, records, log))).pipe(
     retryWithBackoff({
       initialMs: 500,
       maxMs: 30000,

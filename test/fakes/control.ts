@@ -40,6 +40,7 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
     firewall: { backend: "nft", applied: true, matchesPlan: true },
     lastReconcile: { at: "2026-01-01T00:00:01.000Z", durationMs: 42, ok: true, steps: 3, error: null },
     lastProbe: null,
+    problems: [],
     ...overrides,
   };
 }

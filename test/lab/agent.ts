@@ -40,6 +40,7 @@ export const statusSchema = z.object({
     }),
   ),
   firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),
+  problems: z.array(z.string()).optional(),
   lastProbe: z
     .object({
       at: z.string(),
@@ -64,20 +65,31 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
-/** Runs a sixgate CLI command inside a namespace (`ip netns exec NS node dist/cli/main.js ...`). */
-export function cliArgv(nsName: string, args: readonly string[]): string[] {
-  return ["ip", "netns", "exec", nsName, process.execPath, AGENT_CLI, ...args];
+/**
+ * Runs a sixgate CLI command inside a namespace (`ip netns exec NS node dist/cli/main.js ...`), after `prefix` (for
+ * example an nsenter into a test's own mount namespace).
+ */
+export function cliArgv(nsName: string, args: readonly string[], prefix: readonly string[] = []): string[] {
+  return [...prefix, "ip", "netns", "exec", nsName, process.execPath, AGENT_CLI, ...args];
 }
 
 /** `sixgate status --json --config F`, parsed against the contract; throws with the CLI's output. */
-export async function readStatus(nsName: string, configPath: string): Promise<AgentStatus> {
-  const r = await statusRaw(nsName, configPath);
+export async function readStatus(
+  nsName: string,
+  configPath: string,
+  prefix: readonly string[] = [],
+): Promise<AgentStatus> {
+  const r = await statusRaw(nsName, configPath, prefix);
   if (!r.ok) throw new Error(`status exited ${String(r.exitCode)}: ${r.stderr.trim() || r.stdout.trim()}`);
   return statusSchema.parse(JSON.parse(r.stdout));
 }
 
-export function statusRaw(nsName: string, configPath: string): Promise<ExecResult> {
-  return run(cliArgv(nsName, ["status", "--json", "--config", configPath]), { timeoutMs: 10_000 });
+export function statusRaw(
+  nsName: string,
+  configPath: string,
+  prefix: readonly string[] = [],
+): Promise<ExecResult> {
+  return run(cliArgv(nsName, ["status", "--json", "--config", configPath], prefix), { timeoutMs: 10_000 });
 }
 
 export class AgentProcess {
@@ -94,8 +106,10 @@ export class AgentProcess {
     readonly configPath: string,
     extraArgs: readonly string[],
     logPath: string,
+    /** Runs before `ip netns exec` (and before every status read): must exec in place, as nsenter -m does. */
+    readonly prefix: readonly string[] = [],
   ) {
-    const [file, ...args] = cliArgv(nsName, ["run", "--config", configPath, ...extraArgs]);
+    const [file, ...args] = cliArgv(nsName, ["run", "--config", configPath, ...extraArgs], prefix);
     this.child = spawn(file ?? "ip", args, { stdio: ["ignore", "pipe", "pipe"] });
     if (this.child.pid === undefined) throw new Error("agent did not start (no pid)");
     // `ip netns exec` execs in place, so this pid is the agent's node process.
@@ -169,11 +183,11 @@ export class AgentProcess {
   }
 
   status(): Promise<AgentStatus> {
-    return readStatus(this.nsName, this.configPath);
+    return readStatus(this.nsName, this.configPath, this.prefix);
   }
 
   statusRaw(): Promise<ExecResult> {
-    return statusRaw(this.nsName, this.configPath);
+    return statusRaw(this.nsName, this.configPath, this.prefix);
   }
 
   /** Waits until status reports `phase` (and the optional extra condition). */

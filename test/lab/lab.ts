@@ -621,10 +621,14 @@ export class Lab {
   }
 
   /** Starts `sixgate run --config F` in the gateway namespace (does not wait for it to serve). */
-  startAgent(configPath: string, extraArgs: readonly string[] = []): AgentProcess {
+  startAgent(
+    configPath: string,
+    extraArgs: readonly string[] = [],
+    prefix: readonly string[] = [],
+  ): AgentProcess {
     if (!existsSync(AGENT_CLI)) throw new Error(`${AGENT_CLI} is missing: run "npm run build" first`);
     const log = join(this.dir, `agent-${++this.agentCount}.log`);
-    const agent = new AgentProcess(this.ns.gw, configPath, extraArgs, log);
+    const agent = new AgentProcess(this.ns.gw, configPath, extraArgs, log, prefix);
     this.agents.push(agent);
     return agent;
   }

@@ -1,13 +1,15 @@
 // The agent's sources and its process life, end to end: what it sees when an event is lost, and which signals
 // it survives while starting. The built agent runs in the lab's gateway namespace (see agent.e2e.test.ts).
 import assert from "node:assert/strict";
-import { readFile, mkdir, symlink } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { readFile, readlink, mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import {
   DEFAULT_PORTS,
   LAN_ADDRESS,
   createLabFor,
+  runOk,
   signalPid,
   waitFor,
   statusSchema,
@@ -142,4 +144,89 @@ describe("process life", () => {
       message: () => `the held SIGHUP was not served as a reload\n${agent.tail()}`,
     });
   });
+});
+
+/** Appends to the file named by argv[1] until the file system is full, and again whenever a page is freed. */
+const FILL_FOREVER = `
+const fs = require("node:fs");
+const page = Buffer.alloc(4096);
+const fill = () => { try { for (;;) fs.appendFileSync(process.argv[1], page); } catch {} };
+setInterval(fill, 5);
+`;
+
+describe("a full runtime directory", () => {
+  it(
+    "the agent keeps serving, restarts its ip monitor, and its status names the problem",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      // A mount namespace of the test's own, held by a sleeping process: the tiny tmpfs exists only in there.
+      const holder = spawn("unshare", ["--mount", "--propagation", "private", "--", "sleep", "300"], {
+        stdio: "ignore",
+      });
+      const holderPid = holder.pid;
+      assert.ok(holderPid !== undefined);
+      t.after(() => holder.kill("SIGKILL"));
+      const ownNs = await readlink("/proc/self/ns/mnt");
+      await waitFor(async () => (await readlink(`/proc/${holderPid}/ns/mnt`).catch(() => ownNs)) !== ownNs, {
+        timeoutMs: 5_000,
+      });
+      const inNs = ["nsenter", "-t", String(holderPid), "-m", "--"];
+      const runDir = join(lab.dir, "tiny-run");
+      await mkdir(runDir);
+      await runOk([...inNs, "mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "sixgate-test", runDir]);
+      const config = await lab.writeConfig({
+        health: { schedule: TICK.health.schedule },
+        runtimeDir: runDir,
+      });
+      const agent = lab.startAgent(config, [], inNs);
+      // The status file read directly (in the namespace): the CLI is slow on a loaded machine.
+      const statusNow = async () =>
+        statusSchema.parse(JSON.parse((await runOk([...inNs, "cat", join(runDir, "status.json")])).stdout));
+      await waitFor(async () => (await statusNow()).phase === "serving", {
+        timeoutMs: 30_000,
+        message: () => agent.tail(),
+      });
+      const monitorBefore = JSON.parse(
+        (await runOk([...inNs, "cat", join(runDir, "pids", "ip-monitor.json")])).stdout,
+      ) as {
+        pid: number;
+      };
+
+      // Keep it full: a process in there takes every page as soon as one is free (a removed pid record's too).
+      const filler = spawn(
+        inNs[0] ?? "nsenter",
+        [...inNs.slice(1), process.execPath, "-e", FILL_FOREVER, join(runDir, "filler")],
+        { stdio: "ignore" },
+      );
+      t.after(() => filler.kill("SIGKILL"));
+      // The ip monitor dies; its successor's pid record cannot be written (the old code crashed right here).
+      signalPid(monitorBefore.pid, "SIGKILL");
+      let last: AgentStatus | undefined;
+      const full = await waitFor(
+        async () => {
+          const s = await statusNow();
+          last = s;
+          return (s.problems ?? []).some((p) => /status\.json.*ENOSPC/.test(p)) ? s : undefined;
+        },
+        { timeoutMs: 10_000, message: () => `last status: ${JSON.stringify(last)}\n${agent.tail()}` },
+      );
+      // Whether the new monitor's record found no room depends on who takes the freed page first: shown, not required.
+      t.diagnostic(`problems: ${JSON.stringify(full.problems)}; reason: ${full.reason ?? ""}`);
+      assert.ok(agent.running, agent.tail());
+      // Still serving, and still following the network (the restarted monitor, or the next tick, sees this).
+      await lab.renumberWan("2001:db8:1::30");
+      await waitServes(lab, agent, "2001:db8:1::30", TICK_MS + RECONCILE_MARGIN_MS);
+      assert.ok(agent.running, agent.tail());
+
+      // Room again: the next write clears the status file's problem.
+      filler.kill("SIGKILL");
+      await waitFor(() => filler.exitCode !== null || filler.signalCode !== null, { timeoutMs: 5_000 });
+      await runOk([...inNs, "rm", join(runDir, "filler")]);
+      await waitFor(async () => !(await statusNow()).problems?.some((p) => /status\.json/.test(p)), {
+        timeoutMs: TICK_MS + RECONCILE_MARGIN_MS,
+        message: () => agent.tail(),
+      });
+    },
+  );
 });
