@@ -12,7 +12,7 @@ import { gather } from "../../src/doctor/gather.js";
 import type { Runner } from "../../src/effects/exec.js";
 import { loadOperatorChoices } from "../../src/effects/state-store.js";
 import { makeConfig } from "./fixtures.js";
-import { captureLog } from "./log-capture.js";
+import { recordingLogger } from "../hotplug/helpers.js";
 
 const quiet = pino({ level: "silent" });
 
@@ -89,7 +89,7 @@ test("plan and doctor both serve nothing when the operator disabled the proxy", 
 test("saved ports outside allowedTargets are refused at start, with an error naming the port", async (t) => {
   const saved = { enabled: false, ports: [{ listen: 2222, target: 22 }] };
   const config = await gateway(t, saved, { allowedTargets: [80, "8000-8010"] });
-  const { log, lines } = captureLog();
+  const { log, records: lines } = recordingLogger();
   assert.deepEqual(await loadOperatorChoices(config, log), { enabled: false, ports: undefined });
   assert.match(
     String(lines.find((l) => l.level === 50)?.error),
@@ -109,7 +109,7 @@ test("without allowedTargets, saved ports may use only the config file's own tar
   const inside = { enabled: true, ports: [{ listen: 8023, target: 23 }] };
   assert.deepEqual(await loadOperatorChoices(await gateway(t, inside), quiet), inside);
   const outside = { enabled: true, ports: [{ listen: 8443, target: 443 }] };
-  const { log, lines } = captureLog();
+  const { log, records: lines } = recordingLogger();
   assert.deepEqual(await loadOperatorChoices(await gateway(t, outside), log), {
     enabled: true,
     ports: undefined,
