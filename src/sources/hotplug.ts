@@ -57,6 +57,9 @@ const interfaceName = z
  * The agent never passes it to a command: it only triggers a snapshot.
  */
 const LOGICAL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/** True for what an `iface` hint may name: a Linux interface name or a netifd logical name (see above). */
+export const isLogicalInterfaceName = (name: string): boolean => LOGICAL_NAME.test(name);
 const logicalInterfaceName = z
   .string(required("a string"))
   .regex(

@@ -105,9 +105,24 @@ function validate(value: unknown): Config | ConfigError {
   return new ConfigError("fuzz.yaml", problems);
 }
 
+/**
+ * mqtt.identitySource records where the default identity came from (machine-id, hostname, an explicit setting). A
+ * parsed config carries its derived baseTopic and nodeId explicitly, so parsing it again says "baseTopic": the one
+ * field that cannot survive a round trip (the strict schema refuses it as input), and it reaches no command line.
+ */
+function withoutIdentitySource(c: Config): unknown {
+  if (c.mqtt === undefined) return c;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { identitySource, ...mqtt } = c.mqtt;
+  return { ...c, mqtt };
+}
+
 /** An accepted config re-validates to itself, and every value that reaches a command line is valid. */
 function checkConfig(c: Config): void {
-  assert.deepEqual(configSchema.parse(structuredClone(c)), c);
+  assert.deepEqual(
+    withoutIdentitySource(configSchema.parse(withoutIdentitySource(c))),
+    withoutIdentitySource(c),
+  );
   assert.ok(isInterfaceName(c.wan.interface) && isInterfaceName(c.lan.interface));
   assert.ok(c.wan.address === "auto" || canonicalIPv6(c.wan.address) === c.wan.address, c.wan.address);
   assert.ok(c.lan.address === "auto" || isIPv4(c.lan.address), c.lan.address);
@@ -133,7 +148,7 @@ test("config files: valid configs round-trip through YAML and JSON", (t) => {
       !(parsed instanceof ConfigError),
       `refused a valid config: ${parsed instanceof ConfigError ? parsed.message : ""}`,
     );
-    assert.deepEqual(parsed, configSchema.parse(plain(config)));
+    assert.deepEqual(withoutIdentitySource(parsed), withoutIdentitySource(configSchema.parse(plain(config))));
   });
 });
 
