@@ -253,7 +253,12 @@ describe("sixgate doctor in the lab", () => {
       if (checkOf(run.report, "snat").status === "fail") report = run.report;
     }
     assert.ok(report !== undefined, "doctor never saw the table missing");
-    assertCheck(report, "snat", "fail", /table ip sixgate is missing; want: oifname "lan0" ip daddr/);
+    assertCheck(
+      report,
+      "snat",
+      "fail",
+      /table ip sixgate is missing; want: oifname "lan0" ip saddr 192\.168\.1\.1 ip daddr/,
+    );
     assert.match(checkOf(report, "snat").fix ?? "", /restart it/);
     assertCheck(report, "listener:80", "ok");
   });
