@@ -206,8 +206,10 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       ready.then(() => "ready" as const),
       exited.then(() => "exited" as const),
       timedOut,
-    ]).then((outcome) => {
+    ]).then(async (outcome) => {
       clearTimeout(timeout);
+      // Ready means recorded too: an agent killed right after start() must leave a record to clean up by.
+      await entry.recorded;
       if (outcome === "exited")
         throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
       if (outcome === "timeout")
