@@ -77,6 +77,8 @@ const LOOK_AGAIN_TIMEOUT_MS = 3000;
 
 /** A difference between wall-clock and monotonic time beyond this is a step of the wall clock, not drift. */
 const CLOCK_STEP_MS = 2000;
+/** How often probe() runs in all when reconciles keep changing what is in place under it. */
+const PROBE_ATTEMPTS = 3;
 
 export class Agent implements AgentControl {
   private readonly log: Logger;
@@ -104,6 +106,9 @@ export class Agent implements AgentControl {
   private tail: Promise<unknown> = Promise.resolve();
   private lastReconcile: ReconcileReport | null = null;
   private lastProbe: ProbeReport | null = null;
+  /** Counts reconciles that changed what is in place: a probe that spans a change tested a setup now gone. */
+  private placeGeneration = 0;
+  private probing: Promise<ProbeReport> | undefined;
   /** The phase and reason last logged: each change is logged once. */
   private loggedPhase: string | undefined;
   private retryMs = RETRY_MS.initial;
@@ -211,9 +216,26 @@ export class Agent implements AgentControl {
     });
   }
 
-  async probe(): Promise<ProbeReport> {
-    if (this.deps.probe === undefined) throw new Error("probes are not available");
-    const report = await this.deps.probe(this.buildStatus());
+  /**
+   * Probes each hop; the report becomes the phase's evidence. A probe during which a reconcile changed what is in
+   * place (a renumbering moved the listeners) tested something now gone: it is taken again, at most
+   * PROBE_ATTEMPTS times in all, so a switch is never reported as a failure until the next tick.
+   */
+  probe(): Promise<ProbeReport> {
+    // One probe at a time: a caller arriving meanwhile (tick, MQTT command, after a reconcile) shares its answer.
+    this.probing ??= this.probeNow().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  private async probeNow(): Promise<ProbeReport> {
+    const { probe } = this.deps;
+    if (probe === undefined) throw new Error("probes are not available");
+    let report: ProbeReport;
+    for (let attempt = 1; ; attempt++) {
+      const generation = this.placeGeneration;
+      report = await probe(this.buildStatus());
+      if (generation === this.placeGeneration || attempt >= PROBE_ATTEMPTS) break;
+    }
     this.lastProbe = report;
     this.publish();
     return report;
@@ -404,6 +426,7 @@ export class Agent implements AgentControl {
     const errors: string[] = [];
     const done = await this.executeAll(steps, errors);
     this.reconciling = false;
+    if (done > 0) this.placeGeneration++;
     if (done < steps.length) {
       // Cut short by stop(), which removes everything anyway: no report, no retry.
       this.log.info({ done, steps: steps.length }, "reconcile ended early: stopping");
@@ -423,7 +446,14 @@ export class Agent implements AgentControl {
     );
     this.scheduleRetry(report.ok);
     this.publish();
+    // A failed probe described the setup before this change: look again now rather than at the next tick.
+    if (report.ok) this.reprobeIfFailed();
     return report;
+  }
+
+  private reprobeIfFailed(): void {
+    if (this.stopping || this.lastProbe?.ok !== false || this.deps.probe === undefined) return;
+    this.probe().catch((e: unknown) => this.log.warn({ error: String(e) }, "probe after a reconcile failed"));
   }
 
   private scheduleRetry(ok: boolean): void {

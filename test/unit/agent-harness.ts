@@ -20,7 +20,7 @@ export async function until(check: () => boolean, what: string, timeoutMs = 2000
 
 export interface HarnessOptions {
   debounceMs?: number;
-  probeOk?: () => boolean;
+  probeOk?: () => boolean | Promise<boolean>;
   config?: Record<string, unknown>;
 }
 
@@ -39,12 +39,12 @@ export function setup(options: HarnessOptions = {}) {
     links,
     leases: () => leases,
     version: "test",
-    probe: () => {
-      const ok = probeOk();
+    probe: async () => {
+      const ok = await probeOk();
       const results = [
         { hop: "device" as const, listen: 80, target: 80, ok, ms: 1, error: ok ? null : "ECONNREFUSED" },
       ];
-      return Promise.resolve({ at: new Date().toISOString(), ok, results });
+      return { at: new Date().toISOString(), ok, results };
     },
   });
   agent.start();

@@ -151,6 +151,66 @@ test("the health tick repairs drift and a failing probe degrades the phase, nami
   assert.equal(agent.status().phase, "serving");
 });
 
+test("a probe that spans a renumbering is taken again: the switch is not reported as a failure", async (t) => {
+  // The first probe fails because the listeners move under it; the ones after it see the new setup.
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  const probeOk = async () => {
+    calls++;
+    if (calls > 1) return true;
+    await gate;
+    return false;
+  };
+  const { agent, snapshot, healthy, listeners } = setup({ probeOk });
+  t.after(() => agent.stop());
+  healthy();
+  await until(() => agent.status().phase === "serving", "serving");
+  const probing = agent.probe();
+  snapshot(link("wan0", [addr("2001:db8:2::1")]));
+  await until(
+    () => [...listeners.running.values()].every((l) => l.wanAddress === "2001:db8:2::1"),
+    "listeners moved",
+  );
+  release();
+  const report = await probing;
+  assert.equal(report.ok, true);
+  assert.equal(calls, 2);
+  assert.equal(agent.status().phase, "serving");
+});
+
+test("a failed probe is taken again as soon as a reconcile changes what is in place", async (t) => {
+  let deviceUp = false;
+  const { agent, snapshot, healthy } = setup({ probeOk: () => deviceUp });
+  t.after(() => agent.stop());
+  healthy();
+  await until(() => agent.status().phase === "serving", "serving");
+  await agent.healthTick();
+  assert.equal(agent.status().phase, "degraded");
+  // The device is back and the prefix moves: no tick, yet the verdict follows the new setup.
+  deviceUp = true;
+  snapshot(link("wan0", [addr("2001:db8:2::1")]));
+  await until(() => agent.status().phase === "serving", "serving without a tick");
+  assert.equal(agent.status().lastProbe?.ok, true);
+});
+
+test("probes asked for at once share one run", async (t) => {
+  let calls = 0;
+  const { agent, healthy } = setup({
+    probeOk: async () => {
+      calls++;
+      await sleep(20);
+      return true;
+    },
+  });
+  t.after(() => agent.stop());
+  healthy();
+  await until(() => agent.status().phase === "serving", "serving");
+  const [a, b] = await Promise.all([agent.probe(), agent.probe()]);
+  assert.equal(a, b);
+  assert.equal(calls, 1);
+});
+
 test("the start time follows a step of the wall clock, so the uptime never spans it", () => {
   const base = Date.parse("2026-01-01T00:00:00Z"); // the clock before the first NTP sync
   let offset = 0;
