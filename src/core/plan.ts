@@ -65,6 +65,9 @@ export function plan(facts: Facts, config: Config): Plan {
     return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
   const wanFlapping = held(facts, config, config.wan.interface);
   if (wanFlapping !== undefined) return waiting("wan-link", wanFlapping, snat);
+  // The listen address's own interface (wan.addressFrom) bouncing would move the listeners at each bounce.
+  const sourceFlapping = held(facts, config, wanAddressInterface(config));
+  if (sourceFlapping !== undefined) return waiting("wan-address", sourceFlapping, snat);
   if (facts.wanAddress === undefined) {
     const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
     return waiting("wan-address", `waiting for ${what} on ${wanAddressInterface(config)}`, snat);

@@ -16,6 +16,7 @@ import {
   releaseHolds,
   type DampingConfig,
 } from "../core/damping.js";
+import { wanAddressInterface } from "../core/facts.js";
 import type { Config, Event, LinkInfo } from "../core/types.js";
 
 export interface DampingSettings {
@@ -24,12 +25,12 @@ export interface DampingSettings {
   watched: readonly string[];
 }
 
-/** The damping settings of a config: `flapDamping`, for the WAN and LAN interfaces. */
+/** The damping settings of a config: `flapDamping`, for the WAN and LAN interfaces and `wan.addressFrom`. */
 export function dampingSettings(config: Config): DampingSettings {
   const d = config.flapDamping;
   return {
     config: { flaps: d.flaps, windowMs: d.windowSec * 1000, holdMs: d.holdSec * 1000 },
-    watched: [...new Set([config.wan.interface, config.lan.interface])],
+    watched: [...new Set([config.wan.interface, wanAddressInterface(config), config.lan.interface])],
   };
 }
 

@@ -113,3 +113,30 @@ test("a WAN cable bouncing for ten seconds: listeners start at most flaps + 1 ti
   assert.ok(undamped.starts >= 30, `without damping: ${undamped.starts} restarts (the fault)`);
   t.diagnostic(`listener restarts over a 10 s bounce: ${damped.starts} damped, ${undamped.starts} undamped`);
 });
+
+test("wan.addressFrom's own interface is damped too: a bouncing address source holds the listeners", () => {
+  const config = makeConfig({
+    wan: { interface: "wan0", addressFrom: "pd0" },
+    device: { mac: "02:00:00:00:01:00", leases: "/tmp/dhcp.leases" },
+  });
+  assert.deepEqual(dampingSettings(config).watched, ["wan0", "pd0", "lan0"]);
+  const links = (pdUp: boolean) => [
+    link("wan0", [addr("fe80::2", { scope: "link" })]),
+    link("pd0", pdUp ? [addr("2001:db8:1:100::1")] : [], pdUp),
+    link("lan0", [addr("192.168.1.1")]),
+  ];
+  let state: State = { config, facts: initialFacts };
+  state = reduce(state, { type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  let dampingState = initialDamping;
+  const observe = (pdUp: boolean, at: number) => {
+    dampingState = observeLinks(dampingState, links(pdUp), dampingSettings(config).watched, at, CONFIG);
+    state = reduce(state, { type: "links", links: links(pdUp), flaps: linkFlaps(dampingState) });
+  };
+  observe(true, 0);
+  assert.equal(plan(state.facts, config).desired.listeners.length, 2);
+  [false, true, false, true, false, true].forEach((up, i) => observe(up, 1_000 + i * 200));
+  const held = plan(state.facts, config);
+  assert.equal(held.waitingFor, "wan-address");
+  assert.match(held.detail ?? "", /pd0 is flapping \(3 flaps\)/);
+  assert.deepEqual(held.desired.listeners, []);
+});
