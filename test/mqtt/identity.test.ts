@@ -2,13 +2,12 @@
 // loudly and shows it in status; its own predecessor's retained state is not taken for an intruder.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Subject } from "rxjs";
-import { startMqtt, type MqttHandle } from "../../src/mqtt/index.js";
+import { type MqttHandle } from "../../src/mqtt/index.js";
 import { topicHostname } from "../../src/mqtt/config.js";
 import { FakeControl } from "../fakes/control.js";
 import { eventually } from "./observer.js";
 import {
-  FAST_RECONNECT,
+  startTestSession,
   memoryLogger,
   testConfig,
   uniqueBase,
@@ -21,16 +20,7 @@ const fixture = useBroker();
 const { observe, track } = fixture;
 
 function start(config: MqttConfig, memory: MemoryLog, control = new FakeControl()): MqttHandle {
-  return track(
-    startMqtt({
-      config,
-      control,
-      log: memory.log,
-      version: "1",
-      probeReports: new Subject(),
-      reconnect: FAST_RECONNECT,
-    }),
-  );
+  return track(startTestSession(config, memory.log, control));
 }
 
 const intruderLines = (memory: MemoryLog) =>

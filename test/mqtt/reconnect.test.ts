@@ -4,12 +4,10 @@
 // mqtt.js while the session is down. A guard for both, and for the late delivery of the old connection's bytes.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Subject } from "rxjs";
-import { startMqtt } from "../../src/mqtt/index.js";
 import { FakeControl } from "../fakes/control.js";
 import { startCutProxy, type CutProxy } from "./cut-proxy.js";
 import { eventually, json } from "./observer.js";
-import { FAST_RECONNECT, memoryLogger, testConfig, useBroker } from "./support.js";
+import { memoryLogger, startTestSession, testConfig, useBroker } from "./support.js";
 
 const fixture = useBroker();
 const { observe, track } = fixture;
@@ -32,16 +30,7 @@ describe("mqtt after a half-open drop", { timeout: 60000 }, () => {
       const control = new FakeControl();
       const memory = memoryLogger();
       const config = testConfig(broker, { url: proxy.url, keepalive: 5 });
-      const handle = track(
-        startMqtt({
-          config,
-          control,
-          log: memory.log,
-          version: "1",
-          probeReports: new Subject(),
-          reconnect: FAST_RECONNECT,
-        }),
-      );
+      const handle = track(startTestSession(config, memory.log, control));
       const { topics } = handle;
       const watcher = await observe([topics.state]);
       control.update({ reason: "before the cut" });

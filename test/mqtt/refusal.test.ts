@@ -5,11 +5,9 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { Subject } from "rxjs";
-import { mqttConfigSchema, startMqtt } from "../../src/mqtt/index.js";
-import { FakeControl } from "../fakes/control.js";
+import { mqttConfigSchema } from "../../src/mqtt/index.js";
 import { eventually } from "./observer.js";
-import { FAST_RECONNECT, memoryLogger } from "./support.js";
+import { memoryLogger, startTestSession } from "./support.js";
 
 /** CONNACK (type 2, remaining length 2), no session present, return code 2: identifier rejected. */
 const CONNACK_IDENTIFIER_REJECTED = Buffer.from([0x20, 0x02, 0x00, 0x02]);
@@ -45,14 +43,7 @@ describe("mqtt refusals", { timeout: 30000 }, () => {
       clientId: "gw1-refused",
       keepalive: 60,
     });
-    const handle = startMqtt({
-      config,
-      control: new FakeControl(),
-      log: memory.log,
-      version: "1",
-      probeReports: new Subject(),
-      reconnect: FAST_RECONNECT,
-    });
+    const handle = startTestSession(config, memory.log);
     try {
       await eventually(() => /identifier rejected/i.test(memory.text()), "the refusal in the log");
       assert.equal(handle.connected, false);

@@ -5,12 +5,11 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
 import { execa, type ResultPromise } from "execa";
-import { Subject } from "rxjs";
-import { startMqtt, topicsFor, type MqttHandle } from "../../src/mqtt/index.js";
+import { topicsFor, type MqttHandle } from "../../src/mqtt/index.js";
 import { FakeControl } from "../fakes/control.js";
 import { startBroker, type Broker } from "./broker.js";
 import { Observer, eventually, json, withDeadline } from "./observer.js";
-import { FAST_RECONNECT, memoryLogger, testConfig } from "./support.js";
+import { memoryLogger, startTestSession, testConfig } from "./support.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/mqtt-child.ts", import.meta.url));
 
@@ -96,16 +95,7 @@ describe("mqtt resilience", { timeout: 90000 }, () => {
     });
     const observer = await observe([topics.availability]);
     const memory = memoryLogger();
-    const handle = track(
-      startMqtt({
-        config,
-        control: new FakeControl(),
-        log: memory.log,
-        version: "1",
-        probeReports: new Subject(),
-        reconnect: FAST_RECONNECT,
-      }),
-    );
+    const handle = track(startTestSession(config, memory.log));
     await observer.waitFor((m) => m.payload === "online", "the new session online", { timeoutMs: 10000 });
     const mark = observer.mark();
     predecessor.client.end(true); // gone without a DISCONNECT: the broker publishes its will now
@@ -127,16 +117,7 @@ describe("mqtt resilience", { timeout: 90000 }, () => {
     const control = new FakeControl();
     const memory = memoryLogger();
     const config = testConfig(broker);
-    const handle = track(
-      startMqtt({
-        config,
-        control,
-        log: memory.log,
-        version: "1",
-        probeReports: new Subject(),
-        reconnect: FAST_RECONNECT,
-      }),
-    );
+    const handle = track(startTestSession(config, memory.log, control));
     await eventually(() => handle.connected, "connected");
     const { topics } = handle;
     const before = await Observer.connect(broker.url, [topics.state]);
@@ -179,16 +160,7 @@ describe("mqtt resilience", { timeout: 90000 }, () => {
     await broker.stop();
     const control = new FakeControl();
     const config = testConfig(broker);
-    const handle = track(
-      startMqtt({
-        config,
-        control,
-        log: memoryLogger().log,
-        version: "1",
-        probeReports: new Subject(),
-        reconnect: FAST_RECONNECT,
-      }),
-    );
+    const handle = track(startTestSession(config, memoryLogger().log, control));
     await delay(800);
     assert.equal(handle.connected, false);
     await broker.start();

@@ -3,14 +3,17 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { after, before } from "node:test";
 import { pino, type Logger } from "pino";
+import { Subject } from "rxjs";
 import {
   mqttConfigSchema,
   mqttRedactPaths,
+  startMqtt,
   type MqttConfig,
   type MqttConfigInput,
   type MqttHandle,
 } from "../../src/mqtt/index.js";
 import { USERNAME, PASSWORD, startBroker, type Broker } from "./broker.js";
+import { FakeControl } from "../fakes/control.js";
 import { Observer } from "./observer.js";
 
 export interface MemoryLog {
@@ -51,6 +54,18 @@ export function testConfig(broker: Broker, overrides: Partial<MqttConfigInput> =
 }
 
 export const FAST_RECONNECT = { initialMs: 100, maxMs: 400 };
+
+/** The agent's MQTT session as the reconnect and identity tests need it: no probe reports, fast reconnects. */
+export function startTestSession(config: MqttConfig, log: Logger, control = new FakeControl()): MqttHandle {
+  return startMqtt({
+    config,
+    control,
+    log,
+    version: "1",
+    probeReports: new Subject(),
+    reconnect: FAST_RECONNECT,
+  });
+}
 
 /** One test file's broker and what its tests leave behind: observers, sessions, anything with an async close. */
 export interface BrokerFixture {
