@@ -1,94 +1,141 @@
-// The agent's idle memory: the single-file build (dist/sixgate.mjs, as installed) serving in the lab, under each
-// Node line and each set of node flags, its VmRSS once serving and again after an idle period (growth), next to
-// an empty node process of the same line. Prints JSON, writes bench/results/memory.json.
+// The agent's idle memory (VmRSS), as the service runs it: the single-file build (dist/sixgate.mjs) with the
+// shipped flags, serving in the lab. For each Node line, side by side: an empty node, node that only loaded the
+// bundle, the idle agent without MQTT, and with MQTT (a Mosquitto on the gateway namespace's loopback). Then, on
+// one line, the agent under each candidate flag set, and optionally other builds of the bundle (before/after).
+// Prints JSON, writes bench/results/memory.json. Growth over an hour: bench/idle-hour.ts.
 //
-//   node --import tsx bench/idle-memory.ts          idle 20 s per run
-//   BENCH_IDLE_S=3600 node --import tsx bench/idle-memory.ts   the one-hour run
-//   BENCH_NODE_LINES="24" ...                       only these lines (default: this node, then 22 24 26)
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { readStatus } from "../test/lab/agent.js";
-import { createLab, waitFor, type Lab } from "../test/lab/lab.js";
+//   node --import tsx bench/idle-memory.ts
+//   BENCH_NODE_LINES="24"                      only these lines (default: this node, then 22 24 26)
+//   BENCH_FLAG_LINE=24                         the line the flag sets are measured on ("" = none)
+//   BENCH_FLAG_SETS='{"name":{"flags":["--flag"],"env":{"VAR":"1"}}}'   other flag sets
+//   BENCH_BUNDLES="before=/tmp/old.mjs after=dist/sixgate.mjs"        builds compared on the flag line
+//   BENCH_REPEAT=3                             median of this many agent runs per figure (default 1)
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createLab, type Lab } from "../test/lab/lab.js";
+import {
+  BUNDLE,
+  EMPTY_SCRIPT,
+  idleAgentKiB,
+  idleNodeKiB,
+  loadOnlyScript,
+  nodeLines,
+  SHIPPED_FLAGS,
+  type NodeSetup,
+} from "./memory-lab.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BUNDLE = join(ROOT, "dist/sixgate.mjs");
-const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 20);
-const LINES = (process.env.BENCH_NODE_LINES ?? "22 24 26").split(/\s+/).filter(Boolean);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1));
+const FLAG_LINE = process.env.BENCH_FLAG_LINE ?? "24";
+
 /**
- * The flags systemd/sixgate.service and openwrt/sixgate.init ship, and the ones they were chosen against.
- * BENCH_FLAG_SETS='{"name":["--flag"]}' measures others.
+ * The shipped set (systemd/sixgate.service, openwrt/sixgate.init) and the candidates it was chosen against;
+ * docs/operations.md gives the figures.
  */
-const FLAG_SETS: Record<string, string[]> = process.env.BENCH_FLAG_SETS
-  ? (JSON.parse(process.env.BENCH_FLAG_SETS) as Record<string, string[]>)
+const FLAG_SETS: Record<string, NodeSetup> = process.env.BENCH_FLAG_SETS
+  ? (JSON.parse(process.env.BENCH_FLAG_SETS) as Record<string, NodeSetup>)
   : {
-      none: [],
-      jitless: ["--jitless"],
-      "semi-1": ["--max-semi-space-size=1"],
-      shipped: ["--jitless", "--max-semi-space-size=1"],
+      none: { flags: [] },
+      jitless: { flags: ["--jitless"] },
+      "semi-1": { flags: ["--max-semi-space-size=1"] },
+      shipped: { flags: SHIPPED_FLAGS },
+      "shipped+optimize-for-size": { flags: [...SHIPPED_FLAGS, "--optimize-for-size"] },
+      "shipped+lite-mode": { flags: [...SHIPPED_FLAGS, "--lite-mode"] },
+      "shipped+max-old-32": { flags: [...SHIPPED_FLAGS, "--max-old-space-size=32"] },
+      "shipped+v8-pool-1": { flags: [...SHIPPED_FLAGS, "--v8-pool-size=1"] },
+      "shipped+uv-threads-1": { flags: SHIPPED_FLAGS, env: { UV_THREADPOOL_SIZE: "1" } },
     };
 
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function repeated(measure: () => Promise<number>, repeat = REPEAT): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < repeat; i++) xs.push(await measure());
+  return median(xs);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** VmRSS of `node -e <wait>`: what node itself costs on this line. */
-async function emptyNodeKiB(node: string): Promise<number> {
-  const child = spawn(node, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
-  try {
-    await sleep(1500);
-    return rssKiB(child.pid ?? 0);
-  } finally {
-    child.kill("SIGKILL");
-  }
+let runs = 0;
+/** The idle agent without and with MQTT, in KiB. */
+async function agentFigures(lab: Lab, node: string, setup: NodeSetup, bundle = BUNDLE, repeat = REPEAT) {
+  const agent = (mqtt: boolean) =>
+    repeated(() => idleAgentKiB(lab, { name: `agent-${++runs}`, node, setup, bundle, mqtt }), repeat);
+  return { agentKiB: await agent(false), agentMqttKiB: await agent(true) };
 }
 
-async function agentKiB(lab: Lab, node: string, flags: string[], config: string) {
-  const child = spawn("ip", ["netns", "exec", lab.ns.gw, node, ...flags, BUNDLE, "run", "--config", config], {
-    stdio: "ignore",
-  });
-  const pid = child.pid ?? 0;
-  try {
-    await waitFor(
-      async () => (await readStatus(lab.ns.gw, config).catch(() => undefined))?.phase === "serving",
-      {
-        timeoutMs: 30_000,
-        intervalMs: 200,
-      },
-    );
-    // Startup garbage collected, timers armed: the idle state starts here.
-    await sleep(3000);
-    const serving = rssKiB(pid);
-    await sleep(IDLE_S * 1000);
-    const idle = rssKiB(pid);
-    return { servingKiB: serving, afterIdleKiB: idle, growthKiB: idle - serving };
-  } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
-  }
+type Figures = Record<string, number>;
+
+async function lineFigures(
+  lab: Lab,
+  node: string,
+  setup: NodeSetup,
+  bundle = BUNDLE,
+  repeat = REPEAT,
+): Promise<Figures> {
+  return {
+    emptyNodeKiB: await repeated(() => idleNodeKiB(node, setup, EMPTY_SCRIPT), repeat),
+    bundleLoadedKiB: await repeated(() => idleNodeKiB(node, setup, loadOnlyScript(bundle)), repeat),
+    ...(await agentFigures(lab, node, setup, bundle, repeat)),
+  };
+}
+
+/** The median of each figure over several runs. */
+function medians(runs: Figures[]): Figures {
+  const keys = Object.keys(runs[0] ?? {});
+  return Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k] ?? NaN))]));
+}
+
+function bundlesToCompare(): [string, string][] {
+  return (process.env.BENCH_BUNDLES ?? "")
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((pair) => {
+      const [name, path] = pair.split("=");
+      if (!name || !path) throw new Error(`BENCH_BUNDLES: "${pair}" is not name=path`);
+      return [name, path];
+    });
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run "npm run build" first`);
-  const nodes: [string, string][] = [[process.version, process.execPath]];
-  for (const line of LINES) {
-    const bin = execFileSync("bash", [join(ROOT, "scripts/node-line.sh"), line], { encoding: "utf8" }).trim();
-    const node = join(bin, "node");
-    nodes.push([execFileSync(node, ["--version"], { encoding: "utf8" }).trim(), node]);
-  }
-  const results: Record<string, unknown> = { date: new Date().toISOString(), idleSeconds: IDLE_S };
+  const nodes = nodeLines();
+  const flagNode = nodes.find(([version]) => FLAG_LINE !== "" && version.startsWith(`v${FLAG_LINE}.`));
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    note: "VmRSS in KiB, median of `repeat` runs; the agent measured 5 s after it serves (log level info)",
+    repeat: REPEAT,
+    shippedFlags: SHIPPED_FLAGS,
+  };
   const lab = await createLab();
   try {
-    const config = await lab.writeConfig({}, "bench-memory.yaml");
+    const lines: Record<string, unknown> = {};
     for (const [version, node] of nodes) {
-      const perFlags: Record<string, unknown> = { emptyNodeKiB: await emptyNodeKiB(node) };
-      for (const [name, flags] of Object.entries(FLAG_SETS))
-        perFlags[name] = await agentKiB(lab, node, flags, config);
-      results[version] = perFlags;
-      process.stderr.write(`${version}: ${JSON.stringify(perFlags)}\n`);
+      lines[version] = await lineFigures(lab, node, { flags: SHIPPED_FLAGS });
+      process.stderr.write(`${version}: ${JSON.stringify(lines[version])}\n`);
+    }
+    results.lines = lines;
+    if (flagNode !== undefined) {
+      const [version, node] = flagNode;
+      const flags: Record<string, unknown> = { node: version };
+      for (const [name, setup] of Object.entries(FLAG_SETS)) {
+        flags[name] = await agentFigures(lab, node, setup);
+        process.stderr.write(`${version} ${name}: ${JSON.stringify(flags[name])}\n`);
+      }
+      results.flags = flags;
+      const bundles = bundlesToCompare();
+      if (bundles.length > 0) {
+        const perBundle = new Map<string, Figures[]>(bundles.map(([name]) => [name, []]));
+        // Interleaved runs, so that a change in the machine's load does not favour one build.
+        for (let round = 0; round < REPEAT; round++) {
+          for (const [name, path] of bundles) {
+            const figures = await lineFigures(lab, node, { flags: SHIPPED_FLAGS }, path, 1);
+            perBundle.get(name)?.push(figures);
+            process.stderr.write(`${version} ${name} (${path}): ${JSON.stringify(figures)}\n`);
+          }
+        }
+        results.bundles = {
+          node: version,
+          ...Object.fromEntries(
+            bundles.map(([name, path]) => [name, { path, ...medians(perBundle.get(name) ?? []) }]),
+          ),
+        };
+      }
     }
   } finally {
     await lab.destroy();
