@@ -1,6 +1,6 @@
 // `allowedTargets`: the device ports a run-time change (MQTT set-ports) may point a listener at. Without it, only
 // the config file's own target ports. The config file itself is the authority: its `ports` are always allowed.
-import { z } from "zod";
+import * as z from "zod";
 
 /** An inclusive range of target ports; a single port is a range of one. */
 export interface TargetRange {

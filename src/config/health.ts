@@ -1,6 +1,6 @@
 // The health tick: probes, drift repair and a state republish, on a node-cron schedule.
 import { createTask, validateDetailed } from "node-cron";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Every 30 seconds, in node-cron's six-field syntax (seconds first). */
 export const DEFAULT_HEALTH_SCHEDULE = "*/30 * * * * *";

@@ -1,6 +1,6 @@
 // The configuration file's schema. Every value that can reach a command line is validated here,
 // so a bad file is refused before anything is touched.
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
 import { allowedTargetsSchema } from "./allowed-targets.js";

@@ -2,7 +2,7 @@
 // `nft list`, `iptables-save` and TCP connects, and never changes a rule, an address or a process.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
-import { z } from "zod";
+import * as z from "zod";
 import { reduce } from "../core/facts.js";
 import { plan as makePlan } from "../core/plan.js";
 import { IPT_CHAIN } from "../core/render/iptables.js";

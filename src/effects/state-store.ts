@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { z } from "zod";
+import * as z from "zod";
 import { refusedTargets } from "../config/allowed-targets.js";
 import { portsSchema, type Config } from "../config/schema.js";
 import type { PortMap } from "../core/types.js";

@@ -1,6 +1,6 @@
 // Dashboard commands on `<base>/request`, answered on `<base>/response` (the zigbee2mqtt bridge/request pattern).
 // Everything is validated before anything is called: a refused request changes nothing.
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssues, portsSchema } from "../config/schema.js";
 import type { PortMap } from "../core/types.js";
 import type { AgentControl, ProbeReport } from "../control.js";

@@ -1,6 +1,6 @@
 // The `mqtt:` section of the configuration. Optional: without it the agent does its whole job and publishes nothing.
 import { hostname as osHostname } from "node:os";
-import { z } from "zod";
+import * as z from "zod";
 import { defaultNodeId, machineFingerprint } from "./identity.js";
 
 // Control characters and characters a shell would interpret. Nothing we publish or log should carry them.

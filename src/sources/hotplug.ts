@@ -11,7 +11,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { dirname, join } from "node:path";
 import { Observable, defer, retry, timer } from "rxjs";
 import type { Logger } from "pino";
-import { z } from "zod";
+import * as z from "zod";
 import { formatIssues } from "../config/schema.js";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
 

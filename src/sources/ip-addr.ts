@@ -1,6 +1,6 @@
 // The one parser of `ip -json addr show`: the agent's netlink source reduces it to the core's LinkInfo,
 // doctor uses the details (link flags, address lifetimes) too.
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalIPv6, isIPv4 } from "../core/addr.js";
 import type { AddrInfo, LinkInfo } from "../core/types.js";
 

@@ -1,5 +1,5 @@
 // `ip -json route show` and `ip -json route get`: which interface the kernel sends IPv4 traffic through.
-import { z } from "zod";
+import * as z from "zod";
 import { parseIPv4, sameIPv4Subnet } from "../../core/addr.js";
 
 export interface Route {
