@@ -2,6 +2,7 @@
 // The Agent is also what a dashboard steers (AgentControl).
 import {
   BehaviorSubject,
+  EMPTY as NOTHING,
   Subject,
   Subscription,
   asyncScheduler,
@@ -45,6 +46,11 @@ export interface AgentDeps {
   links: Observable<Event>;
   /** Lease events for a given lease file; re-subscribed when the config names another file. */
   leases: (file: string) => Observable<Event>;
+  /**
+   * Neighbour table events of the LAN interface for the device's MAC (a static address is found there); subscribed
+   * only while device.mac is set without device.address, re-subscribed when either changes.
+   */
+  neighbours?: (lan: string, mac: string) => Observable<Event>;
   /** Operator choices from an earlier run. */
   persisted?: PersistedState;
   store?: StateStore;
@@ -141,9 +147,21 @@ export class Agent implements AgentControl {
       distinctUntilChanged(),
       switchMap((file) => deps.leases(file)),
     );
+    // A device found by MAC alone may have a static address: the neighbour table is watched for it.
+    const neighbours = this.config$.pipe(
+      map(({ device, lan }) =>
+        device.mac !== undefined && device.address === undefined
+          ? { lan: lan.interface, mac: device.mac }
+          : undefined,
+      ),
+      distinctUntilChanged((a, b) => a?.lan === b?.lan && a?.mac === b?.mac),
+      switchMap((w) =>
+        w === undefined || deps.neighbours === undefined ? NOTHING : deps.neighbours(w.lan, w.mac),
+      ),
+    );
     // Flap damping sits between the netlink source and reduce (src/sources/damping.ts): the core stays clock-free.
     const links = deps.links.pipe(dampFlaps(() => dampingSettings(this.state.config)));
-    const states = merge(links, leases, this.input$).pipe(
+    const states = merge(links, leases, neighbours, this.input$).pipe(
       scan(
         ([state]: [State, Event["type"]], event: Event): [State, Event["type"]] => {
           if (event.type === "links") this.seenLinks = true;

@@ -9,6 +9,7 @@ import type { Config, Facts, Plan } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
+import { readNeighbours } from "../sources/neighbours.js";
 import { parseIpAddrJson } from "../sources/ip-addr.js";
 import { readStatus, runningAgentPid } from "./runtime.js";
 
@@ -48,5 +49,8 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   let state = { config, facts: seededFacts(status, persisted) };
   state = reduce(state, { type: "links", links });
   state = reduce(state, await readLeases(config.device.leases, log));
+  const neighbours =
+    config.device.mac === undefined ? undefined : await readNeighbours(runner, config.lan.interface, log);
+  if (neighbours !== undefined) state = reduce(state, neighbours);
   return plan(state.facts, state.config);
 }

@@ -16,6 +16,7 @@ import { createConnector, createProber, scheduleTicks } from "../effects/probes.
 import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
 import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
+import { neighbourEvents } from "../sources/neighbours.js";
 import { netlinkEvents } from "../sources/netlink.js";
 import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
@@ -113,6 +114,15 @@ export async function runCommand(
     ),
     leases: (file) =>
       leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
+    neighbours: (lan, mac) =>
+      neighbourEvents(
+        runner,
+        lan,
+        mac,
+        log,
+        records,
+        merge(hotplug.pipe(filter((m) => m.kind === "neigh")), lookAgain),
+      ),
     lookAgain: () => lookAgain.next(),
     problems,
     persisted: await loadOperatorChoices(config, log, store),

@@ -111,6 +111,11 @@ export function isUniqueLocal(address: string): boolean {
   return /^f[cd]/i.test(address);
 }
 
+/** Compares two IPv4 addresses numerically, for a deterministic order (an invalid one sorts first). */
+export function compareIPv4(a: string, b: string): number {
+  return (parseIPv4(a) ?? -1) - (parseIPv4(b) ?? -1);
+}
+
 /** Compares two IPv6 addresses numerically, for a deterministic order. */
 export function compareIPv6(a: string, b: string): number {
   const x = parseIPv6(a) ?? [];

@@ -7,6 +7,7 @@ export const initialFacts: Facts = {
   links: undefined,
   wanAddress: undefined,
   leases: undefined,
+  neighbours: undefined,
   device: unknownDevice,
   enabled: true,
   ports: undefined,
@@ -89,7 +90,20 @@ export function reduce(state: State, event: Event): State {
     case "leases":
       return {
         config,
-        facts: { ...facts, leases: event.leases, device: chooseDevice(event.leases, config, facts.device) },
+        facts: {
+          ...facts,
+          leases: event.leases,
+          device: chooseDevice({ ...facts, leases: event.leases }, config, facts.device),
+        },
+      };
+    case "neighbours":
+      return {
+        config,
+        facts: {
+          ...facts,
+          neighbours: event.neighbours,
+          device: chooseDevice({ ...facts, neighbours: event.neighbours }, config, facts.device),
+        },
       };
     case "enabled":
       return { config, facts: { ...facts, enabled: event.enabled } };
@@ -102,7 +116,7 @@ export function reduce(state: State, event: Event): State {
         links === undefined
           ? undefined
           : selectWanAddress(links[wanAddressInterface(next)], next.wan.address, facts.wanAddress);
-      const device = chooseDevice(facts.leases ?? [], next, facts.device);
+      const device = chooseDevice(facts, next, facts.device);
       return { config: next, facts: { ...facts, wanAddress, device } };
     }
   }

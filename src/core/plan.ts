@@ -1,5 +1,5 @@
 // plan(facts, config) -> the desired state and, if incomplete, what it waits for.
-import { parseIPv4, sameIPv4Subnet } from "./addr.js";
+import { compareIPv4, sameIPv4Subnet } from "./addr.js";
 import { wanAddressInterface } from "./facts.js";
 import type { Config, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
 
@@ -17,7 +17,7 @@ export function chooseLanAddress(
   }
   const inSubnet =
     device === undefined ? undefined : v4.find((a) => sameIPv4Subnet(a.address, device, a.prefixlen));
-  const sorted = [...v4].sort((a, b) => (parseIPv4(a.address) ?? 0) - (parseIPv4(b.address) ?? 0));
+  const sorted = [...v4].sort((a, b) => compareIPv4(a.address, b.address));
   return (inSubnet ?? sorted[0])?.address;
 }
 

@@ -31,6 +31,19 @@ export interface Lease {
   expires: number;
 }
 
+/** NUD states of a neighbour entry, as `ip neigh` names them (ip-neighbour(8)). */
+export type NeighbourState =
+  "PERMANENT" | "NOARP" | "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "FAILED" | "INCOMPLETE" | "NONE";
+
+/** An IPv4 neighbour entry of the LAN interface with a link-layer address (FAILED and INCOMPLETE ones have none). */
+export interface Neighbour {
+  address: string;
+  /** Lowercase, colon-separated. */
+  mac: string;
+  /** The entry's states; the kernel may report several (`ip -json neigh` prints a list). */
+  state: NeighbourState[];
+}
+
 /** Everything the agent has observed, folded from events by reduce(). */
 export interface Facts {
   /** Interfaces by name, from the latest snapshot; undefined until the first one. */
@@ -39,6 +52,8 @@ export interface Facts {
   wanAddress: string | undefined;
   /** Leases from the lease file; undefined until first read. */
   leases: Lease[] | undefined;
+  /** The LAN interface's IPv4 neighbour table (only watched while device.mac is set); undefined until read. */
+  neighbours: Neighbour[] | undefined;
   /** The proxy as a whole may be switched off by the operator. */
   enabled: boolean;
   /** The device to serve, learned from config and leases; kept when its lease vanishes (see device.ts). */
@@ -57,6 +72,7 @@ export interface State {
 export type Event =
   | { type: "links"; links: LinkInfo[]; flaps?: Record<string, LinkFlaps> }
   | { type: "leases"; leases: Lease[] }
+  | { type: "neighbours"; neighbours: Neighbour[] }
   | { type: "config"; config: Config }
   | { type: "enabled"; enabled: boolean }
   | { type: "ports"; ports: PortMap[] | undefined };
@@ -94,7 +110,7 @@ export interface Desired {
   listeners: ListenerSpec[];
 }
 
-export type DeviceSource = "config" | "lease-mac" | "lease-single";
+export type DeviceSource = "config" | "lease-mac" | "lease-single" | "neighbour";
 
 export interface DeviceChoice {
   mac: string | undefined;

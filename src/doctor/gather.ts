@@ -16,6 +16,7 @@ import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
+import { readNeighbours } from "../sources/neighbours.js";
 import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
 import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
@@ -147,11 +148,12 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const settleMs = options.settleMs ?? 500;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
 
-  const [addrText, agent, persisted, leases, sockets, nft, routes, legacy] = await Promise.all([
+  const [addrText, agent, persisted, leases, neighbours, sockets, nft, routes, legacy] = await Promise.all([
     observe(() => stdout(["ip", "-json", "addr", "show"])),
     agentView(config.runtimeDir),
     loadOperatorChoices(config, log),
     readLeases(config.device.leases, log),
+    config.device.mac === undefined ? undefined : readNeighbours(runner, config.lan.interface, log),
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
     observe(async () => parseNftRuleset(await stdout(["nft", "list", "ruleset"]))),
     observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
@@ -167,6 +169,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     links: links.ok ? toLinkInfo(links.value) : [],
   });
   state = reduce(state, leases);
+  if (neighbours !== undefined) state = reduce(state, neighbours);
   const facts = state.facts;
   const plan = makePlan(facts, config);
   const ports = facts.ports ?? config.ports;

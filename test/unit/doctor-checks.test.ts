@@ -492,7 +492,7 @@ describe("doctor checks", () => {
     test("unknown: fail with the reason; several leases: set device.mac", () => {
       const none = check(context({ leases: [] }), "device");
       assert.equal(none.status, "fail");
-      assert.match(none.detail, /no DHCP lease for 02:00:00:00:01:00/);
+      assert.match(none.detail, /no DHCP lease or neighbour entry for 02:00:00:00:01:00/);
       const config = makeConfig({ device: { leases: "/tmp/dhcp.leases" } });
       const two = check(
         context({ config, leases: [lease(MAC, DEVICE), lease("02:00:00:00:01:01", "192.168.1.101")] }),

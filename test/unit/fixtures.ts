@@ -52,9 +52,7 @@ export function healthyFacts(over: Partial<Facts> = {}, config: Config = makeCon
     leases: [lease("02:00:00:00:01:00", "192.168.1.100")],
     ...over,
   };
-  return over.device === undefined
-    ? { ...facts, device: chooseDevice(facts.leases ?? [], config, unknownDevice) }
-    : facts;
+  return over.device === undefined ? { ...facts, device: chooseDevice(facts, config, unknownDevice) } : facts;
 }
 
 /** A listener as plan() makes it for the healthy gateway, with the default listener settings. */

@@ -19,16 +19,18 @@ export function deviceCheck(ctx: DoctorContext): Check {
       detail: `device address unknown: ${why} (lease file ${leases})`,
       fix: many
         ? "set device.mac in the config to the device's MAC address"
-        : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (dnsmasq writes ${leases}); ` +
+        : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (dnsmasq writes ${leases}), ` +
+          "or, with a static address, that it has talked on the LAN lately (it then shows in `ip neigh`); " +
           "or set device.address to its static address",
     };
   }
-  const from =
-    source === "config"
-      ? "from device.address in the config"
-      : source === "lease-mac"
-        ? `from the DHCP lease of ${mac ?? "?"} in ${leases}`
-        : `the only DHCP lease in ${leases}${mac === undefined ? "" : ` (MAC ${mac})`}`;
+  const from = {
+    config: "from device.address in the config",
+    "lease-mac": `from the DHCP lease of ${mac ?? "?"} in ${leases}`,
+    "lease-single": `the only DHCP lease in ${leases}${mac === undefined ? "" : ` (MAC ${mac})`}`,
+    neighbour: `from ${ctx.config.lan.interface}'s neighbour table (MAC ${mac ?? "?"}; a static address)`,
+    unknown: "source unknown",
+  }[source ?? "unknown"];
   const note = ctx.facts.device.detail === undefined ? "" : `; ${ctx.facts.device.detail}`;
   const agentAddress = ctx.agent.status?.device.address ?? null;
   if (agentAddress !== null && agentAddress !== address) {

@@ -1,0 +1,53 @@
+// A long-running `ip monitor` child whose lines are triggers for a fresh snapshot (netlink.ts, neighbours.ts): a
+// lost, duplicated or misread line does no harm. Restarted with backoff when it exits; every (re)start is itself a
+// trigger, so nothing that happened while it was down is missed.
+import { Observable, defer, merge, of } from "rxjs";
+import type { Logger } from "pino";
+import type { Runner } from "../effects/exec.js";
+import type { PidRecords } from "../effects/pid-records.js";
+import { retryWithBackoff } from "../util/retry-backoff.js";
+
+export interface MonitorOptions {
+  runner: Runner;
+  /** The `ip ... monitor ...` command line. */
+  argv: readonly string[];
+  /** The pid record's name (pid-records.ts), so a killed agent's successor stops this child. */
+  recordName: string;
+  records: PidRecords | undefined;
+  log: Logger;
+}
+
+/** Lines from one run of the monitor; errors when it exits, so retryWithBackoff restarts it. */
+function monitorLines({ runner, argv, recordName, records, log }: MonitorOptions): Observable<string> {
+  return new Observable<string>((subscriber) => {
+    const child = runner.spawn(argv, { onStdoutLine: (line) => subscriber.next(line) });
+    // A record that cannot be written (a full runtimeDir) costs only that: the monitor runs on.
+    records?.record(recordName, child.pid, argv).catch((e: unknown) => {
+      log.warn({ error: String(e), record: recordName }, "cannot record a monitor's pid");
+    });
+    void child.exited.then((exit) => {
+      records?.forget(recordName).catch((e: unknown) => {
+        log.warn({ error: String(e), record: recordName }, "cannot remove a monitor's pid record");
+      });
+      const how = exit.signal ?? `code ${exit.exitCode ?? "?"}`;
+      subscriber.error(new Error(`${argv.slice(0, 3).join(" ")} exited (${how})`));
+    });
+    return () => child.kill("SIGTERM");
+  });
+}
+
+/**
+ * "start" once at each (re)start of the monitor, then each line it prints. The monitor is restarted with backoff
+ * (0.5 s doubling to 30 s, reset after a minute of good running) and each restart logged as a warning.
+ */
+export function monitorTriggers(options: MonitorOptions): Observable<string> {
+  return defer(() => merge(of("start"), monitorLines(options))).pipe(
+    retryWithBackoff({
+      initialMs: 500,
+      maxMs: 30000,
+      resetAfterMs: 60000,
+      onRetry: (error, delayMs) =>
+        options.log.warn({ error: String(error), delayMs }, `${options.recordName} stopped; restarting`),
+    }),
+  );
+}

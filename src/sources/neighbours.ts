@@ -1,0 +1,86 @@
+// The LAN interface's IPv4 neighbour table, where a device with a static address (no DHCP lease) is found by its
+// MAC as soon as it talks. Watched only while device.mac is set. `ip monitor neigh` lines that name the MAC are
+// triggers, as in netlink.ts: each is followed by an `ip -4 -json neigh show dev <lan>` snapshot, so a lost or
+// misread line does no harm; the health tick's look-again and hotplug `neigh` hints are triggers too.
+import { EMPTY, Observable, filter, merge } from "rxjs";
+import type { Logger } from "pino";
+import * as z from "zod";
+import { isIPv4, normalizeMac } from "../core/addr.js";
+import type { Event, Neighbour, NeighbourState } from "../core/types.js";
+import { runChecked, type Runner } from "../effects/exec.js";
+import type { PidRecords } from "../effects/pid-records.js";
+import { runLatest } from "../util/run-latest.js";
+import { monitorTriggers } from "./ip-monitor.js";
+
+const STATES: readonly NeighbourState[] = [
+  "PERMANENT",
+  "NOARP",
+  "REACHABLE",
+  "STALE",
+  "DELAY",
+  "PROBE",
+  "FAILED",
+  "INCOMPLETE",
+  "NONE",
+];
+
+// Every field optional but dst: an entry without a link-layer address (FAILED, INCOMPLETE) has no lladdr.
+const entrySchema = z.looseObject({
+  dst: z.string(),
+  lladdr: z.string().optional(),
+  state: z.array(z.string()).default([]),
+});
+
+/**
+ * Parses `ip -json neigh show` output (iproute2's JSON, ip-neighbour(8)): an array of entries with `dst`, `lladdr`
+ * and `state` (a list of NUD state names). Keeps the IPv4 entries that have a valid link-layer address, MAC
+ * lowercased; unknown state names are dropped. Throws SyntaxError when the text is not JSON and z.ZodError when it
+ * is not an array of entries with a `dst`.
+ */
+export function parseIpNeighJson(text: string): Neighbour[] {
+  return z
+    .array(entrySchema)
+    .parse(JSON.parse(text))
+    .flatMap((e) => {
+      const mac = e.lladdr === undefined ? undefined : normalizeMac(e.lladdr);
+      if (mac === undefined || !isIPv4(e.dst)) return [];
+      const state = e.state.filter((s): s is NeighbourState => (STATES as readonly string[]).includes(s));
+      return [{ address: e.dst, mac, state }];
+    });
+}
+
+/** One snapshot of `lan`'s IPv4 neighbours, as a `neighbours` event; undefined (logged) when it cannot be read. */
+export async function readNeighbours(runner: Runner, lan: string, log: Logger): Promise<Event | undefined> {
+  try {
+    const result = await runChecked(runner, ["ip", "-4", "-json", "neigh", "show", "dev", lan]);
+    return { type: "neighbours", neighbours: parseIpNeighJson(result.stdout) };
+  } catch (e) {
+    log.error({ error: String(e), interface: lan }, "cannot read the neighbour table");
+    return undefined;
+  }
+}
+
+/**
+ * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names `mac` (or at a hint). `lan` must be a
+ * validated interface name and `mac` a normalised MAC (the config schema checks both).
+ */
+export function neighbourEvents(
+  runner: Runner,
+  lan: string,
+  mac: string,
+  log: Logger,
+  records?: PidRecords,
+  hints: Observable<unknown> = EMPTY,
+): Observable<Event> {
+  const triggers = monitorTriggers({
+    runner,
+    argv: ["ip", "-o", "monitor", "neigh"],
+    recordName: "ip-monitor-neigh",
+    records,
+    log,
+  }).pipe(filter((line) => line === "start" || line.toLowerCase().includes(mac)));
+  return merge(triggers, hints).pipe(
+    runLatest(() => readNeighbours(runner, lan, log)),
+    filter((e): e is Event => e !== undefined),
+  );
+}

@@ -1,0 +1,203 @@
+// A device with a static address, found by its MAC in the LAN's neighbour table: the parser of `ip -json neigh`,
+// the rule that decides between a neighbour entry and a lease (src/core/device.ts), and the source's triggers.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Subject, firstValueFrom, take, toArray } from "rxjs";
+import { pino } from "pino";
+import { chooseDevice, unknownDevice } from "../../src/core/device.js";
+import { initialFacts, reduce } from "../../src/core/facts.js";
+import { plan } from "../../src/core/plan.js";
+import type { DeviceChoice, Neighbour, NeighbourState, State } from "../../src/core/types.js";
+import type { Runner, Spawned } from "../../src/effects/exec.js";
+import { neighbourEvents, parseIpNeighJson } from "../../src/sources/neighbours.js";
+import { addr, lease, link, makeConfig } from "./fixtures.js";
+
+const MAC = "02:00:00:00:01:00";
+const byMac = makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
+const neigh = (address: string, ...state: NeighbourState[]): Neighbour => ({ address, mac: MAC, state });
+
+// Captured from iproute2 6.1 (Debian 12) in a lab namespace: `ip -4 -json neigh show dev lan0` with a device that
+// had just pinged the gateway (DELAY), an address nobody answered (INCOMPLETE) and a static entry (PERMANENT).
+const CAPTURED =
+  '[{"dst":"192.168.1.50","lladdr":"02:00:00:00:01:00","state":["DELAY"]},{"dst":"192.168.1.99","state":["INCOMPLETE"]},' +
+  '{"dst":"192.168.1.77","lladdr":"02:00:00:00:0a:0b","state":["PERMANENT"]}]';
+
+test("ip -json neigh: entries with a link-layer address are kept, MAC lowercased; INCOMPLETE and junk are not", () => {
+  assert.deepEqual(parseIpNeighJson(CAPTURED), [
+    { address: "192.168.1.50", mac: MAC, state: ["DELAY"] },
+    { address: "192.168.1.77", mac: "02:00:00:00:0a:0b", state: ["PERMANENT"] },
+  ]);
+  assert.deepEqual(
+    parseIpNeighJson(
+      JSON.stringify([
+        { dst: "192.168.1.5", lladdr: "02:AA:00:00:00:01", state: ["REACHABLE", "WEIRD"] },
+        { dst: "fe80::1", lladdr: "02:00:00:00:00:02", state: ["STALE"] }, // not IPv4
+        { dst: "192.168.1.300", lladdr: "02:00:00:00:00:03", state: ["STALE"] }, // not an address
+        { dst: "192.168.1.6", lladdr: "00:11", state: ["STALE"] }, // not a MAC
+        { dst: "192.168.1.7", lladdr: "02:00:00:00:00:07" }, // no state printed
+      ]),
+    ),
+    [
+      { address: "192.168.1.5", mac: "02:aa:00:00:00:01", state: ["REACHABLE"] },
+      { address: "192.168.1.7", mac: "02:00:00:00:00:07", state: [] },
+    ],
+  );
+  assert.deepEqual(parseIpNeighJson("[]"), []);
+  assert.throws(() => parseIpNeighJson("Usage: ip neigh"), SyntaxError);
+  assert.throws(() => parseIpNeighJson('{"dst":"192.168.1.5"}'));
+});
+
+test("which source wins: a confirmed neighbour entry, else the lease, else an unconfirmed entry", () => {
+  const cases: [
+    string,
+    { leases?: string[]; neighbours?: Neighbour[] },
+    string | undefined,
+    string | undefined,
+  ][] = [
+    ["lease only", { leases: ["192.168.1.100"] }, "192.168.1.100", "lease-mac"],
+    [
+      "static device, talking now",
+      { neighbours: [neigh("192.168.1.50", "REACHABLE")] },
+      "192.168.1.50",
+      "neighbour",
+    ],
+    [
+      "static device, seen a while ago",
+      { neighbours: [neigh("192.168.1.50", "STALE")] },
+      "192.168.1.50",
+      "neighbour",
+    ],
+    [
+      "an admin's static entry",
+      { neighbours: [neigh("192.168.1.50", "PERMANENT")] },
+      "192.168.1.50",
+      "neighbour",
+    ],
+    [
+      "moved to a static address after a lease: the fresh entry wins",
+      { leases: ["192.168.1.100"], neighbours: [neigh("192.168.1.50", "REACHABLE")] },
+      "192.168.1.50",
+      "neighbour",
+    ],
+    [
+      "an old entry does not beat the lease",
+      { leases: ["192.168.1.100"], neighbours: [neigh("192.168.1.50", "STALE")] },
+      "192.168.1.100",
+      "lease-mac",
+    ],
+    [
+      "moved: the new address confirmed, the old one aging",
+      { neighbours: [neigh("192.168.1.50", "STALE"), neigh("192.168.1.51", "REACHABLE")] },
+      "192.168.1.51",
+      "neighbour",
+    ],
+    [
+      "FAILED or INCOMPLETE never count",
+      { neighbours: [neigh("192.168.1.50", "FAILED")] },
+      undefined,
+      undefined,
+    ],
+    [
+      "another MAC's entry is not ours",
+      { neighbours: [{ address: "192.168.1.60", mac: "02:00:00:00:09:09", state: ["REACHABLE"] }] },
+      undefined,
+      undefined,
+    ],
+  ];
+  for (const [name, given, address, source] of cases) {
+    const choice = chooseDevice(
+      {
+        leases: (given.leases ?? []).map((a) => lease(MAC, a)),
+        neighbours: given.neighbours ?? [],
+      },
+      byMac,
+      unknownDevice,
+    );
+    assert.deepEqual([choice.address, choice.source], [address, source], name);
+  }
+});
+
+test("two confirmed addresses of one device: the one in use is kept, so the listeners do not flap", () => {
+  const both = [neigh("192.168.1.60", "REACHABLE"), neigh("192.168.1.50", "REACHABLE")];
+  const first = chooseDevice({ leases: [], neighbours: both }, byMac, unknownDevice);
+  assert.equal(first.address, "192.168.1.50", "the lowest, when none is in use");
+  const inUse: DeviceChoice = { mac: MAC, address: "192.168.1.60", source: "neighbour", detail: undefined };
+  assert.equal(chooseDevice({ leases: [], neighbours: both }, byMac, inUse).address, "192.168.1.60");
+});
+
+test("without device.mac the neighbour table is not used: every host on the LAN would be a candidate", () => {
+  const single = makeConfig({ device: { leases: "/tmp/dhcp.leases" } });
+  const choice = chooseDevice(
+    { leases: [], neighbours: [neigh("192.168.1.50", "REACHABLE")] },
+    single,
+    unknownDevice,
+  );
+  assert.equal(choice.address, undefined);
+});
+
+test("reduce + plan: a static device with an empty lease file is served once its entry appears, and kept when it ages out", () => {
+  let state: State = { config: byMac, facts: initialFacts };
+  state = reduce(state, {
+    type: "links",
+    links: [link("wan0", [addr("2001:db8:1::1")]), link("lan0", [addr("192.168.1.1")])],
+  });
+  state = reduce(state, { type: "leases", leases: [] });
+  assert.equal(plan(state.facts, byMac).waitingFor, "device");
+  assert.match(
+    plan(state.facts, byMac).detail ?? "",
+    /no DHCP lease or neighbour entry for 02:00:00:00:01:00/,
+  );
+  state = reduce(state, { type: "neighbours", neighbours: [neigh("192.168.1.50", "REACHABLE")] });
+  const serving = plan(state.facts, byMac);
+  assert.equal(serving.waitingFor, undefined);
+  assert.equal(serving.desired.snat?.deviceAddress, "192.168.1.50");
+  assert.equal(serving.device.source, "neighbour");
+  // The entry is garbage-collected while the device is quiet: it is most likely still there.
+  state = reduce(state, { type: "neighbours", neighbours: [] });
+  assert.equal(plan(state.facts, byMac).desired.snat?.deviceAddress, "192.168.1.50");
+  assert.match(state.facts.device.detail ?? "", /keeping the last known address/);
+});
+
+test("the source: a snapshot at start, then one per monitor line naming the MAC (other hosts' lines are ignored)", async () => {
+  const lines = new Subject<string>();
+  const calls: string[] = [];
+  let onLine: (line: string) => void = () => undefined;
+  const runner: Runner = {
+    run(argv) {
+      calls.push(argv.join(" "));
+      const n = calls.filter((c) => c.includes("neigh show")).length;
+      return Promise.resolve({
+        exitCode: 0,
+        stdout: JSON.stringify([{ dst: `192.168.1.${String(49 + n)}`, lladdr: MAC, state: ["REACHABLE"] }]),
+        stderr: "",
+      });
+    },
+    spawn(argv, options) {
+      calls.push(argv.join(" "));
+      onLine = options?.onStdoutLine ?? onLine;
+      const spawned: Spawned = {
+        pid: 4242,
+        exited: new Promise(() => undefined),
+        kill: () => undefined,
+      };
+      return spawned;
+    },
+  };
+  lines.subscribe((l) => onLine(l));
+  const events = firstValueFrom(
+    neighbourEvents(runner, "lan0", MAC, pino({ level: "silent" })).pipe(take(2), toArray()),
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  lines.next("192.168.1.77 dev lan0 lladdr 02:00:00:00:0a:0b REACHABLE"); // another host: no snapshot
+  lines.next(`192.168.1.51 dev lan0 lladdr ${MAC.toUpperCase()} REACHABLE`);
+  const [first, second] = await events;
+  assert.deepEqual(
+    [first, second].map((e) => (e?.type === "neighbours" ? e.neighbours[0]?.address : e?.type)),
+    ["192.168.1.50", "192.168.1.51"],
+  );
+  assert.deepEqual(calls.sort(), [
+    "ip -4 -json neigh show dev lan0",
+    "ip -4 -json neigh show dev lan0",
+    "ip -o monitor neigh",
+  ]);
+});
