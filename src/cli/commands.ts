@@ -10,7 +10,6 @@ import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createPidRecords } from "../effects/pid-records.js";
-import { cleanupMqtt } from "../mqtt/index.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 
@@ -93,7 +92,10 @@ export async function cleanupCommand(config: Config, log: Logger, keepMqtt = fal
     (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
   if (iptablesPresent) await createIptablesFirewall(runner).remove();
   // Home Assistant forgets the device and its entities: nothing of ours stays retained on the broker.
-  if (config.mqtt !== undefined && !keepMqtt) await cleanupMqtt({ config: config.mqtt, log });
+  if (config.mqtt !== undefined && !keepMqtt) {
+    const { cleanupMqtt } = await import("../mqtt/index.js");
+    await cleanupMqtt({ config: config.mqtt, log });
+  }
   await removeRuntimeFiles(config.runtimeDir);
   log.info({ listenersStopped: stopped }, "cleaned up");
   return 0;

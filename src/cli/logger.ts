@@ -1,9 +1,9 @@
 // pino JSON on stdout; human-readable when stdout is a terminal.
 import { pino, type Logger, type LevelWithSilent } from "pino";
-import pretty from "pino-pretty";
 import { mqttRedactPaths } from "../mqtt/redact.js";
 
-export function createLogger(level: LevelWithSilent = "info"): Logger {
+/** A service's stdout is no terminal: pino-pretty (and its dependencies) is loaded only for one. */
+export async function createLogger(level: LevelWithSilent = "info"): Promise<Logger> {
   // Secrets (the MQTT password) never reach the log, whatever object a line happens to carry.
   const options = {
     level,
@@ -11,5 +11,7 @@ export function createLogger(level: LevelWithSilent = "info"): Logger {
     redact: { paths: [...mqttRedactPaths], censor: "[redacted]" },
   };
   // pino-pretty as a plain stream (no worker thread), so it also works from a single bundled file.
-  return process.stdout.isTTY ? pino(options, pretty({ colorize: true, sync: true })) : pino(options);
+  if (!process.stdout.isTTY) return pino(options);
+  const { default: pretty } = await import("pino-pretty");
+  return pino(options, pretty({ colorize: true, sync: true }));
 }

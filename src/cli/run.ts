@@ -13,7 +13,7 @@ import { createStateStore, loadOperatorChoices } from "../effects/state-store.js
 import { Subject, filter, merge, share, type Observable } from "rxjs";
 import type { ProbeReport } from "../control.js";
 import { createConnector, createProber, scheduleTicks } from "../effects/probes.js";
-import { MqttSetupError, startMqtt, type MqttHandle } from "../mqtt/index.js";
+import type { MqttHandle } from "../mqtt/index.js";
 import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
 import { neighbourEvents } from "../sources/neighbours.js";
@@ -43,13 +43,24 @@ function reportingFailures(records: PidRecords, problems: Problems, runtimeDir: 
   };
 }
 
+type MqttModule = typeof import("../mqtt/index.js");
+
+/**
+ * The MQTT code (the client library and its streams) is loaded only when mqtt: is configured, before the agent
+ * starts (loadMqtt): without it the idle agent is lighter (bench/idle-memory.ts).
+ */
+const loadMqtt = (config: Config): Promise<MqttModule> | undefined =>
+  config.mqtt === undefined ? undefined : import("../mqtt/index.js");
+
 function startMqttIfConfigured(
+  mqttModule: MqttModule | undefined,
   config: Config,
   agent: Agent,
   probeReports: Observable<ProbeReport>,
   log: Logger,
 ): MqttHandle | undefined {
-  if (config.mqtt === undefined) return undefined;
+  if (config.mqtt === undefined || mqttModule === undefined) return undefined;
+  const { MqttSetupError, startMqtt } = mqttModule;
   try {
     return startMqtt({
       config: config.mqtt,
@@ -101,6 +112,7 @@ export async function runCommand(
   const hotplug = hotplugMessages(notifySocketPath(config.runtimeDir), log).pipe(share());
   // The health tick's "look again": one more trigger of both sources, next to the hooks' hints.
   const lookAgain = new Subject<void>();
+  const mqttModule = await loadMqtt(config);
   const agent = new Agent({
     config,
     log,
@@ -141,7 +153,7 @@ export async function runCommand(
     async () => probeReports.next(await agent.healthTick()),
     log,
   );
-  const mqtt = startMqttIfConfigured(config, agent, probeReports, log);
+  const mqtt = startMqttIfConfigured(mqttModule, config, agent, probeReports, log);
 
   // The status file adds what only the composition root knows: the MQTT session's view of itself.
   const status = createStatusWriter(config.runtimeDir, problems, log);

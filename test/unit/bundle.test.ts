@@ -1,8 +1,9 @@
-// The single-file build: dist/sixgate.mjs must run with plain node from a directory with nothing else in it.
+// The bundled build: dist/sixgate.mjs and its chunks/ must run with plain node from a directory with nothing else
+// in it, and `sixgate run` must not load code it does not use (the MQTT client, doctor, pino-pretty).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -18,8 +19,10 @@ test("the bundle runs alone: --version, plan, and a bad config exits 78", { time
       cwd: dir,
     });
     assert.match(built.stdout, /sixgate\.mjs: \d+ KiB/);
-    const { size } = await stat(outfile);
-    // A budget, so that a dependency that suddenly doubles the file is noticed.
+    let size = (await stat(outfile)).size;
+    for (const chunk of await readdir(join(dir, "chunks")))
+      size += (await stat(join(dir, "chunks", chunk))).size;
+    // A budget, so that a dependency that suddenly doubles the build is noticed.
     assert.ok(size < 3 * 1024 * 1024, `bundle is ${size} bytes`);
 
     const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_PATH: "" };
@@ -57,3 +60,53 @@ test("the bundle runs alone: --version, plan, and a bad config exits 78", { time
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** esbuild's metafile, the part read here: each output file, what it bundles and what it imports. */
+interface Metafile {
+  outputs: Record<
+    string,
+    { entryPoint?: string; inputs: Record<string, unknown>; imports: { path: string; kind: string }[] }
+  >;
+}
+
+test(
+  "sixgate run without MQTT loads neither the MQTT client, doctor nor pino-pretty",
+  { timeout: 120000 },
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
+    try {
+      const metafile = join(dir, "meta.json");
+      await run(process.execPath, [
+        join(ROOT, "scripts/bundle.js"),
+        "--outfile",
+        join(dir, "sixgate.mjs"),
+        "--metafile",
+        metafile,
+      ]);
+      const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
+      const outputOf = (entry: string) => Object.keys(outputs).find((k) => outputs[k]?.entryPoint === entry);
+      // What node reads for `run`: the entry, the run and logger chunks, and every file they import statically.
+      const loaded = new Set<string>();
+      const pending = ["src/cli/main.ts", "src/cli/run.ts", "src/cli/logger.ts"].map((entry) => {
+        const file = outputOf(entry);
+        assert.ok(file !== undefined, `${entry} is an entry or chunk of its own`);
+        return file;
+      });
+      for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+        if (loaded.has(file)) continue;
+        loaded.add(file);
+        for (const i of outputs[file]?.imports ?? []) if (i.kind === "import-statement") pending.push(i.path);
+      }
+      const inputs = [...loaded].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
+      assert.ok(inputs.includes("src/agent.ts"), "the agent is loaded (the closure is not empty)");
+      const unused = inputs.filter((i) =>
+        /(^|\/)node_modules\/(mqtt|mqtt-packet|ws|pino-pretty)\/|^src\/doctor\/|^src\/mqtt\/(client|index)\.ts$/.test(
+          i,
+        ),
+      );
+      assert.deepEqual(unused, []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
