@@ -34,6 +34,21 @@ const banner = [
   "const __dirname = __sixgateDirname(__filename);",
 ].join("\n");
 
+/**
+ * Resolves a package to its ES module build. rxjs's exports map gives node its CommonJS build, which esbuild
+ * cannot tree-shake: the whole library (155 KB) would be parsed for the dozen operators sixgate uses.
+ */
+function esmBuildOf(name, path) {
+  return {
+    name: `esm-${name}`,
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`^${name}$`) }, () => ({
+        path: join(root, "node_modules", name, path),
+      }));
+    },
+  };
+}
+
 const outdir = dirname(values.outfile);
 const chunks = join(outdir, "chunks");
 // Chunk names carry a content hash: without this, every rebuild would leave the previous ones behind.
@@ -58,6 +73,7 @@ const result = await build({
   banner: { js: banner },
   // Optional native accelerators that their users load inside try/catch; plain JS is used without them.
   external: ["bufferutil", "utf-8-validate"],
+  plugins: [esmBuildOf("rxjs", "dist/esm/index.js")],
   metafile: true,
   logLevel: "warning",
 });
