@@ -7,7 +7,9 @@
 //   BENCH_IDLE_S=600 BENCH_SAMPLE_S=10 node --import tsx bench/idle-hour.ts     shorter
 //   BENCH_NODE_LINES=22 ...                                    another line
 //   BENCH_BUNDLE=/tmp/sixgate.mjs ...                          another build (default dist/sixgate.mjs)
+//   BENCH_OUT=/tmp/idle-hour.json ...                          another results file
 import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createLab } from "../test/lab/lab.js";
 import { sleep } from "../test/lab/util.js";
 import {
@@ -21,7 +23,7 @@ import {
 
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 3600);
 const SAMPLE_S = Number(process.env.BENCH_SAMPLE_S ?? 60);
-const OUT = new URL("./results/idle-hour.json", import.meta.url);
+const OUT = new URL(process.env.BENCH_OUT ?? "./results/idle-hour.json", import.meta.url);
 
 /** Least-squares slope of y over t, in y units per hour (t in ms). */
 export function slopePerHour(points: { t: number; y: number }[]): number {
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
         (key, value: unknown) => (key === "series" ? undefined : value),
         2,
       );
-      process.stdout.write(`${summaryOnly}\nwritten to bench/results/idle-hour.json\n`);
+      process.stdout.write(`${summaryOnly}\nwritten to ${fileURLToPath(OUT)}\n`);
     } finally {
       await stopIdleAgent(agent);
     }

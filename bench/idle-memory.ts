@@ -1,14 +1,14 @@
-// The agent's idle memory (VmRSS), as the service runs it: the single-file build (dist/sixgate.mjs) with the
+// The agent's idle memory (VmRSS), as the service runs it: the bundled build (dist/sixgate.mjs and its chunks) with the
 // shipped flags, serving in the lab. For each Node line, side by side: an empty node, node that only loaded the
 // bundle, the idle agent without MQTT, and with MQTT (a Mosquitto on the gateway namespace's loopback). Then, on
-// one line, the agent under each candidate flag set, and optionally other builds of the bundle (before/after).
+// one line, the agent under each candidate flag set. BENCH_BUNDLES compares builds (before/after) instead of dist.
 // Prints JSON, writes bench/results/memory.json. Growth over an hour: bench/idle-hour.ts.
 //
 //   node --import tsx bench/idle-memory.ts
 //   BENCH_NODE_LINES="24"                      only these lines (default: this node, then 22 24 26)
 //   BENCH_FLAG_LINE=24                         the line the flag sets are measured on ("" = none)
 //   BENCH_FLAG_SETS='{"name":{"flags":["--flag"],"env":{"VAR":"1"}}}'   other flag sets
-//   BENCH_BUNDLES="before=/tmp/old.mjs after=dist/sixgate.mjs"        builds compared on the flag line
+//   BENCH_BUNDLES="before=/tmp/old.mjs after=dist/sixgate.mjs"   these builds side by side on every line
 //   BENCH_REPEAT=3                             median of this many agent runs per figure (default 1)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createLab, type Lab } from "../test/lab/lab.js";
@@ -93,6 +93,18 @@ function bundlesToCompare(): [string, string][] {
     });
 }
 
+/** Each build's figures on one line, the median of REPEAT interleaved runs (a change in load favours none). */
+async function compareBundles(lab: Lab, node: string, bundles: [string, string][]) {
+  const perBundle = new Map<string, Figures[]>(bundles.map(([name]) => [name, []]));
+  for (let round = 0; round < REPEAT; round++) {
+    for (const [name, path] of bundles)
+      perBundle.get(name)?.push(await lineFigures(lab, node, { flags: SHIPPED_FLAGS }, path, 1));
+  }
+  return Object.fromEntries(
+    bundles.map(([name, path]) => [name, { path, ...medians(perBundle.get(name) ?? []) }]),
+  );
+}
+
 async function main(): Promise<void> {
   const nodes = nodeLines();
   const flagNode = nodes.find(([version]) => FLAG_LINE !== "" && version.startsWith(`v${FLAG_LINE}.`));
@@ -104,9 +116,13 @@ async function main(): Promise<void> {
   };
   const lab = await createLab();
   try {
+    const bundles = bundlesToCompare();
     const lines: Record<string, unknown> = {};
     for (const [version, node] of nodes) {
-      lines[version] = await lineFigures(lab, node, { flags: SHIPPED_FLAGS });
+      lines[version] =
+        bundles.length === 0
+          ? await lineFigures(lab, node, { flags: SHIPPED_FLAGS })
+          : await compareBundles(lab, node, bundles);
       process.stderr.write(`${version}: ${JSON.stringify(lines[version])}\n`);
     }
     results.lines = lines;
@@ -118,24 +134,6 @@ async function main(): Promise<void> {
         process.stderr.write(`${version} ${name}: ${JSON.stringify(flags[name])}\n`);
       }
       results.flags = flags;
-      const bundles = bundlesToCompare();
-      if (bundles.length > 0) {
-        const perBundle = new Map<string, Figures[]>(bundles.map(([name]) => [name, []]));
-        // Interleaved runs, so that a change in the machine's load does not favour one build.
-        for (let round = 0; round < REPEAT; round++) {
-          for (const [name, path] of bundles) {
-            const figures = await lineFigures(lab, node, { flags: SHIPPED_FLAGS }, path, 1);
-            perBundle.get(name)?.push(figures);
-            process.stderr.write(`${version} ${name} (${path}): ${JSON.stringify(figures)}\n`);
-          }
-        }
-        results.bundles = {
-          node: version,
-          ...Object.fromEntries(
-            bundles.map(([name, path]) => [name, { path, ...medians(perBundle.get(name) ?? []) }]),
-          ),
-        };
-      }
     }
   } finally {
     await lab.destroy();

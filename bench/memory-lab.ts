@@ -45,18 +45,30 @@ function envArgv(setup: NodeSetup): string[] {
   return env.length > 0 ? ["env", ...env] : [];
 }
 
-/** VmRSS of a node process 1.5 s after it ran `script` (ES module source) and went idle. */
+/**
+ * VmRSS of a node process 1 s after it ran `script` (ES module source) and said so: the script's last step
+ * writes a line to stderr (a fixed delay would measure a process still starting on a loaded machine).
+ */
 export async function idleNodeKiB(node: string, setup: NodeSetup, script: string): Promise<number> {
-  const argv = [...envArgv(setup), node, ...setup.flags, "--input-type=module", "-e", script];
+  const argv = [...envArgv(setup), node, ...setup.flags, "--input-type=module", "-e", `${script}\n${READY}`];
   const [command, ...args] = argv;
-  const child = spawn(command ?? node, args, { stdio: "ignore" });
+  const child = spawn(command ?? node, args, { stdio: ["ignore", "ignore", "pipe"] });
   try {
-    await sleep(1500);
+    let said = "";
+    child.stderr.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    await waitFor(() => said.includes("ready") || child.exitCode !== null, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
+    if (child.exitCode !== null) throw new Error(`${node} ${args.join(" ")} exited: ${said}`);
+    await sleep(1000);
     return rssKiB(child.pid ?? 0);
   } finally {
     child.kill("SIGKILL");
   }
 }
+
+const READY = 'process.stderr.write("ready\\n");';
 
 /** Node doing nothing. */
 export const EMPTY_SCRIPT = "setInterval(() => {}, 60_000);";
