@@ -8,8 +8,10 @@
 //   2. else the MAC's lease (the one that lasts longest);
 //   3. else an unconfirmed neighbour entry (STALE, DELAY, PROBE): the device talked at that address, not lately;
 //   4. else the last known address is kept (see chooseDevice).
-// FAILED and INCOMPLETE entries carry no MAC and never count. Among entries of one rank the address in use is kept,
-// else the lowest, so two addresses of one device never make the listeners flap.
+// FAILED and INCOMPLETE entries carry no MAC and never count. Among confirmed entries, one confirmed more than
+// MOVE_MARGIN_SEC more recently than the address in use wins (the device moved; the old entry stays REACHABLE for
+// up to 45 s after its last confirmation); otherwise, and among unconfirmed ones, the address in use is kept, else
+// the lowest, so two addresses of one device never make the listeners flap.
 import { compareIPv4 } from "./addr.js";
 import type { Config, DeviceChoice, Lease, Neighbour, NeighbourState } from "./types.js";
 
@@ -32,18 +34,28 @@ const lastsUntil = (lease: Lease): number => (lease.expires === 0 ? Infinity : l
 const CONFIRMED: readonly NeighbourState[] = ["REACHABLE", "PERMANENT", "NOARP"];
 const UNCONFIRMED: readonly NeighbourState[] = ["STALE", "DELAY", "PROBE"];
 
-/** The MAC's neighbour address in one of `states`: the one in use if it is among them, else the lowest. */
+/** Seconds by which another confirmed entry must be fresher than the address in use to replace it. */
+export const MOVE_MARGIN_SEC = 2;
+
+const age = (n: Neighbour) => n.confirmedAgoSec ?? Infinity;
+
+/** The MAC's neighbour address in one of `states`, by the rule at the top of this file. */
 function neighbourAddress(
   neighbours: readonly Neighbour[],
   mac: string,
   states: readonly NeighbourState[],
   current: string | undefined,
+  byFreshness: boolean,
 ): string | undefined {
-  const addresses = neighbours
-    .filter((n) => n.mac === mac && n.state.some((s) => states.includes(s)))
-    .map((n) => n.address);
-  if (current !== undefined && addresses.includes(current)) return current;
-  return addresses.sort(compareIPv4)[0];
+  const entries = neighbours.filter((n) => n.mac === mac && n.state.some((s) => states.includes(s)));
+  const freshest = byFreshness
+    ? [...entries].sort((a, b) => age(a) - age(b) || compareIPv4(a.address, b.address))[0]
+    : undefined;
+  const inUse = entries.find((n) => n.address === current);
+  // NaN (both ages unknown) compares false: the address in use stays.
+  const moved = freshest !== undefined && age(inUse ?? freshest) - age(freshest) > MOVE_MARGIN_SEC;
+  if (inUse !== undefined && !moved) return inUse.address;
+  return freshest?.address ?? entries.map((n) => n.address).sort(compareIPv4)[0];
 }
 
 function byMac(evidence: DeviceEvidence, mac: string, current: string | undefined): DeviceChoice {
@@ -54,14 +66,14 @@ function byMac(evidence: DeviceEvidence, mac: string, current: string | undefine
     source,
     detail: undefined,
   });
-  const confirmed = neighbourAddress(neighbours, mac, CONFIRMED, current);
+  const confirmed = neighbourAddress(neighbours, mac, CONFIRMED, current, true);
   if (confirmed !== undefined) return found(confirmed, "neighbour");
   // The lease that lasts longest wins if the file holds stale ones for the same MAC; an infinite one (0) most.
   const lease = (evidence.leases ?? [])
     .filter((l) => l.mac === mac)
     .sort((a, b) => lastsUntil(b) - lastsUntil(a))[0];
   if (lease !== undefined) return found(lease.address, "lease-mac");
-  const seen = neighbourAddress(neighbours, mac, UNCONFIRMED, current);
+  const seen = neighbourAddress(neighbours, mac, UNCONFIRMED, current, false);
   if (seen !== undefined) return found(seen, "neighbour");
   return {
     mac,

@@ -42,6 +42,8 @@ export interface Neighbour {
   mac: string;
   /** The entry's states; the kernel may report several (`ip -json neigh` prints a list). */
   state: NeighbourState[];
+  /** Seconds since the kernel last confirmed the entry (`ip -s`); meaningful only for a confirmed one. */
+  confirmedAgoSec: number | undefined;
 }
 
 /** Everything the agent has observed, folded from events by reduce(). */

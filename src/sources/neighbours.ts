@@ -1,6 +1,6 @@
 // The LAN interface's IPv4 neighbour table, where a device with a static address (no DHCP lease) is found by its
 // MAC as soon as it talks. Watched only while device.mac is set. `ip monitor neigh` lines that name the MAC are
-// triggers, as in netlink.ts: each is followed by an `ip -4 -json neigh show dev <lan>` snapshot, so a lost or
+// triggers, as in netlink.ts: each is followed by an `ip -s -4 -json neigh show dev <lan>` snapshot, so a lost or
 // misread line does no harm; the health tick's look-again and hotplug `neigh` hints are triggers too.
 import { EMPTY, Observable, filter, merge } from "rxjs";
 import type { Logger } from "pino";
@@ -29,11 +29,12 @@ const entrySchema = z.looseObject({
   dst: z.string(),
   lladdr: z.string().optional(),
   state: z.array(z.string()).default([]),
+  confirmed: z.number().int().min(0).optional(),
 });
 
 /**
- * Parses `ip -json neigh show` output (iproute2's JSON, ip-neighbour(8)): an array of entries with `dst`, `lladdr`
- * and `state` (a list of NUD state names). Keeps the IPv4 entries that have a valid link-layer address, MAC
+ * Parses `ip [-s] -json neigh show` output (iproute2's JSON, ip-neighbour(8)): an array of entries with `dst`,
+ * `lladdr`, `state` (a list of NUD state names) and, with -s, `confirmed` (seconds since the last confirmation). Keeps the IPv4 entries that have a valid link-layer address, MAC
  * lowercased; unknown state names are dropped. Throws SyntaxError when the text is not JSON and z.ZodError when it
  * is not an array of entries with a `dst`.
  */
@@ -45,14 +46,14 @@ export function parseIpNeighJson(text: string): Neighbour[] {
       const mac = e.lladdr === undefined ? undefined : normalizeMac(e.lladdr);
       if (mac === undefined || !isIPv4(e.dst)) return [];
       const state = e.state.filter((s): s is NeighbourState => (STATES as readonly string[]).includes(s));
-      return [{ address: e.dst, mac, state }];
+      return [{ address: e.dst, mac, state, confirmedAgoSec: e.confirmed }];
     });
 }
 
 /** One snapshot of `lan`'s IPv4 neighbours, as a `neighbours` event; undefined (logged) when it cannot be read. */
 export async function readNeighbours(runner: Runner, lan: string, log: Logger): Promise<Event | undefined> {
   try {
-    const result = await runChecked(runner, ["ip", "-4", "-json", "neigh", "show", "dev", lan]);
+    const result = await runChecked(runner, ["ip", "-s", "-4", "-json", "neigh", "show", "dev", lan]);
     return { type: "neighbours", neighbours: parseIpNeighJson(result.stdout) };
   } catch (e) {
     log.error({ error: String(e), interface: lan }, "cannot read the neighbour table");

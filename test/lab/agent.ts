@@ -28,7 +28,11 @@ export const statusSchema = z.object({
   wan: endpoint,
   flaps: z.record(z.string(), z.object({ flaps: z.number().int(), heldDown: z.boolean() })).optional(),
   lan: endpoint,
-  device: z.object({ mac: z.string().nullable().optional(), address: z.string().nullable().optional() }),
+  device: z.object({
+    mac: z.string().nullable().optional(),
+    address: z.string().nullable().optional(),
+    source: z.string().nullable().optional(),
+  }),
   listeners: z.array(
     z.object({
       listen: z.number().int(),

@@ -517,6 +517,26 @@ export class Lab {
     return this.waitForLease(address);
   }
 
+  /**
+   * The device gives its lease back (dnsmasq drops it from the lease file), stops its DHCP client and takes
+   * `address` as a static address instead; then it talks to the gateway once, as any device does when it is used.
+   * Called again, it moves to another static address.
+   */
+  async useStaticDeviceAddress(address: string): Promise<void> {
+    const current = this.udhcpc;
+    if (current !== undefined && current.exitInfo === undefined) {
+      signalPid(current.pid, "SIGUSR2"); // release: dnsmasq drops the lease, the script flushes the address
+      await waitFor(async () => (await this.leases()).every((l) => l.mac !== DEVICE_MAC), {
+        timeoutMs: 5_000,
+        message: () => this.readLog("dnsmasq"),
+      });
+      await this.stopProcess(current, 2_000);
+    }
+    await this.ipOk("dev", ["addr", "flush", "dev", "eth0"]);
+    await this.ipOk("dev", ["addr", "add", `${address}/24`, "dev", "eth0"]);
+    await this.execOk("dev", ["busybox", "ping", "-c", "1", "-W", "2", LAN_ADDRESS]);
+  }
+
   /** DHCPACKs dnsmasq has sent so far (from its log): tells when a renewal went through. */
   dhcpAcks(): number {
     return (this.readLog("dnsmasq").match(/DHCPACK\(lan0\)/g) ?? []).length;

@@ -32,7 +32,7 @@ const ADDR = JSON.stringify([
 /** Commands doctor may run: all of them only read. */
 const READ_ONLY = [
   /^ip -json addr show$/,
-  /^ip -4 -json neigh show dev lan0$/,
+  /^ip -s -4 -json neigh show dev lan0$/,
   /^ip -json route (show|get \S+)$/,
   /^ss -H -l -t -n -p$/,
   /^ss -H -t -n state syn-sent$/,

@@ -14,7 +14,12 @@ import { addr, lease, link, makeConfig } from "./fixtures.js";
 
 const MAC = "02:00:00:00:01:00";
 const byMac = makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
-const neigh = (address: string, ...state: NeighbourState[]): Neighbour => ({ address, mac: MAC, state });
+const neigh = (address: string, state: NeighbourState, confirmedAgoSec?: number): Neighbour => ({
+  address,
+  mac: MAC,
+  state: [state],
+  confirmedAgoSec,
+});
 
 // Captured from iproute2 6.1 (Debian 12) in a lab namespace: `ip -4 -json neigh show dev lan0` with a device that
 // had just pinged the gateway (DELAY), an address nobody answered (INCOMPLETE) and a static entry (PERMANENT).
@@ -24,8 +29,8 @@ const CAPTURED =
 
 test("ip -json neigh: entries with a link-layer address are kept, MAC lowercased; INCOMPLETE and junk are not", () => {
   assert.deepEqual(parseIpNeighJson(CAPTURED), [
-    { address: "192.168.1.50", mac: MAC, state: ["DELAY"] },
-    { address: "192.168.1.77", mac: "02:00:00:00:0a:0b", state: ["PERMANENT"] },
+    { address: "192.168.1.50", mac: MAC, state: ["DELAY"], confirmedAgoSec: undefined },
+    { address: "192.168.1.77", mac: "02:00:00:00:0a:0b", state: ["PERMANENT"], confirmedAgoSec: undefined },
   ]);
   assert.deepEqual(
     parseIpNeighJson(
@@ -38,8 +43,19 @@ test("ip -json neigh: entries with a link-layer address are kept, MAC lowercased
       ]),
     ),
     [
-      { address: "192.168.1.5", mac: "02:aa:00:00:00:01", state: ["REACHABLE"] },
-      { address: "192.168.1.7", mac: "02:00:00:00:00:07", state: [] },
+      { address: "192.168.1.5", mac: "02:aa:00:00:00:01", state: ["REACHABLE"], confirmedAgoSec: undefined },
+      { address: "192.168.1.7", mac: "02:00:00:00:00:07", state: [], confirmedAgoSec: undefined },
+    ],
+  );
+  // `ip -s -json neigh`, as the agent runs it (captured the same way, after the device moved from .50 to .51).
+  assert.deepEqual(
+    parseIpNeighJson(
+      '[{"dst":"192.168.1.50","lladdr":"02:00:00:00:01:00","refcnt":1,"used":7,"confirmed":7,"updated":7,"probes":1,"state":["REACHABLE"]},' +
+        '{"dst":"192.168.1.51","lladdr":"02:00:00:00:01:00","refcnt":1,"used":1,"confirmed":1,"updated":1,"probes":1,"state":["REACHABLE"]}]',
+    ).map((n) => [n.address, n.confirmedAgoSec]),
+    [
+      ["192.168.1.50", 7],
+      ["192.168.1.51", 1],
     ],
   );
   assert.deepEqual(parseIpNeighJson("[]"), []);
@@ -99,7 +115,11 @@ test("which source wins: a confirmed neighbour entry, else the lease, else an un
     ],
     [
       "another MAC's entry is not ours",
-      { neighbours: [{ address: "192.168.1.60", mac: "02:00:00:00:09:09", state: ["REACHABLE"] }] },
+      {
+        neighbours: [
+          { address: "192.168.1.60", mac: "02:00:00:00:09:09", state: ["REACHABLE"], confirmedAgoSec: 1 },
+        ],
+      },
       undefined,
       undefined,
     ],
@@ -115,6 +135,23 @@ test("which source wins: a confirmed neighbour entry, else the lease, else an un
     );
     assert.deepEqual([choice.address, choice.source], [address, source], name);
   }
+});
+
+test("a device that moved: its new address, confirmed more recently by more than the margin, replaces the old", () => {
+  const inUse: DeviceChoice = { mac: MAC, address: "192.168.1.50", source: "neighbour", detail: undefined };
+  const choose = (oldAge: number, newAge: number) =>
+    chooseDevice(
+      {
+        leases: [],
+        neighbours: [neigh("192.168.1.50", "REACHABLE", oldAge), neigh("192.168.1.51", "REACHABLE", newAge)],
+      },
+      byMac,
+      inUse,
+    ).address;
+  assert.equal(choose(7, 1), "192.168.1.51", "the old entry is still REACHABLE, but 6 s staler");
+  assert.equal(choose(4, 1), "192.168.1.51");
+  assert.equal(choose(3, 1), "192.168.1.50", "within the margin (whole seconds, 2): no move");
+  assert.equal(choose(1, 3), "192.168.1.50");
 });
 
 test("two confirmed addresses of one device: the one in use is kept, so the listeners do not flap", () => {
@@ -195,9 +232,9 @@ test("the source: a snapshot at start, then one per monitor line naming the MAC 
     [first, second].map((e) => (e?.type === "neighbours" ? e.neighbours[0]?.address : e?.type)),
     ["192.168.1.50", "192.168.1.51"],
   );
-  assert.deepEqual(calls.sort(), [
-    "ip -4 -json neigh show dev lan0",
-    "ip -4 -json neigh show dev lan0",
+  assert.deepEqual(calls.sort().reverse(), [
+    "ip -s -4 -json neigh show dev lan0",
+    "ip -s -4 -json neigh show dev lan0",
     "ip -o monitor neigh",
   ]);
 });
