@@ -21,6 +21,7 @@ import {
 } from "rxjs";
 import type { Logger } from "pino";
 import { refusedTargets } from "./config/allowed-targets.js";
+import { reloadedConfig, type ReloadReport } from "./config/reload.js";
 import { portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
@@ -295,15 +296,24 @@ export class Agent implements AgentControl {
     return this.changeChoices((current) => ({ ...current, ports: undefined }));
   }
 
-  async reloadConfig(): Promise<void> {
+  /** The configuration in force: the file as last (re)loaded, restart-only fields as at start (config/reload.ts). */
+  get config(): Config {
+    return this.state.config;
+  }
+
+  async reloadConfig(): Promise<ReloadReport> {
     if (this.deps.loadConfig === undefined) throw new Error("reload is not available");
-    const next = await this.deps.loadConfig();
-    const current = this.state.config;
-    if (next.firewall !== current.firewall || next.runtimeDir !== current.runtimeDir) {
-      this.log.warn("firewall and runtimeDir changes take effect at the next restart");
-    }
-    this.dispatch({ type: "config", config: next });
+    const { config, restartNeeded } = reloadedConfig(this.state.config, await this.deps.loadConfig());
+    if (restartNeeded.length > 0)
+      this.log.warn(
+        { restartNeeded },
+        `changes to ${restartNeeded.join(", ")} take effect at the next restart; the old values stay in use until then`,
+      );
+    // The process's logger (children follow it); the runner reads commandTimeoutMs from `config` at each command.
+    this.log.level = config.logLevel;
+    this.dispatch({ type: "config", config });
     this.log.info("configuration reloaded");
+    return { restartNeeded };
   }
 
   // ---- internals ----

@@ -85,7 +85,10 @@ export async function runCommand(
   log: Logger,
   signals: SignalInbox = catchSignals(),
 ): Promise<number> {
-  const runner = createRunner(log, config.commandTimeoutMs);
+  // The runner reads commandTimeoutMs from the config in force at each command (a reload changes it): the file's
+  // until the agent exists, the agent's after.
+  let inForce: { readonly config: Config } = { config };
+  const runner = createRunner(log, () => inForce.config.commandTimeoutMs);
   await ensureRuntimeDir(config.runtimeDir);
   const other = await runningAgentPid(config.runtimeDir);
   if (other !== undefined) {
@@ -143,6 +146,7 @@ export async function runCommand(
     probe: createProber({ connector: createConnector(runner), timeoutMs: config.health.timeoutMs }),
     version: VERSION,
   });
+  inForce = agent;
   log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");
   agent.start();
 

@@ -82,16 +82,22 @@ export function signalGroup(leader: number, signal: NodeJS.Signals): void {
   }
 }
 
-export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
+/**
+ * The real runner. `defaultTimeoutMs` (for a run() given no timeoutMs) may be a function, read at each command, so a
+ * reloaded commandTimeoutMs applies from the next command on.
+ */
+export function createRunner(log: Logger, defaultTimeoutMs: number | (() => number) = 10000): Runner {
   return {
     async run(argv, options = {}) {
       const [file, ...args] = argv;
       if (file === undefined) throw new Error("empty argv");
+      const timeoutMs =
+        options.timeoutMs ?? (typeof defaultTimeoutMs === "number" ? defaultTimeoutMs : defaultTimeoutMs());
       const started = performance.now();
       const result = await execa(file, args, {
         input: options.input,
         stdin: options.input === undefined ? "ignore" : "pipe",
-        timeout: options.timeoutMs ?? defaultTimeoutMs,
+        timeout: timeoutMs,
         reject: false,
         shell: false,
         stripFinalNewline: false,
@@ -100,7 +106,7 @@ export function createRunner(log: Logger, defaultTimeoutMs = 10000): Runner {
       });
       const exitCode = result.exitCode ?? (result.timedOut ? 124 : 125);
       const out: RunResult = { exitCode, stdout: result.stdout, stderr: result.stderr };
-      if (result.timedOut) out.stderr += `\ntimed out after ${options.timeoutMs ?? defaultTimeoutMs} ms`;
+      if (result.timedOut) out.stderr += `\ntimed out after ${timeoutMs} ms`;
       else if (result.failed && result.exitCode === undefined) out.stderr += `\n${result.shortMessage}`;
       log.debug({ argv, exitCode, ms: Math.round(performance.now() - started) }, "command");
       return out;

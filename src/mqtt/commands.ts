@@ -176,8 +176,7 @@ export async function executeCommand(command: Command, ctx: CommandContext): Pro
       return { enabled };
     }
     case "reload-config":
-      await control.reloadConfig();
-      return {};
+      return control.reloadConfig();
     case "set-ports":
       await control.setPorts(command.ports);
       return { ports: command.ports };

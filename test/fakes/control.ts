@@ -1,5 +1,6 @@
 // A fake AgentControl: holds a status the test can change, records every call, and can be told to fail or stall.
 import { BehaviorSubject, Subject, distinctUntilChanged, merge, type Observable } from "rxjs";
+import type { ReloadReport } from "../../src/config/reload.js";
 import type { AgentControl, ProbeReport } from "../../src/control.js";
 import type { AgentStatus, ReconcileReport } from "../../src/core/status.js";
 import type { PortMap } from "../../src/core/types.js";
@@ -61,6 +62,8 @@ export class FakeControl implements AgentControl {
   /** Methods that take this long before answering. */
   readonly delays = new Map<ControlMethod, number>();
   probeReport: ProbeReport = sampleReport;
+  /** What reloadConfig resolves with. */
+  reloadReport: ReloadReport = { restartNeeded: [] };
   private readonly status$: BehaviorSubject<AgentStatus>;
   /** Emissions that bypass the distinct filter, to check that subscribers do not rely on it. */
   private readonly raw$ = new Subject<AgentStatus>();
@@ -130,8 +133,9 @@ export class FakeControl implements AgentControl {
     this.update({ enabled, phase: enabled ? "serving" : "disabled" });
   }
 
-  async reloadConfig(): Promise<void> {
+  async reloadConfig(): Promise<ReloadReport> {
     await this.enter("reloadConfig", []);
+    return this.reloadReport;
   }
 
   async setPorts(ports: PortMap[]): Promise<void> {

@@ -85,16 +85,22 @@ describe("mqtt commands", { timeout: 60000 }, () => {
     assert.equal(control.callsOf("reconcile").length, 1);
   });
 
-  test("restart-listeners, reload-config and reset-ports call the agent", async () => {
+  test("restart-listeners and reset-ports call the agent", async () => {
     for (const [command, method] of [
       ["restart-listeners", "restartListeners"],
-      ["reload-config", "reloadConfig"],
       ["reset-ports", "resetPorts"],
     ] as const) {
       const r = await request({ id: command, command, args: {} });
       assert.deepEqual(r, { id: command, ok: true, result: {} });
       assert.equal(control.callsOf(method).length, 1, method);
     }
+  });
+
+  test("reload-config calls the agent and answers with the changes that wait for a restart", async () => {
+    control.reloadReport = { restartNeeded: ["stateDir", "mqtt"] };
+    const r = await request({ id: "reload", command: "reload-config" });
+    assert.deepEqual(r, { id: "reload", ok: true, result: { restartNeeded: ["stateDir", "mqtt"] } });
+    assert.equal(control.callsOf("reloadConfig").length, 1);
   });
 
   test("probe returns the report and the state shows it", async () => {

@@ -1,0 +1,46 @@
+// What a reload (SIGHUP, MQTT reload-config) does with each top-level field of the config: applied at once, or
+// kept at its old value until the next restart. docs/configuration.md ("What a reload applies") says the same.
+import { isDeepStrictEqual } from "node:util";
+import type { Config } from "./schema.js";
+
+/**
+ * Each top-level field's reload behaviour. A field added to the schema without an entry here is a type error, so
+ * none can be ignored silently again. "restart": the value is read once at start (the firewall backend, the files'
+ * directories, the coalescing timer, the health schedule and prober, the MQTT session).
+ */
+export const RELOAD_BEHAVIOUR: Record<keyof Config, "applied" | "restart"> = {
+  wan: "applied",
+  lan: "applied",
+  device: "applied",
+  ports: "applied",
+  allowedTargets: "applied",
+  firewall: "restart",
+  runtimeDir: "restart",
+  stateDir: "restart",
+  debounceMs: "restart",
+  listener: "applied",
+  flapDamping: "applied",
+  commandTimeoutMs: "applied",
+  logLevel: "applied",
+  health: "restart",
+  mqtt: "restart",
+};
+
+const RESTART_ONLY = (Object.keys(RELOAD_BEHAVIOUR) as (keyof Config)[]).filter(
+  (field) => RELOAD_BEHAVIOUR[field] === "restart",
+);
+
+/** The outcome of a reload: the fields whose change waits for a restart (empty when everything was applied). */
+export interface ReloadReport {
+  restartNeeded: (keyof Config)[];
+}
+
+/**
+ * Splits a reloaded config into what is applied now: `config` is `next` with every restart-only field kept at its
+ * value in `current` (the old stateDir stays in use), and `restartNeeded` names the restart-only fields that changed.
+ */
+export function reloadedConfig(current: Config, next: Config): { config: Config } & ReloadReport {
+  const restartNeeded = RESTART_ONLY.filter((field) => !isDeepStrictEqual(current[field], next[field]));
+  const kept = Object.fromEntries(RESTART_ONLY.map((field) => [field, current[field]]));
+  return { config: { ...next, ...kept }, restartNeeded };
+}

@@ -1,0 +1,147 @@
+// A reload (SIGHUP, MQTT reload-config) applies logLevel and commandTimeoutMs at once, and says which changed
+// fields wait for a restart (stateDir, runtimeDir, firewall...), keeping their old values in use until then.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { pino } from "pino";
+import { Subject } from "rxjs";
+import { Agent } from "../../src/agent.js";
+import { RELOAD_BEHAVIOUR, reloadedConfig } from "../../src/config/reload.js";
+import type { Config } from "../../src/config/schema.js";
+import type { Event } from "../../src/core/types.js";
+import { createRunner } from "../../src/effects/exec.js";
+import { createStateStore } from "../../src/effects/state-store.js";
+import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { makeConfig } from "./fixtures.js";
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** An agent whose config file is `file.next` at each reload, logging at the config's level into `lines`. */
+function reloadable(config: Config, store = createStateStore("/nonexistent", pino({ level: "silent" }))) {
+  const lines: LogLine[] = [];
+  const log = pino(
+    { level: config.logLevel },
+    { write: (l: string) => lines.push(JSON.parse(l) as LogLine) },
+  );
+  const file = { next: config };
+  const agent = new Agent({
+    config,
+    log,
+    firewall: new FakeFirewall(),
+    listeners: new FakeListeners(),
+    links: new Subject<Event>(),
+    leases: () => new Subject<Event>(),
+    store,
+    loadConfig: () => Promise.resolve(file.next),
+    version: "test",
+  });
+  agent.start();
+  // Wired as in src/cli/run.ts: the runner reads the timeout from the config in force at each command.
+  const runner = createRunner(log, () => agent.config.commandTimeoutMs);
+  return { agent, log, lines, file, runner };
+}
+
+test("a reload that changes logLevel to debug: debug lines appear from then on, also from child loggers", async () => {
+  const { agent, log, lines, file, runner } = reloadable(makeConfig({ logLevel: "info" }));
+  const mqttLog = log.child({ component: "mqtt" }); // created at start, as src/mqtt/client.ts does
+  await runner.run(["true"]);
+  mqttLog.debug("before");
+  assert.deepEqual(
+    lines.filter((l) => l.level === 20),
+    [],
+    "no debug lines at info",
+  );
+
+  file.next = makeConfig({ logLevel: "debug" });
+  assert.deepEqual(await agent.reloadConfig(), { restartNeeded: [] });
+  await runner.run(["true"]);
+  mqttLog.debug("after");
+  const debug = lines.filter((l) => l.level === 20);
+  assert.ok(
+    debug.some((l) => l.msg === "command" && JSON.stringify(l.argv) === '["true"]'),
+    "the runner's debug line",
+  );
+  assert.ok(
+    debug.some((l) => l.msg === "after" && l.component === "mqtt"),
+    "a child logger's debug line",
+  );
+  assert.ok(!debug.some((l) => l.msg === "before"));
+  await agent.stop();
+});
+
+test("a reload that lowers commandTimeoutMs: a command slower than the new timeout is killed", async () => {
+  const { agent, file, runner } = reloadable(makeConfig({ commandTimeoutMs: 10000 }));
+  file.next = makeConfig({ commandTimeoutMs: 300 });
+  await agent.reloadConfig();
+  const started = performance.now();
+  const r = await runner.run(["sleep", "5"]);
+  const ms = performance.now() - started;
+  assert.equal(r.exitCode, 124, `exit ${r.exitCode}: ${r.stderr}`);
+  assert.match(r.stderr, /timed out after 300 ms/);
+  assert.ok(ms < 2000, `killed after ${Math.round(ms)} ms`);
+  // An explicit timeout still wins over the default.
+  assert.equal((await runner.run(["sleep", "0.5"], { timeoutMs: 3000 })).exitCode, 0);
+  await agent.stop();
+});
+
+test("a reload that changes stateDir: a warning names it, the reply lists it, the old directory stays in use", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "sixgate-reload-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [oldDir, newDir] = [join(dir, "old"), join(dir, "new")];
+  const config = makeConfig({ stateDir: oldDir });
+  const { agent, lines, file } = reloadable(config, createStateStore(oldDir, pino({ level: "silent" })));
+
+  file.next = makeConfig({
+    stateDir: newDir,
+    runtimeDir: "/run/other",
+    ports: [{ listen: 8080, target: 80 }],
+  });
+  assert.deepEqual(await agent.reloadConfig(), { restartNeeded: ["runtimeDir", "stateDir"] });
+  const warning = lines.find((l) => l.level === 40);
+  assert.match(warning?.msg ?? "", /runtimeDir, stateDir take effect at the next restart/);
+  assert.deepEqual(warning?.restartNeeded, ["runtimeDir", "stateDir"]);
+  // What can be applied is; the restart-only fields keep their values in force.
+  assert.equal(agent.config.stateDir, oldDir);
+  assert.equal(agent.config.runtimeDir, config.runtimeDir);
+  assert.deepEqual(agent.status().ports, [{ listen: 8080, target: 80 }]);
+
+  await agent.setEnabled(false);
+  const saved = JSON.parse(await readFile(join(oldDir, "state.json"), "utf8")) as { enabled: boolean };
+  assert.equal(saved.enabled, false);
+  assert.ok(!existsSync(join(newDir, "state.json")), "nothing written to the new stateDir before a restart");
+  await agent.stop();
+});
+
+test("reloadedConfig: only a changed restart-only field needs a restart, compared by value", () => {
+  const current = makeConfig({ health: { schedule: "*/30 * * * * *" } });
+  assert.deepEqual(
+    reloadedConfig(current, makeConfig({ health: { schedule: "*/30 * * * * *" } })).restartNeeded,
+    [],
+  );
+  const next = makeConfig({
+    firewall: "iptables",
+    debounceMs: 5,
+    logLevel: "warn",
+    listener: { maxChildren: 2 },
+  });
+  const { config, restartNeeded } = reloadedConfig(current, next);
+  assert.deepEqual(restartNeeded, ["firewall", "debounceMs"]);
+  assert.equal(config.firewall, current.firewall);
+  assert.equal(config.debounceMs, current.debounceMs);
+  assert.equal(config.logLevel, "warn");
+  assert.equal(config.listener.maxChildren, 2);
+  // Every restart-only field is kept; every applied one is taken from the file.
+  for (const [field, behaviour] of Object.entries(RELOAD_BEHAVIOUR))
+    assert.deepEqual(
+      config[field as keyof Config],
+      (behaviour === "restart" ? current : next)[field as keyof Config],
+      field,
+    );
+});
