@@ -1,5 +1,5 @@
 // Reads everything the checks need, once, through the one command runner. Read-only: doctor runs `ip`, `ss`,
-// `nft list`, `iptables-save` and TCP connects, and never changes a rule, an address or a process.
+// `nft -j list`, `iptables-save` and TCP connects, and never changes a rule, an address or a process.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import * as z from "zod";
@@ -11,7 +11,7 @@ import type { AgentStatus } from "../core/status.js";
 import type { Config, SnatRule, State } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
-import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
+import { createNftFirewall, nftObjects, nftWorks } from "../effects/firewall/nft.js";
 import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
@@ -21,7 +21,7 @@ import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
 import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
 import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
-import { parseNftRuleset } from "./parse/nft-ruleset.js";
+import { describeRule, nftChains } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
 import { parseSsListening, parseSynSent, stuckListenerConnects } from "./parse/ss.js";
 import { observe } from "./types.js";
@@ -105,14 +105,11 @@ async function readSnat(
     (config.firewall !== "auto" ? config.firewall : (await nftWorks(runner)) ? "nft" : "iptables");
   if (backend === "nft") {
     const matches = await createNftFirewall(runner).matches(expected);
-    const listed = await runner.run(["nft", "list", "table", "ip", NFT_TABLE]);
+    const listed = await runner.run(["nft", "-j", "list", "table", "ip", NFT_TABLE]);
     const found =
       listed.exitCode !== 0
         ? []
-        : listed.stdout
-            .split("\n")
-            .map((l) => l.trim())
-            .filter((l) => l !== "" && l !== "}" && !/^(table|chain|type) /.test(l));
+        : nftChains(nftObjects(listed.stdout)).flatMap((c) => c.rules.map(describeRule));
     return { backend, matches, found, present: listed.exitCode === 0 };
   }
   const matches = await createIptablesFirewall(runner).matches(expected);
@@ -155,7 +152,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     readLeases(config.device.leases, log),
     config.device.mac === undefined ? undefined : readNeighbours(runner, config.lan.interface, log),
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
-    observe(async () => parseNftRuleset(await stdout(["nft", "list", "ruleset"]))),
+    observe(async () => nftChains(nftObjects(await stdout(["nft", "-j", "list", "ruleset"])))),
     observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
     observe(() => ip6tablesLegacyRules(runner)),
   ]);

@@ -1,9 +1,10 @@
 // Would the host firewall let a client's TCP connection to [wan]:port in? A read-only walk of the nft ruleset's
-// IPv6 input chains for one packet: a new TCP SYN arriving on the WAN interface. Expressions it does not
-// understand make a rule "maybe match"; both paths are followed, and when they disagree the answer is "unknown"
-// rather than a guess.
+// IPv6 input chains (as `nft -j` lists them, src/doctor/parse/nft-ruleset.ts) for one packet: a new TCP SYN arriving
+// on the WAN interface. Expressions it does not understand make a rule "maybe match"; both paths are followed, and
+// when they disagree the answer is "unknown" rather than a guess.
 import { parseIPv6 } from "../core/addr.js";
-import type { NftChain } from "./parse/nft-ruleset.js";
+import type { NftJson } from "../core/render/nft.js";
+import { describeRule, exprKind, isJsonObject, type NftChain, type NftRule } from "./parse/nft-ruleset.js";
 
 export interface InputPacket {
   wanInterface: string;
@@ -26,28 +27,14 @@ const MAX_DEPTH = 16;
 
 class TooComplex extends Error {}
 
-const TOKEN = /"(?:[^"\\]|\\.)*"|\{[^}]*\}|\S+/g;
 const VERDICTS = new Set(["accept", "drop", "reject", "jump", "goto", "return", "continue", "queue"]);
-const OPERATORS = new Set(["!=", "==", "<", ">", "<=", ">="]);
-const LOG_OPTIONS = new Set(["prefix", "level", "flags", "group", "snaplen", "queue-threshold"]);
-const SERVICES: Record<string, number> = { ssh: 22, telnet: 23, domain: 53, http: 80, https: 443 };
+/** Statements that neither match nor decide: the packet goes on. */
+const PASSIVE = new Set(["counter", "log", "mangle", "notrack"]);
 const CT_STATES = new Set(["new", "established", "related", "invalid", "untracked"]);
 
-const unquote = (s: string) => (s.startsWith('"') && s.endsWith('"') ? s.slice(1, -1) : s);
-
-/** A rule as people read it: without counters' numbers and comments. */
-export function displayRule(rule: string): string {
-  return rule
-    .replace(/\bcounter packets \d+ bytes \d+/g, "counter")
-    .replace(/\s*comment\s+"(?:[^"\\]|\\.)*"/g, "")
-    .trim();
-}
-
-function ipv6InPrefix(address: string, prefixText: string): Tri {
-  const [net = "", lenText] = prefixText.split("/");
+function ipv6InPrefix(address: string, net: string, len: number): Tri {
   const a = parseIPv6(address);
   const n = parseIPv6(net);
-  const len = lenText === undefined ? 128 : Number(lenText);
   if (a === undefined || n === undefined || !Number.isInteger(len) || len < 0 || len > 128) return "maybe";
   for (let bit = 0; bit < len; bit++) {
     const group = Math.floor(bit / 16);
@@ -57,16 +44,23 @@ function ipv6InPrefix(address: string, prefixText: string): Tri {
   return "yes";
 }
 
-/** Applies a test to a value token: a literal, a comma list, an anonymous set `{ a, b }`, or a named set. */
-function valueMatches(token: string, test: (v: string) => Tri): Tri {
-  if (token.startsWith("@")) return "maybe";
-  const body = token.startsWith("{") ? token.slice(1, -1) : token;
-  const elements = body
-    .split(",")
-    .map((e) => e.trim())
-    .filter((e) => e !== "");
+/** A test of one element of a match's right side: a literal, or a `{"range"}` / `{"prefix"}` object. */
+type Test = (v: NftJson) => Tri;
+
+/**
+ * Applies a test to a match's right side: a literal, a flag list, an anonymous set `{"set": [...]}` (elements may be
+ * wrapped in `{"elem": {"val"}}`), or a named set `"@name"` (its content is not read: "maybe").
+ */
+function valueMatches(right: NftJson | undefined, test: Test): Tri {
+  if (right === undefined) return "maybe";
+  if (typeof right === "string" && right.startsWith("@")) return "maybe";
+  const [kind, body] = exprKind(right) ?? [];
+  const elements = Array.isArray(right) ? right : kind === "set" && Array.isArray(body) ? body : [right];
   if (elements.length === 0) return "maybe";
-  const results = elements.map(test);
+  const results = elements.map((e) => {
+    const [k, b] = exprKind(e) ?? [];
+    return test(k === "elem" && isJsonObject(b) && b.val !== undefined ? b.val : e);
+  });
   if (results.includes("yes")) return "yes";
   return results.every((r) => r === "no") ? "no" : "maybe";
 }
@@ -77,69 +71,45 @@ const both = (a: Tri, b: Tri): Tri =>
 
 const not = (t: Tri): Tri => (t === "yes" ? "no" : t === "no" ? "yes" : "maybe");
 
-function portTest(port: number): (v: string) => Tri {
+function portTest(port: number): Test {
   return (v) => {
-    const range = /^(\d+)-(\d+)$/.exec(v);
-    if (range !== null) return port >= Number(range[1]) && port <= Number(range[2]) ? "yes" : "no";
-    const n = /^\d+$/.test(v) ? Number(v) : SERVICES[v];
-    if (n === undefined) return "maybe";
-    return n === port ? "yes" : "no";
-  };
-}
-
-const protoTest = (v: string): Tri => (v === "tcp" || v === "6" ? "yes" : "no");
-
-function ifaceTest(name: string): (v: string) => Tri {
-  return (raw) => {
-    const v = unquote(raw);
-    if (/^\d+$/.test(v)) return "maybe"; // an interface index
-    if (v.endsWith("*")) return name.startsWith(v.slice(0, -1)) ? "yes" : "no";
-    return v === name ? "yes" : "no";
-  };
-}
-
-type Test = (v: string) => Tri;
-
-/**
- * The test for `<selector> <key> [op] value`, "no" when the packet cannot match whatever the value, or undefined when
- * the answer depends on what we cannot know here (the client's address or port, marks): then "maybe".
- */
-function keyedTest(selector: string, key: string, p: InputPacket): Test | "no" | undefined {
-  switch (`${selector} ${key}`) {
-    case "meta l4proto":
-    case "ip6 nexthdr":
-      return protoTest;
-    case "meta nfproto":
-      return (v) => (v === "ipv6" ? "yes" : "no");
-    case "meta protocol":
-      return (v) => (v === "ip6" ? "yes" : v === "ip" ? "no" : "maybe");
-    case "meta iifname":
-    case "meta iif":
-      return ifaceTest(p.wanInterface);
-    case "meta oifname":
-    case "meta oif":
-      return "no"; // input traffic has no output interface
-    case "meta pkttype":
-      return (v) => (v === "host" || v === "unicast" ? "yes" : "no");
-    case "ct state":
-      return (v) => (v === "new" ? "yes" : CT_STATES.has(v) ? "no" : "maybe");
-    case "ct status":
-      return (v) => (v === "dnat" || v === "snat" ? "no" : "maybe");
-    case "ct direction":
-      return (v) => (v === "original" ? "yes" : "no");
-    case "tcp dport":
-    case "th dport":
-      return portTest(p.port);
-    case "ip6 daddr": {
-      const wan = p.wanAddress;
-      return (v) => (wan === undefined ? "maybe" : ipv6InPrefix(wan, v));
+    if (typeof v === "number") return v === port ? "yes" : "no";
+    const [kind, body] = exprKind(v) ?? [];
+    if (kind === "range" && Array.isArray(body)) {
+      const [low, high] = body;
+      if (typeof low === "number" && typeof high === "number")
+        return port >= low && port <= high ? "yes" : "no";
     }
-    default:
-      return undefined;
-  }
+    return "maybe";
+  };
 }
 
-const KEYED = new Set(["meta", "ct", "tcp", "th", "ip6"]);
+const protoTest: Test = (v) => (v === "tcp" || v === 6 ? "yes" : "no");
+
+function ifaceTest(name: string): Test {
+  return (v) => {
+    if (typeof v !== "string") return "maybe"; // an interface index
+    // nft -j prints a wildcard as a trailing "*" and a literal star as "\*".
+    if (v.endsWith("*") && !v.endsWith("\\*")) return name.startsWith(v.slice(0, -1)) ? "yes" : "no";
+    return v.replace(/\\\*$/, "*") === name ? "yes" : "no";
+  };
+}
+
+function daddrTest(wan: string | undefined): Test {
+  return (v) => {
+    if (wan === undefined) return "maybe";
+    if (typeof v === "string") return ipv6InPrefix(wan, v, 128);
+    const [kind, body] = exprKind(v) ?? [];
+    if (
+      kind === "prefix" &&
+      isJsonObject(body) &&
+      typeof body.addr === "string" &&
+      typeof body.len === "number"
+    )
+      return ipv6InPrefix(wan, body.addr, body.len);
+    return "maybe";
+  };
+}
 
 /** Headers an IPv6 TCP packet does not have: a rule that matches on them cannot match. */
 const OTHER_HEADERS = new Set([
@@ -159,93 +129,158 @@ const OTHER_HEADERS = new Set([
   "gre",
 ]);
 
-/** Does the rule's match part hold for the packet? An expression it cannot read ends the reading with "maybe". */
-function matchRule(tokens: readonly string[], p: InputPacket): Tri {
-  let result: Tri = "yes";
-  let i = 0;
-  /** Reads `[op] value` and tests it; ordering operators are only understood for ports. */
-  const value = (test: Test, port?: number): Tri => {
-    let op = "==";
-    if (OPERATORS.has(tokens[i] ?? "")) op = tokens[i++] ?? "==";
-    const token = tokens[i++];
-    if (token === undefined) return "maybe";
-    if (op === "==") return valueMatches(token, test);
-    if (op === "!=") return not(valueMatches(token, test));
-    if (port === undefined || !/^\d+$/.test(token)) return "maybe";
-    const n = Number(token);
-    const holds = op === "<" ? port < n : op === ">" ? port > n : op === "<=" ? port <= n : port >= n;
-    return holds ? "yes" : "no";
-  };
+/** `tcp dport` or `th dport`: the only fields compared in order (`tcp dport >= 1024`). */
+function isPortField(left: NftJson | undefined): boolean {
+  const [kind, body] = exprKind(left) ?? [];
+  return (
+    kind === "payload" &&
+    isJsonObject(body) &&
+    (body.protocol === "tcp" || body.protocol === "th") &&
+    body.field === "dport"
+  );
+}
 
-  while (i < tokens.length && result !== "no") {
-    const t = tokens[i++] ?? "";
-    if (t === "counter") {
-      if (tokens[i] === "packets") i += 4;
-      else if (tokens[i] === "name") i += 2;
-    } else if (t === "comment") {
-      i++;
-    } else if (t === "log") {
-      while (LOG_OPTIONS.has(tokens[i] ?? "")) i += 2;
-    } else if (t === "limit") {
-      // "limit rate [over] 25/second [burst 50 packets]": one client's first SYN is under any sensible limit.
-      if (tokens[i] === "rate") i++;
-      const over = tokens[i] === "over";
-      while (i < tokens.length && !(tokens[i] ?? "").includes("/")) i++;
-      i++;
-      if (tokens[i] === "burst") i += 3;
-      result = both(result, over ? "no" : "yes");
-    } else if (t === "iifname" || t === "iif") {
-      result = both(result, value(ifaceTest(p.wanInterface)));
-    } else if (t === "oifname" || t === "oif") {
-      result = "no";
-    } else if (OTHER_HEADERS.has(t)) {
-      result = "no";
-    } else if (t === "fib" && tokens[i] === "daddr" && tokens[i + 1] === "type") {
-      // The listener's address is local by definition.
-      i += 2;
-      result = both(
-        result,
-        value((v) => (v === "local" ? "yes" : "no")),
-      );
-    } else if (t === "tcp" && tokens[i] === "flags") {
-      // "tcp flags syn / fin,syn,rst,ack": the first packet of a connection is a bare SYN.
-      i++;
-      let op = "==";
-      if (OPERATORS.has(tokens[i] ?? "")) op = tokens[i++] ?? "==";
-      const flags = tokens[i++] ?? "";
-      if (tokens[i] === "/") i += 2;
-      const syn = valueMatches(flags, (v) => (v === "syn" ? "yes" : "no"));
-      result = both(result, op === "==" ? syn : op === "!=" ? not(syn) : "maybe");
-    } else if (KEYED.has(t)) {
-      const key = tokens[i++] ?? "";
-      if (tokens[i] === "set") {
-        i += 2; // a statement (meta mark set 1), not a match
-        continue;
-      }
-      const test = keyedTest(t, key, p);
-      result =
-        test === "no"
-          ? "no"
-          : both(result, value(test ?? (() => "maybe"), key === "dport" ? p.port : undefined));
-    } else {
-      return "maybe";
+/**
+ * The test for a match's left side, "no" when the packet cannot match whatever the value, or undefined when the
+ * answer depends on what we cannot know here (the client's address or port, marks): then "maybe".
+ */
+function operandTest(left: NftJson | undefined, p: InputPacket): Test | "no" | undefined {
+  const [kind, body] = exprKind(left) ?? [];
+  if (kind === "concat" && Array.isArray(body))
+    return body.some((e) => operandTest(e, p) === "no") ? "no" : undefined;
+  if (!isJsonObject(body)) return undefined;
+  const key = typeof body.key === "string" ? body.key : undefined;
+  switch (kind) {
+    case "payload": {
+      const protocol = typeof body.protocol === "string" ? body.protocol : "";
+      if (OTHER_HEADERS.has(protocol)) return "no";
+      const field = `${protocol} ${typeof body.field === "string" ? body.field : ""}`;
+      if (isPortField(left)) return portTest(p.port);
+      if (field === "ip6 nexthdr") return protoTest;
+      if (field === "ip6 daddr") return daddrTest(p.wanAddress);
+      return undefined;
     }
+    case "meta":
+      switch (key) {
+        case "l4proto":
+          return protoTest;
+        case "nfproto":
+          return (v) => (v === "ipv6" ? "yes" : "no");
+        case "protocol":
+          return (v) => (v === "ip6" ? "yes" : v === "ip" ? "no" : "maybe");
+        case "iifname":
+        case "iif":
+          return ifaceTest(p.wanInterface);
+        case "oifname":
+        case "oif":
+          return "no"; // input traffic has no output interface
+        case "pkttype":
+          return (v) => (v === "host" || v === "unicast" ? "yes" : "no");
+        default:
+          return undefined;
+      }
+    case "ct":
+      switch (key) {
+        case "state":
+          return (v) => (v === "new" ? "yes" : typeof v === "string" && CT_STATES.has(v) ? "no" : "maybe");
+        case "status":
+          return (v) => (v === "dnat" || v === "snat" ? "no" : "maybe");
+        case "direction":
+          return (v) => (v === "original" ? "yes" : "no");
+        default:
+          return undefined;
+      }
+    case "fib":
+      // The listener's address is local by definition.
+      return body.result === "type" && JSON.stringify(body.flags) === '["daddr"]'
+        ? (v) => (v === "local" ? "yes" : "no")
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+const flagList = (v: NftJson | undefined): string[] | undefined =>
+  typeof v === "string" ? [v] : Array.isArray(v) && v.every((f) => typeof f === "string") ? v : undefined;
+
+/**
+ * `tcp flags syn / fin,syn,rst,ack` (`{"&": [tcp flags, mask]} == syn`) or `tcp flags syn` (`in`): the first packet
+ * of a connection carries SYN alone. Undefined when `left` is not TCP's flags.
+ */
+function synMatches(
+  op: NftJson | undefined,
+  left: NftJson | undefined,
+  right: NftJson | undefined,
+): Tri | undefined {
+  const [kind, body] = exprKind(left) ?? [];
+  let operand = left;
+  let mask: string[] | undefined;
+  if (kind === "&" && Array.isArray(body)) {
+    [operand] = body;
+    mask = flagList(body[1]);
+    if (mask === undefined) return "maybe";
+  }
+  const [k, b] = exprKind(operand) ?? [];
+  if (k !== "payload" || !isJsonObject(b) || b.protocol !== "tcp" || b.field !== "flags") return undefined;
+  const want = flagList(right);
+  if (want === undefined) return "maybe";
+  const seen = mask === undefined || mask.includes("syn") ? ["syn"] : [];
+  const equal = want.length === seen.length && want.every((f) => seen.includes(f));
+  if (op === "in") return want.includes("syn") ? "yes" : "no";
+  if (op === "==") return equal ? "yes" : "no";
+  if (op === "!=") return equal ? "no" : "yes";
+  return "maybe";
+}
+
+/** Does one `{"match": {op, left, right}}` hold for the packet? Ordering operators are only understood for ports. */
+function matchHolds(match: NftJson, p: InputPacket): Tri {
+  if (!isJsonObject(match)) return "maybe";
+  const { op, left, right } = match;
+  const syn = synMatches(op, left, right);
+  if (syn !== undefined) return syn;
+  const test = operandTest(left, p);
+  if (test === "no") return "no";
+  if (test === undefined) return "maybe";
+  if (op === "==" || op === "in") return valueMatches(right, test);
+  if (op === "!=") return not(valueMatches(right, test));
+  if (typeof right !== "number" || !isPortField(left)) return "maybe";
+  const port = p.port;
+  if (op === "<") return port < right ? "yes" : "no";
+  if (op === ">") return port > right ? "yes" : "no";
+  if (op === "<=") return port <= right ? "yes" : "no";
+  if (op === ">=") return port >= right ? "yes" : "no";
+  return "maybe";
+}
+
+/** Does the rule's match part hold for the packet? An expression it cannot read ends the reading with "maybe". */
+function matchRule(exprs: readonly NftJson[], p: InputPacket): Tri {
+  let result: Tri = "yes";
+  for (const e of exprs) {
+    if (result === "no") break;
+    const [kind, body] = exprKind(e) ?? [];
+    if (kind === "match") result = both(result, matchHolds(body ?? null, p));
+    else if (kind === "limit")
+      // "limit rate [over] 25/second": one client's first SYN is under any sensible limit.
+      result = both(result, isJsonObject(body) && body.inv === true ? "no" : "yes");
+    else if (kind === undefined || !PASSIVE.has(kind)) return "maybe";
   }
   return result;
 }
 
 interface ParsedRule {
   text: string;
-  match: string[];
+  match: NftJson[];
   verdict: string | undefined;
   target: string | undefined;
 }
 
-function parseRule(text: string): ParsedRule {
-  const tokens = text.match(TOKEN) ?? [];
-  const at = tokens.findIndex((t) => VERDICTS.has(t));
-  if (at < 0) return { text, match: tokens, verdict: undefined, target: undefined };
-  return { text, match: tokens.slice(0, at), verdict: tokens[at], target: tokens[at + 1] };
+function parseRule(rule: NftRule): ParsedRule {
+  const text = describeRule(rule);
+  const at = rule.expr.findIndex((e) => VERDICTS.has(exprKind(e)?.[0] ?? ""));
+  if (at < 0) return { text, match: rule.expr, verdict: undefined, target: undefined };
+  const [verdict, body] = exprKind(rule.expr[at]) ?? [];
+  const target = isJsonObject(body) && typeof body.target === "string" ? body.target : undefined;
+  return { text, match: rule.expr.slice(0, at), verdict, target };
 }
 
 interface Walk {
@@ -270,13 +305,13 @@ function walkChain(chain: NftChain, from: number, w: Walk, depth: number): Outco
   const where = chainKey(chain);
   for (let i = from; i < chain.rules.length; i++) {
     if (++w.steps > BUDGET) throw new TooComplex("ruleset too large to evaluate");
-    const rule = parseRule(chain.rules[i] ?? "");
+    const rule = parseRule(chain.rules[i] ?? { expr: [] });
     const m = matchRule(rule.match, w.packet);
     if (m === "no") continue;
-    if (m === "maybe") w.uncertain ??= `"${displayRule(rule.text)}" in ${where}`;
+    if (m === "maybe") w.uncertain ??= `"${rule.text}" in ${where}`;
     let rest: Outcome[] | undefined;
     const next = () => (rest ??= walkChain(chain, i + 1, w, depth));
-    const quoted = `"${displayRule(rule.text)}" in ${where}`;
+    const quoted = `"${rule.text}" in ${where}`;
     let taken: Outcome[];
     switch (rule.verdict) {
       case "accept":

@@ -9,7 +9,8 @@ import { runChecks } from "../../src/doctor/checks/index.js";
 import type { AgentView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
 import { formatReport } from "../../src/doctor/format.js";
 import type { AddressDetail, LinkDetail } from "../../src/sources/ip-addr.js";
-import { parseNftRuleset } from "../../src/doctor/parse/nft-ruleset.js";
+import type { NftChain } from "../../src/doctor/parse/nft-ruleset.js";
+import { nftFixture } from "./nft-fixtures.js";
 import type { Route } from "../../src/doctor/parse/route.js";
 import { parseSsListening } from "../../src/doctor/parse/ss.js";
 import { readingError, readingOk, summarize, type Check } from "../../src/doctor/types.js";
@@ -66,7 +67,8 @@ interface Scenario {
   leases?: Lease[];
   agent?: AgentView;
   ss?: string;
-  nft?: string;
+  /** The nft ruleset's chains (nftFixture); none by default. */
+  nft?: NftChain[];
   routes?: Route[];
   routeToDevice?: Route;
   /** Anything else, applied last. */
@@ -98,7 +100,7 @@ function context(s: Scenario = {}): DoctorContext {
       [80, [1001]],
       [2323, [1002]],
     ]),
-    nft: readingOk(parseNftRuleset(s.nft ?? "")),
+    nft: readingOk(s.nft ?? []),
     ip6tablesLegacyRules: readingOk(0),
     routes: readingOk(
       s.routes ?? [{ dst: "192.168.1.0/24", dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" }],
@@ -397,17 +399,17 @@ describe("doctor checks", () => {
   });
 
   describe("host firewall", () => {
-    const dropAll =
-      "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 2323 accept\n\t}\n}";
+    // fixtures/nft/walks.nft: policy drop, "tcp dport 2323 accept" (host_drop) or "tcp dport @open accept" (host_set).
+    const dropAll = nftFixture("walks", "host_drop");
     test("policy drop without an accept for a port: fail, naming the port and the fix", () => {
       const c = check(context({ nft: dropAll }), "host-firewall");
       assert.equal(c.status, "fail");
-      assert.match(c.detail, /tcp\/80: dropped by the policy of inet filter input/);
+      assert.match(c.detail, /tcp\/80: dropped by the policy of inet host_drop input/);
       assert.match(c.detail, /tcp\/2323: accepted by "tcp dport 2323 accept"/);
       assert.match(c.fix ?? "", /nft add rule inet filter input iifname "wan0" tcp dport 80 accept/);
     });
     test("cannot tell: warn", () => {
-      const unknown = dropAll.replace("tcp dport 2323 accept", "tcp dport @open accept");
+      const unknown = nftFixture("walks", "host_set");
       assert.equal(check(context({ nft: unknown }), "host-firewall").status, "warn");
       assert.equal(
         check(context({ over: { nft: readingError("nft: not found") } }), "host-firewall").status,

@@ -36,7 +36,7 @@ const READ_ONLY = [
   /^ip -json route (show|get \S+)$/,
   /^ss -H -l -t -n -p$/,
   /^ss -H -t -n state syn-sent$/,
-  /^nft (-j )?list (ruleset|tables|table ip sixgate)$/,
+  /^nft (-j list (ruleset|table ip sixgate)|list tables)$/,
   /^iptables-save -t nat$/,
   /^ip6tables-legacy-save -t filter$/,
   // The device hop: connect as the listener does, send nothing, close.
@@ -106,7 +106,8 @@ describe("doctor gather", () => {
         `LISTEN 0 32 [${WAN}]:80 [::]:* users:(("socat",pid=${process.pid},fd=5))`,
         `LISTEN 0 32 [${WAN}]:2323 [::]:* users:(("socat",pid=${process.pid},fd=6))`,
       ].join("\n"),
-      "nft list ruleset": "",
+      // Real nft -j output of OpenWrt's fw4 (fixtures/nft/fw4.nft): no traffic rule lets the ports in.
+      "nft -j list ruleset": await readFile(new URL("./fixtures/nft/fw4.json", import.meta.url), "utf8"),
       "nft list tables": "",
     });
     const probes: ConnectOptions[] = [];
@@ -123,6 +124,10 @@ describe("doctor gather", () => {
     assert.match(report.checks.find((c) => c.id === "listener:80")?.detail ?? "", /left by an agent/);
     assert.equal(status["listener:2323"], "fail", "a socat that no record vouches for is someone else's");
     assert.equal(status.snat, "fail", "nft works, table ip sixgate is missing");
+    assert.match(
+      report.checks.find((c) => c.id === "host-firewall")?.detail ?? "",
+      /tcp\/80, 2323: rejected by "meta l4proto tcp reject with tcp reset" in inet fw4 handle_reject/,
+    );
     assert.equal(status.agent, "fail");
     assert.equal(status.device, "ok");
     assert.equal(report.verdict, "fail");

@@ -1,8 +1,10 @@
-// Parsers behind sixgate doctor: ss, ip route, ip addr (flags and lifetimes), nft list ruleset.
+// Parsers behind sixgate doctor: ss, ip route, ip addr (flags and lifetimes), nft -j list ruleset.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseLinkDetails } from "../../src/sources/ip-addr.js";
-import { parseNftRuleset } from "../../src/doctor/parse/nft-ruleset.js";
+import { describeRule, nftChains } from "../../src/doctor/parse/nft-ruleset.js";
+import { nftObjects } from "../../src/effects/firewall/nft.js";
+import { nftFixture } from "./nft-fixtures.js";
 import {
   formatRoute,
   overlappingRoutes,
@@ -191,61 +193,56 @@ describe("ip addr with flags and lifetimes", () => {
   });
 });
 
-describe("nft list ruleset", () => {
-  const RULESET = `table ip sixgate {
-	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "lan0" ip daddr 192.168.1.106 tcp dport { 23, 80 } snat to 192.168.1.1
-	}
-}
-table inet filter {
-	set allowed {
-		type ipv6_addr
-		flags interval
-		elements = { 2001:db8::/32,
-			     2001:db8:2::/48 }
-	}
-
-	chain input {
-		type filter hook input priority filter; policy drop;
-		comment "host input"
-		iifname "lo" accept
-		tcp dport {
-			22, 80 } accept comment "a set that spans lines {"
-	}
-
-	chain helper {
-		return
-	}
-}`;
-
-  test("chains with hook, policy and rules; sets and chain comments skipped", () => {
-    const chains = parseNftRuleset(RULESET);
+describe("nft -j list ruleset", () => {
+  test("chains with hook, policy and rules in order; sets and chain comments skipped", () => {
+    // fixtures/nft/parse.nft as real nft lists it (a set over two lines, a chain comment, a brace in a comment).
+    const chains = nftFixture("parse");
     assert.deepEqual(
-      chains.map((c) => [c.family, c.table, c.name, c.hook ?? null, c.policy, c.rules]),
+      chains.map((c) => [
+        c.family,
+        c.table,
+        c.name,
+        c.hook ?? null,
+        c.type ?? null,
+        c.policy,
+        c.rules.map(describeRule),
+      ]),
       [
         [
           "ip",
           "sixgate",
           "postrouting",
           "postrouting",
+          "nat",
           "accept",
-          ['oifname "lan0" ip daddr 192.168.1.106 tcp dport { 23, 80 } snat to 192.168.1.1'],
+          [
+            'oifname "lan0" ip saddr 192.168.1.1 ip daddr 192.168.1.106 tcp dport { 23, 80 } snat to 192.168.1.1',
+          ],
         ],
         [
           "inet",
           "filter",
           "input",
           "input",
+          "filter",
           "drop",
-          ['iifname "lo" accept', 'tcp dport { 22, 80 } accept comment "a set that spans lines {"'],
+          ['iifname "lo" accept', "tcp dport { 22, 80 } accept"],
         ],
-        ["inet", "filter", "helper", null, "accept", ["return"]],
+        ["inet", "filter", "helper", null, null, "accept", ["return"]],
       ],
     );
   });
 
-  test("an empty ruleset has no chains", () => {
-    assert.deepEqual(parseNftRuleset(""), []);
+  test("rules are shown the way nft prints them, without counters' numbers and comments", () => {
+    const shown = nftFixture("fw4").flatMap((c) => c.rules.map(describeRule));
+    assert.ok(shown.includes("tcp flags syn / fin,syn,rst,ack jump syn_flood"), shown.join("\n"));
+    assert.ok(shown.includes('iifname "wan" counter jump handle_reject'));
+    assert.ok(shown.includes("ct state established,related accept"));
+    assert.ok(shown.includes("limit rate 25/second return"));
+  });
+
+  test("an empty ruleset has no chains; output that is not nft's JSON is refused", () => {
+    assert.deepEqual(nftChains(nftObjects('{"nftables": [{"metainfo": {"version": "1.0.6"}}]}')), []);
+    assert.throws(() => nftObjects("table inet filter {"));
   });
 });
