@@ -5,7 +5,8 @@
 // does not use is never read or parsed: the idle agent without MQTT is 9 MB smaller on Node 24 than with one file
 // (bench/idle-memory.ts). Install both, side by side. Run after tsc: `npm run build` does both.
 //
-//   node scripts/bundle.js [--entry FILE] [--outfile FILE] [--metafile FILE]
+//   node scripts/bundle.js [--entry FILE] [--outfile FILE] [--metafile FILE] [--sourcemap]
+//   (--sourcemap writes FILE.map beside each output, for bench/heap-by-module.ts; the shipped build has none)
 //   (the chunks go to chunks/ in the outfile's directory; old ones there are removed first)
 import { chmod, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     entry: { type: "string", default: join(root, "src/cli/main.ts") },
     outfile: { type: "string", default: join(root, "dist/sixgate.mjs") },
     metafile: { type: "string" },
+    sourcemap: { type: "boolean", default: false },
   },
 });
 
@@ -75,6 +77,7 @@ const result = await build({
   external: ["bufferutil", "utf-8-validate"],
   plugins: [esmBuildOf("rxjs", "dist/esm/index.js")],
   metafile: true,
+  sourcemap: values.sourcemap ? "external" : false,
   logLevel: "warning",
 });
 
@@ -82,7 +85,7 @@ await chmod(values.outfile, 0o755);
 if (values.metafile) await writeFile(values.metafile, JSON.stringify(result.metafile));
 const { size } = await stat(values.outfile);
 let chunkBytes = 0;
-const chunkFiles = await readdir(chunks);
+const chunkFiles = (await readdir(chunks)).filter((file) => file.endsWith(".mjs"));
 for (const file of chunkFiles) chunkBytes += (await stat(join(chunks, file))).size;
 const rel = (path) => relative(process.cwd(), path) || path;
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB (${bytes} bytes)`;
