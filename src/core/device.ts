@@ -66,12 +66,13 @@ function byMac(evidence: DeviceEvidence, mac: string, current: string | undefine
     source,
     detail: undefined,
   });
-  const confirmed = neighbourAddress(neighbours, mac, CONFIRMED, current, true);
-  if (confirmed !== undefined) return found(confirmed, "neighbour");
   // The lease that lasts longest wins if the file holds stale ones for the same MAC; an infinite one (0) most.
   const lease = (evidence.leases ?? [])
     .filter((l) => l.mac === mac)
     .sort((a, b) => lastsUntil(b) - lastsUntil(a))[0];
+  const confirmed = neighbourAddress(neighbours, mac, CONFIRMED, current, true);
+  // A neighbour entry that agrees with the lease adds nothing: the lease is the better-named source.
+  if (confirmed !== undefined && confirmed !== lease?.address) return found(confirmed, "neighbour");
   if (lease !== undefined) return found(lease.address, "lease-mac");
   const seen = neighbourAddress(neighbours, mac, UNCONFIRMED, current, false);
   if (seen !== undefined) return found(seen, "neighbour");

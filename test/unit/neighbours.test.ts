@@ -96,6 +96,12 @@ test("which source wins: a confirmed neighbour entry, else the lease, else an un
       "neighbour",
     ],
     [
+      "an entry that agrees with the lease: the lease is named",
+      { leases: ["192.168.1.100"], neighbours: [neigh("192.168.1.100", "REACHABLE")] },
+      "192.168.1.100",
+      "lease-mac",
+    ],
+    [
       "an old entry does not beat the lease",
       { leases: ["192.168.1.100"], neighbours: [neigh("192.168.1.50", "STALE")] },
       "192.168.1.100",
