@@ -8,8 +8,8 @@ import type { Config } from "../core/types.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
-import { selectFirewall } from "../effects/firewall/select.js";
 import { createPidRecords } from "../effects/pid-records.js";
+import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 
@@ -21,13 +21,15 @@ const quote = (arg: string) =>
 
 export async function planCommand(config: Config, log: Logger): Promise<number> {
   const runner = createRunner(log, config.commandTimeoutMs);
+  // The agent's own preflight: what it would refuse to start with, plan refuses to answer for (not a usage text).
+  const backend = await requireTools(runner, config.firewall);
+  if (backend === undefined) return EXIT_UNAVAILABLE;
   const plan = await observePlan(config, runner, log);
   const { desired } = plan;
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
   if (plan.waitingFor === undefined && plan.detail === "disabled")
     out("# disabled by the operator (stateDir/state.json): nothing is served until enable");
   out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
-  const backend = (await selectFirewall(config.firewall, runner, log)).backend;
   if (backend === "iptables" && desired.snat !== null) {
     out("# iptables-restore --noflush");
     out(renderIptablesRestore(desired.snat, 0));

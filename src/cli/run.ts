@@ -6,6 +6,7 @@ import type { Config } from "../config/schema.js";
 import { longestTickGapSec } from "../config/health.js";
 import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
+import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords, type PidRecords } from "../effects/pid-records.js";
@@ -89,6 +90,9 @@ export async function runCommand(
   // until the agent exists, the agent's after.
   let inForce: { readonly config: Config } = { config };
   const runner = createRunner(log, () => inForce.config.commandTimeoutMs);
+  // Before anything is touched: a busybox ip or a missing socat would otherwise leave an agent that never serves.
+  const backend = await requireTools(runner, config.firewall);
+  if (backend === undefined) return EXIT_UNAVAILABLE;
   await ensureRuntimeDir(config.runtimeDir);
   const other = await runningAgentPid(config.runtimeDir);
   if (other !== undefined) {
@@ -104,7 +108,7 @@ export async function runCommand(
     problems.set("pid-file", `cannot write the pid file under ${config.runtimeDir}: ${String(e)}`);
   });
 
-  const firewall = await selectFirewall(config.firewall, runner, log);
+  const firewall = await selectFirewall(backend, runner, log);
   const records = reportingFailures(createPidRecords(config.runtimeDir, log), problems, config.runtimeDir);
   const leftovers = await records.stopLeftovers();
   if (leftovers > 0) log.info({ leftovers }, "stopped processes left by an earlier run");
@@ -126,6 +130,7 @@ export async function runCommand(
       log,
       records,
       merge(hotplug.pipe(filter((m) => m.kind === "iface")), lookAgain),
+      problems,
     ),
     leases: (file) =>
       leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),

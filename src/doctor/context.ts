@@ -1,6 +1,7 @@
 // Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
 import type { AgentStatus } from "../core/status.js";
 import type { Config, Facts, Plan, PortMap } from "../core/types.js";
+import type { ToolCheck } from "../effects/preflight.js";
 import type { LinkDetail } from "../sources/ip-addr.js";
 import type { NftChain } from "./parse/nft-ruleset.js";
 import type { Route } from "./parse/route.js";
@@ -38,6 +39,8 @@ export interface SnatView {
 
 export interface DoctorContext {
   config: Config;
+  /** The agent's preflight of the tools it runs. */
+  tools: ToolCheck;
   links: Reading<LinkDetail[]>;
   /** The facts and plan from this moment's snapshot, seeded with the running agent's choices. */
   facts: Facts;

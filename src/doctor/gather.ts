@@ -14,6 +14,7 @@ import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftObjects, nftWorks } from "../effects/firewall/nft.js";
 import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
+import { checkTools } from "../effects/preflight.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
 import { readNeighbours } from "../sources/neighbours.js";
@@ -145,6 +146,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const settleMs = options.settleMs ?? 500;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
 
+  const tools = checkTools(runner, config.firewall);
   const [addrText, agent, persisted, leases, neighbours, sockets, nft, routes, legacy] = await Promise.all([
     observe(() => stdout(["ip", "-json", "addr", "show"])),
     agentView(config.runtimeDir),
@@ -236,6 +238,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   }
   return {
     config,
+    tools: await tools,
     links,
     facts,
     plan,

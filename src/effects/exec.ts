@@ -3,6 +3,7 @@ import { execa, type ResultPromise } from "execa";
 import type { Logger } from "pino";
 
 export interface RunResult {
+  /** The command's exit code; as a shell reports them, 124 when it timed out and 127 when it was not found. */
   exitCode: number;
   stdout: string;
   stderr: string;
@@ -104,7 +105,7 @@ export function createRunner(log: Logger, defaultTimeoutMs: number | (() => numb
         env: { LC_ALL: "C" },
         extendEnv: true,
       });
-      const exitCode = result.exitCode ?? (result.timedOut ? 124 : 125);
+      const exitCode = result.exitCode ?? (result.timedOut ? 124 : result.code === "ENOENT" ? 127 : 125);
       const out: RunResult = { exitCode, stdout: result.stdout, stderr: result.stderr };
       if (result.timedOut) out.stderr += `\ntimed out after ${timeoutMs} ms`;
       else if (result.failed && result.exitCode === undefined) out.stderr += `\n${result.shortMessage}`;

@@ -5,7 +5,12 @@ import { Observable, defer, merge, of } from "rxjs";
 import type { Logger } from "pino";
 import type { Runner } from "../effects/exec.js";
 import type { PidRecords } from "../effects/pid-records.js";
+import { explainIpFailure } from "../effects/preflight.js";
+import type { Problems } from "../util/problems.js";
 import { retryWithBackoff } from "../util/retry-backoff.js";
+
+/** How long a (re)started monitor must run before an earlier exit of it stops being a problem. */
+const MONITOR_SETTLED_MS = 5000;
 
 export interface MonitorOptions {
   runner: Runner;
@@ -15,24 +20,46 @@ export interface MonitorOptions {
   recordName: string;
   records: PidRecords | undefined;
   log: Logger;
+  /**
+   * Where an exit is reported (under recordName, explained as the preflight would when ip is no longer iproute2's),
+   * so that the status names it, until a monitor has run MONITOR_SETTLED_MS again.
+   */
+  problems?: Problems;
 }
 
 /** Lines from one run of the monitor; errors when it exits, so retryWithBackoff restarts it. */
-function monitorLines({ runner, argv, recordName, records, log }: MonitorOptions): Observable<string> {
+function monitorLines(options: MonitorOptions): Observable<string> {
+  const { runner, argv, recordName, records, log, problems } = options;
   return new Observable<string>((subscriber) => {
-    const child = runner.spawn(argv, { onStdoutLine: (line) => subscriber.next(line) });
+    let lastError: string | undefined;
+    let stopped = false;
+    const child = runner.spawn(argv, {
+      onStdoutLine: (line) => subscriber.next(line),
+      onStderrLine: (line) => (lastError = line.trim()),
+    });
+    const settled = setTimeout(() => problems?.clear(recordName), MONITOR_SETTLED_MS);
     // A record that cannot be written (a full runtimeDir) costs only that: the monitor runs on.
     records?.record(recordName, child.pid, argv).catch((e: unknown) => {
       log.warn({ error: String(e), record: recordName }, "cannot record a monitor's pid");
     });
     void child.exited.then((exit) => {
+      clearTimeout(settled);
       records?.forget(recordName).catch((e: unknown) => {
         log.warn({ error: String(e), record: recordName }, "cannot remove a monitor's pid record");
       });
       const how = exit.signal ?? `code ${exit.exitCode ?? "?"}`;
-      subscriber.error(new Error(`${argv.slice(0, 3).join(" ")} exited (${how})`));
+      const what = `${argv.slice(0, 3).join(" ")} exited (${how})`;
+      if (!stopped && problems !== undefined)
+        void explainIpFailure(runner, `${what}; restarting it`, lastError).then((text) =>
+          problems.set(recordName, text),
+        );
+      subscriber.error(new Error(what));
     });
-    return () => child.kill("SIGTERM");
+    return () => {
+      stopped = true;
+      clearTimeout(settled);
+      child.kill("SIGTERM");
+    };
   });
 }
 

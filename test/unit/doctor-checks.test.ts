@@ -89,6 +89,7 @@ function context(s: Scenario = {}): DoctorContext {
   const ports = state.facts.ports ?? config.ports;
   return {
     config,
+    tools: { faults: [], backend: "nft" },
     links: readingOk(links),
     facts: state.facts,
     plan,
@@ -143,6 +144,7 @@ describe("doctor checks", () => {
     assert.deepEqual(
       checks.map((c) => `${c.id} ${c.status}`),
       [
+        "tools ok",
         "wan-link ok",
         "wan-address ok",
         "listener:80 ok",

@@ -39,6 +39,11 @@ const READ_ONLY = [
   /^nft (-j list (ruleset|table ip sixgate)|list tables)$/,
   /^iptables-save -t nat$/,
   /^ip6tables-legacy-save -t filter$/,
+  // The agent's preflight of its tools (src/effects/preflight.ts).
+  /^ip -json addr show dev lo$/,
+  /^ip monitor help$/,
+  /^socat -V$/,
+  /^iptables-(restore|save) --version$/,
   // The device hop: connect as the listener does, send nothing, close.
   /^socat -u OPEN:\/dev\/null TCP4:[\d.]+:\d+,bind=[\d.]+,so-bindtodevice=lan0,connect-timeout=[\d.]+$/,
 ];
@@ -178,7 +183,7 @@ describe("doctor gather", () => {
       byId.get("device-port:23")?.detail ?? "",
       /on lan0: refused: nothing listens on 192\.168\.1\.100 port 23/,
     );
-    assert.deepEqual(calls.filter((c) => c.startsWith("socat")).sort(), [socat(23), socat(80)]);
+    assert.deepEqual(calls.filter((c) => c.startsWith("socat -u")).sort(), [socat(23), socat(80)]);
     for (const call of calls)
       assert.ok(
         READ_ONLY.some((re) => re.test(call)),

@@ -1,4 +1,5 @@
-// Every check, in the order a client's connection meets the hops, then the agent that keeps them.
+// Every check, in the order a client's connection meets the hops, then the agent that keeps them; first the tools,
+// without which the agent does not start.
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { agentCheck, mqttCheck } from "./agent.js";
@@ -9,10 +10,12 @@ import { lanRouteCheck } from "./lan-route.js";
 import { linkCheck } from "./links.js";
 import { listenerChecks } from "./listeners.js";
 import { snatCheck } from "./snat.js";
+import { toolsCheck } from "./tools.js";
 import { wanAddressCheck } from "./wan-address.js";
 
 export function runChecks(ctx: DoctorContext): Check[] {
   return [
+    toolsCheck(ctx),
     linkCheck(ctx, "wan"),
     wanAddressCheck(ctx),
     ...listenerChecks(ctx),
