@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps util-linux # ip/ss, sysctl, setsid/setpriv
   socat nftables iptables    # the agent's listeners and firewall backends
-  dnsmasq-base busybox udhcpc curl # the lab: DHCP server, device (DHCP client + httpd), client
+  dnsmasq-base busybox udhcpc curl # the lab: DHCP server, device (DHCP client + httpd, and busybox's ip for the preflight test), client
   mosquitto mosquitto-clients openssl # MQTT broker tests (TLS certificates made by the tests)
   haproxy shellcheck systemd # systemd-analyze checks the unit
 )

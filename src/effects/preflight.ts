@@ -35,9 +35,15 @@ const PACKAGES = {
   iptables: "iptables (Debian) or iptables-nft (OpenWrt)",
 } as const;
 
-/** One line for a person: the tool, what is wrong, and what to install. */
-export function describeToolFault(f: ToolFault): string {
-  return `${f.tool}: ${f.problem}; install ${f.install}`;
+/** One line per tool for a person: the tool, what is wrong with it, and what to install. */
+export function describeToolFaults(faults: readonly ToolFault[]): string[] {
+  const byTool = new Map<string, { problems: Set<string>; install: string }>();
+  for (const f of faults) {
+    const entry = byTool.get(f.tool) ?? { problems: new Set<string>(), install: f.install };
+    entry.problems.add(f.problem);
+    byTool.set(f.tool, entry);
+  }
+  return [...byTool].map(([tool, e]) => `${tool}: ${[...e.problems].join(" and ")}; install ${e.install}`);
 }
 
 /** The first line a failed command printed, for a problem text (usage texts are long). */
@@ -186,7 +192,9 @@ export async function requireTools(
 ): Promise<"nft" | "iptables" | undefined> {
   const { faults, backend } = await checkTools(runner, firewall);
   if (backend !== undefined && faults.length === 0) return backend;
-  const lines = faults.map((f) => `  ${describeToolFault(f)}\n`).join("");
+  const lines = describeToolFaults(faults)
+    .map((line) => `  ${line}\n`)
+    .join("");
   process.stderr.write(`sixgate: a tool it needs is missing or not the right kind:\n${lines}`);
   return undefined;
 }
@@ -198,6 +206,6 @@ export async function requireTools(
  */
 export async function explainIpFailure(runner: Runner, what: string, detail?: string): Promise<string> {
   const faults = await checkIp(runner).catch(() => []);
-  if (faults.length > 0) return `${what}: ${faults.map(describeToolFault).join("; ")}`;
+  if (faults.length > 0) return `${what}: ${describeToolFaults(faults).join("; ")}`;
   return detail === undefined ? what : `${what}: ${detail}`;
 }

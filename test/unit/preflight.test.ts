@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { pino } from "pino";
 import { firstValueFrom, timeout } from "rxjs";
 import { createRunner, type RunResult, type Runner, type Spawned } from "../../src/effects/exec.js";
-import { checkTools, describeToolFault, explainIpFailure } from "../../src/effects/preflight.js";
+import { checkTools, describeToolFaults, explainIpFailure } from "../../src/effects/preflight.js";
 import { netlinkEvents } from "../../src/sources/netlink.js";
 import { createProblems } from "../../src/util/problems.js";
 
@@ -87,9 +87,8 @@ describe("preflight: what the tools answer", () => {
   test("BusyBox's ip: neither -json nor monitor, named as BusyBox's, iproute2 / ip-full advised", async () => {
     const { faults, backend } = await check(BUSYBOX_IP);
     assert.equal(backend, "nft");
-    assert.deepEqual(faults.map(describeToolFault), [
-      "ip: does not support -json (this is BusyBox's ip); install iproute2 (Debian) or ip-full (OpenWrt)",
-      "ip: has no monitor command (this is BusyBox's ip); install iproute2 (Debian) or ip-full (OpenWrt)",
+    assert.deepEqual(describeToolFaults(faults), [
+      "ip: does not support -json (this is BusyBox's ip) and has no monitor command (this is BusyBox's ip); install iproute2 (Debian) or ip-full (OpenWrt)",
     ]);
   });
 
@@ -115,7 +114,7 @@ describe("preflight: what the tools answer", () => {
 
   test("socat missing or too slow to answer", async () => {
     const missing = await check({ "socat -V": NOT_FOUND });
-    assert.deepEqual(missing.faults.map(describeToolFault), [
+    assert.deepEqual(describeToolFaults(missing.faults), [
       "socat: not found on PATH; install socat (Debian and OpenWrt)",
     ]);
     const hung = await check({ "socat -V": failed(124, "\ntimed out after 5000 ms") });
@@ -131,7 +130,7 @@ describe("preflight: what the tools answer", () => {
       "nft",
     );
     assert.equal(noJson.backend, undefined);
-    assert.deepEqual(noJson.faults.map(describeToolFault), [
+    assert.deepEqual(describeToolFaults(noJson.faults), [
       "nft: was built without JSON support: Error: JSON support not compiled-in; install nftables (Debian) or nftables-json (OpenWrt)",
     ]);
     const denied = await check(
@@ -155,7 +154,7 @@ describe("preflight: what the tools answer", () => {
     const runner = fakeRunner({ ...HEALTHY, "iptables-save --version": NOT_FOUND });
     const { faults, backend } = await checkTools(runner, "iptables");
     assert.equal(backend, undefined);
-    assert.deepEqual(faults.map(describeToolFault), [
+    assert.deepEqual(describeToolFaults(faults), [
       "iptables-save: not found on PATH; install iptables (Debian) or iptables-nft (OpenWrt)",
     ]);
     assert.ok(!runner.calls.some((c) => c.startsWith("nft")), "the iptables backend never runs nft");
@@ -187,7 +186,7 @@ describe("ip failing after start: a problem the status names", () => {
   test("the diagnosis is the preflight's when ip is no longer iproute2's, the error as it came otherwise", async () => {
     assert.match(
       await explainIpFailure(fakeRunner(BUSYBOX_IP), "cannot read interfaces", "ip failed: BusyBox v1.35.0"),
-      /^cannot read interfaces: ip: does not support -json \(this is BusyBox's ip\); install iproute2 \(Debian\) or ip-full \(OpenWrt\); ip: has no monitor/,
+      /^cannot read interfaces: ip: does not support -json \(this is BusyBox's ip\) and has no monitor command \(this is BusyBox's ip\); install iproute2 \(Debian\) or ip-full \(OpenWrt\)$/,
     );
     assert.equal(
       await explainIpFailure(fakeRunner(HEALTHY), "ip monitor exited (SIGKILL); restarting it"),
@@ -217,7 +216,7 @@ describe("ip failing after start: a problem the status names", () => {
       assert.equal(list.length, 2, JSON.stringify(list));
       assert.match(
         list[0] ?? "",
-        /^cannot read interfaces: ip: does not support -json \(this is BusyBox's ip\); install iproute2/,
+        /^cannot read interfaces: ip: does not support -json \(this is BusyBox's ip\) and has no monitor .*; install iproute2/,
       );
       assert.match(
         list[1] ?? "",
