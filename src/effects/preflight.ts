@@ -59,17 +59,17 @@ function firstLine(r: RunResult): string {
  * Why a probe that did not give the expected answer failed, or undefined when the tool ran and only its answer is in
  * question. The runner reports a missing program as 127 and a timeout as 124 (see exec.ts).
  */
-function notRunnable(r: RunResult, timeoutMs: number): string | undefined {
+function notRunnable(r: RunResult): string | undefined {
   if (r.exitCode === 127) return "not found on PATH";
-  if (r.exitCode === 124) return `did not answer within ${timeoutMs} ms`;
+  if (r.exitCode === 124) return `did not answer within ${PROBE_TIMEOUT_MS} ms`;
   return undefined;
 }
 
 const busybox = (r: RunResult) => /busybox/i.test(`${r.stdout}\n${r.stderr}`);
 
 /** `ip -json addr show dev lo`: iproute2 prints JSON that the agent's one parser of it accepts. */
-export function judgeIpJson(r: RunResult): string | undefined {
-  const cannot = notRunnable(r, PROBE_TIMEOUT_MS);
+function judgeIpJson(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
   if (cannot !== undefined) return cannot;
   const kind = busybox(r) ? " (this is BusyBox's ip)" : "";
   if (r.exitCode !== 0) return `does not support -json${kind || `: ${firstLine(r)}`}`;
@@ -85,16 +85,16 @@ export function judgeIpJson(r: RunResult): string | undefined {
  * `ip monitor help`: iproute2 answers with its monitor usage ("Usage: ip monitor ...", on stderr, exit 255) and starts
  * nothing; an ip without monitor (BusyBox's) answers with its general usage instead.
  */
-export function judgeIpMonitor(r: RunResult): string | undefined {
-  const cannot = notRunnable(r, PROBE_TIMEOUT_MS);
+function judgeIpMonitor(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
   if (cannot !== undefined) return cannot;
   if (/usage:\s*ip monitor/i.test(`${r.stderr}\n${r.stdout}`)) return undefined;
   return `has no monitor command${busybox(r) ? " (this is BusyBox's ip)" : ""}`;
 }
 
 /** `socat -V`: prints its version. */
-export function judgeSocat(r: RunResult): string | undefined {
-  const cannot = notRunnable(r, PROBE_TIMEOUT_MS);
+function judgeSocat(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
   if (cannot !== undefined) return cannot;
   if (r.exitCode === 0 && /socat version/i.test(r.stdout)) return undefined;
   return `is not a working socat: ${firstLine(r)}`;
@@ -104,8 +104,8 @@ export function judgeSocat(r: RunResult): string | undefined {
  * `nft -j list tables`: the nft backend applies with nft and reads back with `nft -j` (a build without JSON says so);
  * a failure here is also what a missing nf_tables or missing privileges look like.
  */
-export function judgeNft(r: RunResult): string | undefined {
-  const cannot = notRunnable(r, PROBE_TIMEOUT_MS);
+function judgeNft(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
   if (cannot !== undefined) return cannot;
   if (r.exitCode !== 0) {
     if (/json/i.test(r.stderr)) return `was built without JSON support: ${firstLine(r)}`;
@@ -120,8 +120,8 @@ export function judgeNft(r: RunResult): string | undefined {
 }
 
 /** `iptables-restore --version` or `iptables-save --version`: the iptables backend applies and reads with these. */
-export function judgeIptablesTool(r: RunResult): string | undefined {
-  const cannot = notRunnable(r, PROBE_TIMEOUT_MS);
+function judgeIptablesTool(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
   if (cannot !== undefined) return cannot;
   return r.exitCode === 0 ? undefined : `does not run: ${firstLine(r)}`;
 }

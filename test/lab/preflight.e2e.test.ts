@@ -102,7 +102,7 @@ describe("preflight: BusyBox's ip first on PATH", () => {
       };
       const tools = report.checks.find((c) => c.id === "tools");
       assert.equal(tools?.status, "fail", doctor.stdout);
-      assert.match(tools.detail, /ip does not support -json \(this is BusyBox's ip\)/);
+      assert.match(tools.detail, ADVICE, "in the words of sixgate run");
       assert.match(tools.fix ?? "", /install iproute2 \(Debian\) or ip-full \(OpenWrt\)/);
       assert.equal(report.firstFailure, "tools", "the first failure to start with");
     },

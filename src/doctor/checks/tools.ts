@@ -1,5 +1,6 @@
 // The tools the agent runs: the same preflight as `sixgate run` (src/effects/preflight.ts), so doctor names the
 // tool, what is wrong with it and the package to install in the agent's own words.
+import { describeToolFaults } from "../../effects/preflight.js";
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 
@@ -13,7 +14,7 @@ export function toolsCheck(ctx: DoctorContext): Check {
     id,
     title,
     status: "fail",
-    detail: `the agent refuses to start (exit 69): ${faults.map((f) => `${f.tool} ${f.problem}`).join("; ")}`,
+    detail: `the agent refuses to start (exit 69): ${describeToolFaults(faults).join("; ")}`,
     fix: [...new Set(faults.map((f) => `install ${f.install}`))].join("; "),
   };
 }
