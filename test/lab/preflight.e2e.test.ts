@@ -127,7 +127,7 @@ describe("preflight: BusyBox's ip first on PATH", () => {
       signalPid(record.pid, "SIGKILL");
       // Read from the status file: `sixgate status` through the swapped PATH would itself meet BusyBox's ip.
       // The monitor killed, then each BusyBox restart exiting 1: the latest exit is the one named.
-      const wanted = [/^ip monitor exited \(.*\); restarting it: /, /^cannot read interfaces: /];
+      const wanted = [/^ip -o monitor exited \(.*\); restarting it: /, /^cannot read interfaces: /];
       const status = await waitFor(
         async () => {
           const s = statusSchema.parse(

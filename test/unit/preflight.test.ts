@@ -220,7 +220,7 @@ describe("ip failing after start: a problem the status names", () => {
       );
       assert.match(
         list[1] ?? "",
-        /^ip monitor exited \(code 1\); restarting it: ip: does not support -json .*install iproute2/,
+        /^ip -o monitor exited \(code 1\); restarting it: ip: does not support -json .*install iproute2/,
       );
       assert.ok(spawned >= 1);
     } finally {
@@ -230,7 +230,7 @@ describe("ip failing after start: a problem the status names", () => {
 
   test("a monitor we stop ourselves is no problem; one that runs on clears an earlier exit", async () => {
     const problems = createProblems(quiet);
-    problems.set("ip-monitor", "ip monitor exited (SIGKILL); restarting it");
+    problems.set("ip-monitor", "ip -o monitor exited (SIGKILL); restarting it");
     let exit: (v: { exitCode: number | undefined; signal: string | undefined }) => void = () => undefined;
     const runner = fakeRunner({ "ip -json addr show": ok(LO_JSON) }, () => ({
       pid: undefined,
