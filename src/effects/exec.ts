@@ -30,8 +30,11 @@ export interface SpawnOptions {
 /** A long-running child started through the runner. */
 export interface Spawned {
   pid: number | undefined;
-  /** Resolves with the exit code (or the signal's name) when the process ends. */
-  exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
+  /**
+   * Resolves with the exit code (or the signal's name) when the process ends; with neither but an `error` when it
+   * could not be started at all ("socat: not found on PATH").
+   */
+  exited: Promise<{ exitCode: number | undefined; signal: string | undefined; error?: string }>;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -134,7 +137,12 @@ export function createRunner(log: Logger, defaultTimeoutMs: number | (() => numb
         const exitCode = r.exitCode;
         const signal = r.signal;
         log.debug({ argv, pid: child.pid, exitCode, signal }, "exited");
-        return { exitCode, signal };
+        if (exitCode !== undefined || signal !== undefined || !r.failed) return { exitCode, signal };
+        return {
+          exitCode,
+          signal,
+          error: r.code === "ENOENT" ? `${file}: not found on PATH` : r.shortMessage,
+        };
       });
       return {
         pid: child.pid,

@@ -47,7 +47,7 @@ function monitorLines(options: MonitorOptions): Observable<string> {
       records?.forget(recordName).catch((e: unknown) => {
         log.warn({ error: String(e), record: recordName }, "cannot remove a monitor's pid record");
       });
-      const how = exit.signal ?? `code ${exit.exitCode ?? "?"}`;
+      const how = exit.signal ?? exit.error ?? `code ${exit.exitCode ?? "?"}`;
       const what = `${argv.slice(0, 3).join(" ")} exited (${how})`;
       if (!stopped && problems !== undefined)
         void explainIpFailure(runner, `${what}; restarting it`, lastError).then((text) =>

@@ -188,3 +188,19 @@ test("a planned stop logs nothing above debug", async (t) => {
   );
   assert.ok(lines.some((l) => l.msg === "socat" && String(l.socat).includes("exiting on signal")));
 });
+
+// The rejection is the reconcile's error, and so the degraded phase's reason (was: "exited (code ?)").
+test("socat gone after start (uninstalled, PATH changed): start rejects naming it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "sixgate-socat-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const listeners = createSocatListeners({
+    runner: createRunner(log),
+    log,
+    records: createPidRecords(dir, log),
+    socatPath: "sixgate-no-such-socat",
+    backoff: { initialMs: 60000, maxMs: 60000, resetAfterMs: 60000 },
+  });
+  t.after(() => listeners.stopAll());
+  const listen = freePort();
+  await assert.rejects(listeners.start(spec(listen, 80)), /sixgate-no-such-socat: not found on PATH/);
+});

@@ -179,7 +179,8 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     const exited = child.exited.then((exit) => {
       if (entry.child !== child) return exit;
       entry.child = undefined;
-      entry.lastError = lastError ?? `exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`;
+      entry.lastError =
+        lastError ?? exit.error ?? `exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`;
       if (entry.stopping || entries.get(listen) !== entry) return exit;
       // Unexpected exit: come back after a delay that grows while it keeps failing.
       if (now() - entry.startedAt > backoff.resetAfterMs) entry.backoffMs = backoff.initialMs;
