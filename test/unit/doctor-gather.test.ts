@@ -43,6 +43,7 @@ const READ_ONLY = [
   /^ip -json addr show dev lo$/,
   /^ip monitor help$/,
   /^socat -V$/,
+  /^nft -j list tables$/,
   /^iptables-(restore|save) --version$/,
   // The device hop: connect as the listener does, send nothing, close.
   /^socat -u OPEN:\/dev\/null TCP4:[\d.]+:\d+,bind=[\d.]+,so-bindtodevice=lan0,connect-timeout=[\d.]+$/,
