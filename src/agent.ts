@@ -15,8 +15,10 @@ import {
   scan,
   switchMap,
   take,
+  throttle,
   throttleTime,
   timeout,
+  timer,
   type Observable,
 } from "rxjs";
 import type { Logger } from "pino";
@@ -63,6 +65,11 @@ export interface AgentDeps {
    * path: each health tick calls it, so a lost netlink or file event heals within one tick.
    */
   lookAgain?: () => void;
+  /**
+   * Hints that our firewall rules may have changed behind our back (src/sources/nft-monitor.ts): each one runs the
+   * read-back and repair of `reconcile()` at once, instead of at the next health tick.
+   */
+  firewallChanges?: Observable<unknown>;
   /** Problems outside the pipeline (files under runtimeDir that cannot be written), shown in the status. */
   problems?: Problems;
   version: string;
@@ -193,6 +200,7 @@ export class Agent implements AgentControl {
       }),
     );
     this.subscriptions.add(deps.listeners.changes.subscribe(() => this.publish()));
+    if (deps.firewallChanges !== undefined) this.subscriptions.add(this.watchFirewall(deps.firewallChanges));
     if (deps.problems !== undefined)
       this.subscriptions.add(deps.problems.changes.subscribe(() => this.publish()));
     this.publish();
@@ -336,6 +344,32 @@ export class Agent implements AgentControl {
     const both = Promise.all([arrived("links"), arrived("leases")]);
     this.deps.lookAgain();
     await both;
+  }
+
+  /**
+   * Each hint runs the drift check (read back, repair what differs) through the exclusive section, one at a time,
+   * hints meanwhile folded into one more. Our own writes send hints too: the check that follows a repair finds
+   * everything in place and changes nothing. Should it find drift again after each repair (a read-back that never
+   * matches what this nft prints, or another program fighting us), the checks back off like failed reconciles
+   * (1 s doubling to 30 s), so the watch cannot turn into a repair loop.
+   */
+  private watchFirewall(hints: Observable<unknown>): Subscription {
+    let repairsInARow = 0;
+    // One repair and its echo are normal: the hold starts with the second repair in a row.
+    const holdMs = () =>
+      repairsInARow < 2 ? 0 : Math.min(RETRY_MS.initial * 2 ** (repairsInARow - 2), RETRY_MS.max);
+    return hints
+      .pipe(
+        throttle(() => timer(holdMs()), { leading: true, trailing: true }),
+        runLatest(async () => {
+          const report = await this.reconcile().catch((e: unknown) => {
+            this.log.error({ error: String(e) }, "cannot check our firewall rules");
+            return undefined;
+          });
+          repairsInARow = report !== undefined && report.steps > 0 ? repairsInARow + 1 : 0;
+        }),
+      )
+      .subscribe();
   }
 
   /** Feeds an event from outside the sources (operator command, reload). */

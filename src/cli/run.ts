@@ -19,6 +19,7 @@ import { hotplugMessages, notifySocketPath } from "../sources/hotplug.js";
 import { leaseEvents } from "../sources/leases.js";
 import { neighbourEvents } from "../sources/neighbours.js";
 import { netlinkEvents } from "../sources/netlink.js";
+import { nftTableChanges } from "../sources/nft-monitor.js";
 import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
 import { createStatusWriter } from "./status-writer.js";
@@ -144,6 +145,8 @@ export async function runCommand(
         merge(hotplug.pipe(filter((m) => m.kind === "neigh")), lookAgain),
       ),
     lookAgain: () => lookAgain.next(),
+    // nft reports changes to our table (a `flush ruleset`): repaired at once. iptables: the health tick checks.
+    firewallChanges: firewall.backend === "nft" ? nftTableChanges(runner, log, records) : undefined,
     problems,
     persisted: await loadOperatorChoices(config, log, store),
     store,

@@ -1,6 +1,6 @@
-// A long-running `ip monitor` child whose lines are triggers for a fresh snapshot (netlink.ts, neighbours.ts): a
-// lost, duplicated or misread line does no harm. Restarted with backoff when it exits; every (re)start is itself a
-// trigger, so nothing that happened while it was down is missed.
+// A long-running `ip monitor` (or `nft monitor`) child whose lines are triggers for a fresh look (netlink.ts,
+// neighbours.ts, nft-monitor.ts): a lost, duplicated or misread line does no harm. Restarted with backoff when it
+// exits; every (re)start is itself a trigger, so nothing that happened while it was down is missed.
 import { Observable, defer, merge, of } from "rxjs";
 import type { Logger } from "pino";
 import type { Runner } from "../effects/exec.js";
@@ -14,7 +14,7 @@ const MONITOR_SETTLED_MS = 5000;
 
 export interface MonitorOptions {
   runner: Runner;
-  /** The `ip ... monitor ...` command line. */
+  /** The monitor's command line: `ip ... monitor ...`, `nft -j monitor ruleset`. */
   argv: readonly string[];
   /** The pid record's name (pid-records.ts), so a killed agent's successor stops this child. */
   recordName: string;

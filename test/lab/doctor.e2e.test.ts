@@ -6,6 +6,7 @@ import {
   DEFAULT_PORTS,
   WAN_ADDRESS,
   createLabFor,
+  signalPid,
   type AgentProcess,
   type ConfigOverrides,
   type Lab,
@@ -253,6 +254,10 @@ describe("sixgate doctor in the lab", () => {
 
   it("SNAT rules deleted behind the agent's back: Source NAT fails", TEST, async (t) => {
     const { lab, config } = await startServing(t);
+    // The agent's nft watch repairs a deleted table at once: paused here, so doctor can see the table missing.
+    const monitor = await lab.recordedPid("nft-monitor");
+    signalPid(monitor, "SIGSTOP");
+    t.after(() => signalPid(monitor, "SIGCONT"));
     // The agent's health tick repairs drift; should it do so between our delete and doctor's read, try again.
     let report: DoctorReport | undefined;
     for (let attempt = 0; attempt < 3 && report === undefined; attempt++) {

@@ -653,6 +653,15 @@ export class Lab {
     return agent;
   }
 
+  /** The pid in one of the agent's records under runtimeDir/pids ("ip-monitor", "nft-monitor", "listener-80"). */
+  async recordedPid(name: string): Promise<number> {
+    const text = await readFile(join(this.dir, "run", "pids", `${name}.json`), "utf8");
+    const { pid } = JSON.parse(text) as { pid?: unknown };
+    if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 1)
+      throw new Error(`bad pid record ${name}: ${text}`);
+    return pid;
+  }
+
   /** `sixgate status --json` for a config, whether or not the lab started that agent. */
   status(configPath: string): Promise<AgentStatus> {
     return readStatus(this.ns.gw, configPath);

@@ -59,21 +59,13 @@ async function statusFile(lab: Lab): Promise<AgentStatus> {
   return statusSchema.parse(JSON.parse(await readFile(join(lab.dir, "run", "status.json"), "utf8")));
 }
 
-/** The pid of the agent's `ip monitor` child, from its pid record under runtimeDir. */
-async function ipMonitorPid(lab: Lab): Promise<number> {
-  const text = await readFile(join(lab.dir, "run", "pids", "ip-monitor.json"), "utf8");
-  const { pid } = JSON.parse(text) as { pid: number };
-  assert.ok(Number.isInteger(pid) && pid > 1);
-  return pid;
-}
-
 describe("sources: nothing stays stale", () => {
   it(
     "a renumbering whose netlink events are lost (ip monitor stopped) is served within one health tick",
     TEST,
     async (t) => {
       const { lab, agent } = await startServing(t, TICK);
-      const monitor = await ipMonitorPid(lab);
+      const monitor = await lab.recordedPid("ip-monitor");
       signalPid(monitor, "SIGSTOP");
       // Continued before the lab stops the agent: a stopped process would hold its SIGTERM.
       t.after(() => signalPid(monitor, "SIGCONT"));

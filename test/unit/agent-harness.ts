@@ -22,13 +22,16 @@ export interface HarnessOptions {
   debounceMs?: number;
   probeOk?: () => boolean | Promise<boolean>;
   config?: Record<string, unknown>;
+  firewall?: FakeFirewall;
+  /** Hints that the firewall changed behind the agent's back (the nft watch). */
+  firewallChanges?: Subject<void>;
 }
 
 export function setup(options: HarnessOptions = {}) {
   const { debounceMs = 50, probeOk = () => true } = options;
   const links = new Subject<Event>();
   const leases = new Subject<Event>();
-  const firewall = new FakeFirewall();
+  const firewall = options.firewall ?? new FakeFirewall();
   const listeners = new FakeListeners();
   const { log, records: lines } = recordingLogger();
   const agent = new Agent({
@@ -38,6 +41,7 @@ export function setup(options: HarnessOptions = {}) {
     listeners,
     links,
     leases: () => leases,
+    firewallChanges: options.firewallChanges,
     version: "test",
     probe: async () => {
       const ok = await probeOk();
