@@ -1,4 +1,4 @@
-// Pid files for the long-running children we start (socat listeners, ip monitor), under runtimeDir/pids.
+// Pid files for the long-running children we start (socat listeners, ip and nft monitors), under runtimeDir/pids.
 // A restarted agent stops what a killed one left running, but only a pid whose command line is still
 // exactly the one recorded: a pid reused by another program is left alone.
 import { readdir, readFile, rm } from "node:fs/promises";
