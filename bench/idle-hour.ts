@@ -1,7 +1,8 @@
 // Growth over a long idle run: the bundled agent with the shipped flags, serving in the lab and connected to a
 // Mosquitto broker on the gateway namespace's loopback, its memory sampled every minute for an hour. Reports the
-// first and last samples and the least-squares slope (KiB per hour) of RSS and of the used heap; the results file
-// is rewritten after every sample, so an interrupted run still leaves its figures.
+// first and last samples and the least-squares slope (KiB per hour, over the run and over its second half) of RSS
+// and of the used heap; the results file is rewritten after every sample, so an interrupted run still leaves its
+// figures.
 //
 //   npm run bench -- idle-hour                                 Node 24, one hour (scripts/bench.sh)
 //   BENCH_IDLE_S=600 BENCH_SAMPLE_S=10 node --import tsx bench/idle-hour.ts     shorter
@@ -49,6 +50,13 @@ function summary(samples: ProbeSample[], field: "rss" | "heapUsed" | "heapTotal"
     minKiB: kib(Math.min(...values)),
     maxKiB: kib(Math.max(...values)),
     slopeKiBPerHour: Math.round(slopePerHour(samples.map((s) => ({ t: s.t, y: s[field] / 1024 })))),
+    // The heap settles into its garbage-collection rhythm in the first quarter hour or so; growth after that
+    // is what would exhaust a small gateway.
+    secondHalfSlopeKiBPerHour: Math.round(
+      slopePerHour(
+        samples.slice(Math.floor(samples.length / 2)).map((s) => ({ t: s.t, y: s[field] / 1024 })),
+      ),
+    ),
   };
 }
 
