@@ -24,7 +24,7 @@ import {
 import type { Logger } from "pino";
 import { refusedTargets } from "./config/allowed-targets.js";
 import { reloadedConfig, type ReloadReport } from "./config/reload.js";
-import { portsSchema, formatIssues } from "./config/schema.js";
+import { leaseFiles, portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
 import { initialFacts, reduce } from "./core/facts.js";
@@ -47,8 +47,8 @@ export interface AgentDeps {
   listeners: Listeners;
   /** Interface snapshots (netlink). */
   links: Observable<Event>;
-  /** Lease events for a given lease file; re-subscribed when the config names another file. */
-  leases: (file: string) => Observable<Event>;
+  /** Lease events for the given lease files (merged); re-subscribed when the config names other files. */
+  leases: (files: readonly string[]) => Observable<Event>;
   /**
    * Neighbour table events of the LAN interface for the device's MAC (a static address is found there); subscribed
    * only while device.mac is set without device.address, re-subscribed when either changes.
@@ -151,9 +151,9 @@ export class Agent implements AgentControl {
   start(): void {
     const { deps } = this;
     const leases = this.config$.pipe(
-      map((c) => c.device.leases),
-      distinctUntilChanged(),
-      switchMap((file) => deps.leases(file)),
+      map(leaseFiles),
+      distinctUntilChanged((a, b) => a.join("\n") === b.join("\n")),
+      switchMap((files) => deps.leases(files)),
     );
     // A device found by MAC alone may have a static address: the neighbour table is watched for it.
     const neighbours = this.config$.pipe(

@@ -1,6 +1,7 @@
 // One-shot observation for `plan` and doctor: the same snapshot and lease read the agent uses, folded by the same
 // core, starting from the running agent's choices so that the answer is the agent's.
 import type { Logger } from "pino";
+import { leaseFiles } from "../config/schema.js";
 import { unknownDevice } from "../core/device.js";
 import { initialFacts, reduce } from "../core/facts.js";
 import { plan } from "../core/plan.js";
@@ -48,7 +49,7 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   const persisted = await loadOperatorChoices(config, log);
   let state = { config, facts: seededFacts(status, persisted) };
   state = reduce(state, { type: "links", links });
-  state = reduce(state, await readLeases(config.device.leases, log));
+  state = reduce(state, await readLeases(leaseFiles(config), log));
   const neighbours =
     config.device.mac === undefined ? undefined : await readNeighbours(runner, config.lan.interface, log);
   if (neighbours !== undefined) state = reduce(state, neighbours);

@@ -133,8 +133,8 @@ export async function runCommand(
       merge(hotplug.pipe(filter((m) => m.kind === "iface")), lookAgain),
       problems,
     ),
-    leases: (file) =>
-      leaseEvents(file, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
+    leases: (files) =>
+      leaseEvents(files, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
     neighbours: (lan, mac) =>
       neighbourEvents(
         runner,

@@ -12,6 +12,7 @@ export const RELOAD_BEHAVIOUR: Record<keyof Config, "applied" | "restart"> = {
   wan: "applied",
   lan: "applied",
   device: "applied",
+  leases: "applied",
   ports: "applied",
   allowedTargets: "applied",
   firewall: "restart",

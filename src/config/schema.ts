@@ -60,7 +60,7 @@ export const portsSchema = z
     });
   });
 
-export const configSchema = z.strictObject({
+const configFields = z.strictObject({
   wan: z.strictObject({
     interface: interfaceName,
     address: ipv6OrAuto.default("auto"),
@@ -75,9 +75,17 @@ export const configSchema = z.strictObject({
     .strictObject({
       mac: mac.optional(),
       address: ipv4.optional(),
-      leases: absolutePath.default("/tmp/dhcp.leases"),
+      /** The one-device shorthand's lease file; the top-level `leases` list is the general form (leaseFiles()). */
+      leases: absolutePath.optional(),
     })
-    .default({ leases: "/tmp/dhcp.leases" }),
+    .default({}),
+  /** Lease files (dnsmasq or odhcpd, recognised from their content), merged; see leaseFiles(). */
+  leases: z
+    .array(absolutePath)
+    .min(1, "needs at least one file")
+    .max(8, "at most 8 lease files")
+    .refine((files) => new Set(files).size === files.length, "a file is listed twice")
+    .optional(),
   ports: portsSchema,
   /** The target ports a run-time set-ports may use (see allowed-targets.ts); default: those of `ports`. */
   allowedTargets: allowedTargetsSchema.optional(),
@@ -111,7 +119,21 @@ export const configSchema = z.strictObject({
   mqtt: mqttConfigSchema.optional(),
 });
 
+export const configSchema = configFields.superRefine((c, ctx) => {
+  // Refused rather than merged: a file naming both most likely moved device.leases up and forgot to delete it.
+  if (c.leases !== undefined && c.device.leases !== undefined)
+    ctx.addIssue({ code: "custom", path: ["leases"], message: "give leases or device.leases, not both" });
+});
+
 export type Config = z.output<typeof configSchema>;
+
+/** The lease file dnsmasq writes on OpenWrt, read when the config names none. */
+export const DEFAULT_LEASE_FILE = "/tmp/dhcp.leases";
+
+/** The lease files to read: the top-level `leases`, else the shorthand's `device.leases`, else the default. */
+export function leaseFiles(config: Config): string[] {
+  return config.leases ?? [config.device.leases ?? DEFAULT_LEASE_FILE];
+}
 export type PortMap = z.output<typeof portMapSchema>;
 
 /** Formats zod issues as `path: problem` lines, the path dotted the way the YAML nests. */

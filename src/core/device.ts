@@ -1,5 +1,5 @@
 // Which device to serve: a static address, the device.mac's address (from a lease or the neighbour table), or the
-// single lease on the LAN.
+// single lease in the LAN interface's subnets.
 //
 // With device.mac, the sources can disagree; the rule (docs/configuration.md, "Where the device's address comes
 // from"):
@@ -12,8 +12,9 @@
 // MOVE_MARGIN_SEC more recently than the address in use wins (the device moved; the old entry stays REACHABLE for
 // up to 45 s after its last confirmation); otherwise, and among unconfirmed ones, the address in use is kept, else
 // the lowest, so two addresses of one device never make the listeners flap.
-import { compareIPv4 } from "./addr.js";
-import type { Config, DeviceChoice, Lease, Neighbour, NeighbourState } from "./types.js";
+import { compareIPv4, sameIPv4Subnet } from "./addr.js";
+import type { LeaseFileReport } from "./leases.js";
+import type { AddrInfo, Config, DeviceChoice, Lease, LinkInfo, Neighbour, NeighbourState } from "./types.js";
 
 export const unknownDevice: DeviceChoice = {
   mac: undefined,
@@ -22,13 +23,19 @@ export const unknownDevice: DeviceChoice = {
   detail: "lease file not read yet",
 };
 
-/** What the device is chosen from: the facts' leases and neighbour table (undefined = not read yet). */
+/**
+ * What the device is chosen from: the facts' leases and neighbour table (undefined = not read yet), the links (the
+ * LAN interface's subnets; absent or undefined = not known, so no lease is on the LAN yet), and how each lease file
+ * read (absent = no detail).
+ */
 export interface DeviceEvidence {
   leases: Lease[] | undefined;
   neighbours: Neighbour[] | undefined;
+  links?: Record<string, LinkInfo> | undefined;
+  leaseFiles?: readonly LeaseFileReport[];
 }
 
-/** A lease's expiry for comparison: dnsmasq writes 0 for an infinite lease. */
+/** A lease's expiry for comparison: 0 is an infinite lease. */
 const lastsUntil = (lease: Lease): number => (lease.expires === 0 ? Infinity : lease.expires);
 
 const CONFIRMED: readonly NeighbourState[] = ["REACHABLE", "PERMANENT", "NOARP"];
@@ -84,29 +91,62 @@ function byMac(evidence: DeviceEvidence, mac: string, current: string | undefine
   };
 }
 
+/** The IPv4 addresses of the LAN interface: their subnets are the LAN (a guest pool on another bridge is not). */
+function lanSubnets(evidence: DeviceEvidence, config: Config): AddrInfo[] {
+  const lan = evidence.links?.[config.lan.interface];
+  return lan?.addresses.filter((a) => a.family === "inet") ?? [];
+}
+
 function fromEvidence(evidence: DeviceEvidence, config: Config, current: string | undefined): DeviceChoice {
   const { mac, address } = config.device;
   if (address !== undefined) return { mac, address, source: "config", detail: undefined };
   if (mac !== undefined) return byMac(evidence, mac, current);
+  // Without a MAC, only the leases in the LAN interface's subnets count: a router's guest or IoT pool served by
+  // the same DHCP server would otherwise make "the only lease" never true.
   const leases = evidence.leases ?? [];
-  const only = leases.length === 1 ? leases[0] : undefined;
+  const subnets = lanSubnets(evidence, config);
+  const onLan = leases.filter((l) => subnets.some((a) => sameIPv4Subnet(a.address, l.address, a.prefixlen)));
+  const only = onLan.length === 1 ? onLan[0] : undefined;
   if (only !== undefined)
     return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
+  const elsewhere = leases.length - onLan.length;
+  const ignored = elsewhere === 0 ? "" : ` (${elsewhere} outside ${config.lan.interface}'s subnets ignored)`;
   const detail =
-    leases.length === 0
-      ? "no DHCP lease on the LAN"
-      : `${leases.length} DHCP leases on the LAN; set device.mac to choose one`;
+    onLan.length === 0
+      ? `no DHCP lease on the LAN${ignored}`
+      : `${onLan.length} DHCP leases on the LAN; set device.mac to choose one${ignored}`;
   return { mac: undefined, address: undefined, source: undefined, detail };
+}
+
+/** "lease file X: unrecognised format" for each file read in no format we know; undefined when there is none. */
+export function unrecognisedLeaseFiles(files: readonly LeaseFileReport[]): string | undefined {
+  const unknown = files.filter((f) => f.format === "unknown");
+  if (unknown.length === 0) return undefined;
+  return unknown
+    .map((f) => `lease file ${f.file}: unrecognised format (neither dnsmasq nor odhcpd)`)
+    .join("; ");
 }
 
 /**
  * A lease that vanishes (released, expired, or a lease file caught mid-rewrite), or a neighbour entry that ages out,
  * keeps the last address learned for the same device: the device is most likely still there, and tearing the proxy
  * down for a moment would drop its connections. A new lease or entry, or a config naming another device, replaces it.
+ * When the address is unknown and a lease file is in a format we do not read, that is the reason given, not "no
+ * lease": the lease may be in there.
  */
 export function chooseDevice(evidence: DeviceEvidence, config: Config, previous: DeviceChoice): DeviceChoice {
+  // Until the lease files are read (an address snapshot came first), nothing is known about a lease.
+  if (
+    evidence.leases === undefined &&
+    evidence.neighbours === undefined &&
+    config.device.address === undefined
+  )
+    return previous.source === "config" ? unknownDevice : previous;
   const sameDevice = config.device.mac === undefined || previous.mac === config.device.mac;
-  const next = fromEvidence(evidence, config, sameDevice ? previous.address : undefined);
+  const found = fromEvidence(evidence, config, sameDevice ? previous.address : undefined);
+  const unreadable =
+    found.address === undefined ? unrecognisedLeaseFiles(evidence.leaseFiles ?? []) : undefined;
+  const next = unreadable === undefined ? found : { ...found, detail: unreadable };
   const learned =
     previous.source === "lease-mac" || previous.source === "lease-single" || previous.source === "neighbour";
   if (next.address === undefined && learned && sameDevice && config.device.address === undefined) {

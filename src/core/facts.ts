@@ -7,6 +7,7 @@ export const initialFacts: Facts = {
   links: undefined,
   wanAddress: undefined,
   leases: undefined,
+  leaseFiles: [],
   neighbours: undefined,
   device: unknownDevice,
   enabled: true,
@@ -85,17 +86,14 @@ export function reduce(state: State, event: Event): State {
         config.wan.address,
         facts.wanAddress,
       );
-      return { config, facts: { ...facts, links, wanAddress, flaps: event.flaps ?? facts.flaps } };
+      // The LAN's subnets decide which leases count without a device.mac (device.ts): the choice follows the links.
+      const next = { ...facts, links, wanAddress, flaps: event.flaps ?? facts.flaps };
+      return { config, facts: { ...next, device: chooseDevice(next, config, facts.device) } };
     }
-    case "leases":
-      return {
-        config,
-        facts: {
-          ...facts,
-          leases: event.leases,
-          device: chooseDevice({ ...facts, leases: event.leases }, config, facts.device),
-        },
-      };
+    case "leases": {
+      const next = { ...facts, leases: event.leases, leaseFiles: event.files ?? [] };
+      return { config, facts: { ...next, device: chooseDevice(next, config, facts.device) } };
+    }
     case "neighbours":
       return {
         config,

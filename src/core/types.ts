@@ -1,6 +1,7 @@
 // The data the pure core works on: what we observed (facts), what we want (desired), what we have (actual).
 import type { Config, PortMap } from "../config/schema.js";
 import type { LinkFlaps } from "./damping.js";
+import type { LeaseFileReport } from "./leases.js";
 
 export type { Config, PortMap } from "../config/schema.js";
 
@@ -52,10 +53,12 @@ export interface Facts {
   links: Record<string, LinkInfo> | undefined;
   /** The WAN address in use; kept while it stays among the best ranked (selectWanAddress), so equals never flap. */
   wanAddress: string | undefined;
-  /** Leases from the lease file; undefined until first read. */
+  /** Leases from the lease files, merged; undefined until first read. */
   leases: Lease[] | undefined;
   /** The LAN interface's IPv4 neighbour table (only watched while device.mac is set); undefined until read. */
   neighbours: Neighbour[] | undefined;
+  /** What each lease file held at the last read (format, counts); empty until then. */
+  leaseFiles: LeaseFileReport[];
   /** The proxy as a whole may be switched off by the operator. */
   enabled: boolean;
   /** The device to serve, learned from config and leases; kept when its lease vanishes (see device.ts). */
@@ -73,7 +76,8 @@ export interface State {
 
 export type Event =
   | { type: "links"; links: LinkInfo[]; flaps?: Record<string, LinkFlaps> }
-  | { type: "leases"; leases: Lease[] }
+  /** `files`: how each file read, when the reader knows (absent: no per-file detail, as in most unit tests). */
+  | { type: "leases"; leases: Lease[]; files?: LeaseFileReport[] }
   | { type: "neighbours"; neighbours: Neighbour[] }
   | { type: "config"; config: Config }
   | { type: "enabled"; enabled: boolean }

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import * as z from "zod";
+import { leaseFiles } from "../config/schema.js";
 import { reduce } from "../core/facts.js";
 import { plan as makePlan } from "../core/plan.js";
 import { IPT_CHAIN } from "../core/render/iptables.js";
@@ -151,7 +152,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     observe(() => stdout(["ip", "-json", "addr", "show"])),
     agentView(config.runtimeDir),
     loadOperatorChoices(config, log),
-    readLeases(config.device.leases, log),
+    readLeases(leaseFiles(config), log),
     config.device.mac === undefined ? undefined : readNeighbours(runner, config.lan.interface, log),
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
     observe(async () => nftChains(nftObjects(await stdout(["nft", "-j", "list", "ruleset"])))),

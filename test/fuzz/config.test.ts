@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { stringify } from "yaml";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../../src/core/addr.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { configSchema, formatIssues, type Config } from "../../src/config/schema.js";
+import { configSchema, formatIssues, leaseFiles, type Config } from "../../src/config/schema.js";
 import { anyText, checkProperty, dotted, mutated, mutatedText } from "./support.js";
 
 const opts = { noNullPrototype: true } as const;
@@ -26,54 +26,58 @@ const ports = fc.uniqueArray(fc.record({ listen: port, target: port }, opts), {
 });
 const some = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
-const validConfig = fc.record(
-  {
-    wan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV6())) }, opts),
-    lan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV4())) }, opts),
-    device: some(fc.record({ mac: some(mac), address: some(fc.ipV4()), leases: some(path) }, opts)),
-    ports,
-    firewall: some(fc.constantFrom("auto", "nft", "iptables")),
-    runtimeDir: some(path),
-    stateDir: some(path),
-    debounceMs: some(fc.integer({ min: 0, max: 60000 })),
-    listener: some(
-      fc.record(
-        {
-          maxChildren: some(fc.integer({ min: 1, max: 10000 })),
-          backlog: some(fc.integer({ min: 1, max: 65535 })),
-          connectTimeoutSec: some(fc.integer({ min: 1, max: 300 })),
-        },
-        opts,
+const validConfig = fc
+  .record(
+    {
+      wan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV6())) }, opts),
+      lan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV4())) }, opts),
+      device: some(fc.record({ mac: some(mac), address: some(fc.ipV4()), leases: some(path) }, opts)),
+      leases: some(fc.uniqueArray(path, { minLength: 1, maxLength: 8 })),
+      ports,
+      firewall: some(fc.constantFrom("auto", "nft", "iptables")),
+      runtimeDir: some(path),
+      stateDir: some(path),
+      debounceMs: some(fc.integer({ min: 0, max: 60000 })),
+      listener: some(
+        fc.record(
+          {
+            maxChildren: some(fc.integer({ min: 1, max: 10000 })),
+            backlog: some(fc.integer({ min: 1, max: 65535 })),
+            connectTimeoutSec: some(fc.integer({ min: 1, max: 300 })),
+          },
+          opts,
+        ),
       ),
-    ),
-    commandTimeoutMs: some(fc.integer({ min: 100, max: 120000 })),
-    logLevel: some(fc.constantFrom("trace", "debug", "info", "warn", "error", "fatal")),
-    health: some(
-      fc.record(
-        {
-          schedule: some(fc.constantFrom("*/30 * * * * *", "*/5 * * * * *", "0 * * * *")),
-          timeoutMs: some(fc.integer({ min: 100, max: 30000 })),
-        },
-        opts,
+      commandTimeoutMs: some(fc.integer({ min: 100, max: 120000 })),
+      logLevel: some(fc.constantFrom("trace", "debug", "info", "warn", "error", "fatal")),
+      health: some(
+        fc.record(
+          {
+            schedule: some(fc.constantFrom("*/30 * * * * *", "*/5 * * * * *", "0 * * * *")),
+            timeoutMs: some(fc.integer({ min: 100, max: 30000 })),
+          },
+          opts,
+        ),
       ),
-    ),
-    mqtt: some(
-      fc.record(
-        {
-          url: fc.constantFrom(
-            "mqtt://127.0.0.1:1883",
-            "mqtts://broker.example:8883",
-            "mqtt://[2001:db8::1]",
-          ),
-          baseTopic: some(fc.stringMatching(/^sixgate\/[a-z0-9_-]{1,16}$/)),
-          keepalive: some(fc.integer({ min: 5, max: 3600 })),
-        },
-        opts,
+      mqtt: some(
+        fc.record(
+          {
+            url: fc.constantFrom(
+              "mqtt://127.0.0.1:1883",
+              "mqtts://broker.example:8883",
+              "mqtt://[2001:db8::1]",
+            ),
+            baseTopic: some(fc.stringMatching(/^sixgate\/[a-z0-9_-]{1,16}$/)),
+            keepalive: some(fc.integer({ min: 5, max: 3600 })),
+          },
+          opts,
+        ),
       ),
-    ),
-  },
-  { ...opts, requiredKeys: ["wan", "lan", "ports"] },
-);
+    },
+    { ...opts, requiredKeys: ["wan", "lan", "ports"] },
+    // The top-level list and the shorthand's file together are refused (a test below).
+  )
+  .filter((c) => c.leases === undefined || c.device?.leases === undefined);
 
 /** Drops undefined members, so the YAML and the expectation describe the same object. */
 const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
@@ -128,7 +132,7 @@ function checkConfig(c: Config): void {
   assert.ok(c.lan.address === "auto" || isIPv4(c.lan.address), c.lan.address);
   if (c.device.mac !== undefined) assert.equal(normalizeMac(c.device.mac), c.device.mac);
   if (c.device.address !== undefined) assert.ok(isIPv4(c.device.address));
-  for (const dir of [c.runtimeDir, c.stateDir, c.device.leases])
+  for (const dir of [c.runtimeDir, c.stateDir, ...leaseFiles(c)])
     assert.ok(dir.startsWith("/") && !dir.includes("\0"));
   assert.ok(c.ports.length >= 1 && c.ports.length <= 64);
   assert.equal(new Set(c.ports.map((p) => p.listen)).size, c.ports.length);

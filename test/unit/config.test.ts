@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
+import { leaseFiles } from "../../src/config/schema.js";
 import { VERSION } from "../../src/version.js";
 
 const base = `
@@ -25,10 +26,23 @@ test("a minimal config gets the documented defaults", () => {
   const c = parseConfig(base, "t");
   assert.equal(c.wan.address, "auto");
   assert.equal(c.lan.address, "auto");
-  assert.equal(c.device.leases, "/tmp/dhcp.leases");
+  assert.deepEqual(leaseFiles(c), ["/tmp/dhcp.leases"]);
   assert.equal(c.firewall, "auto");
   assert.equal(c.runtimeDir, "/run/sixgate");
   assert.equal(c.debounceMs, 300);
+});
+
+test("lease files: the top-level list, the shorthand's device.leases, never both", () => {
+  const list = parseConfig(base + "leases: [/tmp/dhcp.leases, /tmp/hosts/odhcpd]\n", "t");
+  assert.deepEqual(leaseFiles(list), ["/tmp/dhcp.leases", "/tmp/hosts/odhcpd"]);
+  const shorthand = parseConfig(base + "device: { leases: /var/lib/misc/dnsmasq.leases }\n", "t");
+  assert.deepEqual(leaseFiles(shorthand), ["/var/lib/misc/dnsmasq.leases"]);
+  assert.deepEqual(problems(base + "leases: [/tmp/a]\ndevice: { leases: /tmp/b }\n"), [
+    "leases: give leases or device.leases, not both",
+  ]);
+  assert.deepEqual(problems(base + "leases: [/tmp/a, /tmp/a]\n"), ["leases: a file is listed twice"]);
+  assert.deepEqual(problems(base + "leases: []\n"), ["leases: needs at least one file"]);
+  assert.deepEqual(problems(base + "leases: [tmp/a]\n"), ["leases.0: must be an absolute path"]);
 });
 
 test("JSON is accepted too", () => {

@@ -398,7 +398,7 @@ test("dnsmasq lease file parsing skips junk and IPv6 leases", () => {
     "duid 00:01:00:01",
     "1795700000 1234 2001:db8::5 host 0001",
   ].join("\n");
-  assert.deepEqual(parseDnsmasqLeases(text), [
+  assert.deepEqual(parseDnsmasqLeases(text).leases, [
     { mac: "02:00:00:00:01:00", address: "192.168.1.100", hostname: "camera", expires: 1795700000 },
     { mac: "02:00:00:00:01:01", address: "192.168.1.102", hostname: "*", expires: 0 },
   ]);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { initialFacts, reduce } from "../../src/core/facts.js";
 import { plan as makePlan } from "../../src/core/plan.js";
+import type { LeaseFileReport } from "../../src/core/leases.js";
 import type { Config, Lease, State } from "../../src/core/types.js";
 import { runChecks } from "../../src/doctor/checks/index.js";
 import type { AgentView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
@@ -65,6 +66,8 @@ interface Scenario {
   config?: Config;
   links?: LinkDetail[];
   leases?: Lease[];
+  /** How the lease files read; default: /tmp/dhcp.leases, dnsmasq, with the scenario's leases. */
+  leaseFiles?: LeaseFileReport[];
   agent?: AgentView;
   ss?: string;
   /** The nft ruleset's chains (nftFixture); none by default. */
@@ -84,7 +87,11 @@ function context(s: Scenario = {}): DoctorContext {
     type: "links",
     links: links.map((l) => ({ name: l.name, up: l.adminUp && l.carrier, addresses: l.addresses })),
   });
-  state = reduce(state, { type: "leases", leases: s.leases ?? [lease(MAC, DEVICE)] });
+  const leases = s.leases ?? [lease(MAC, DEVICE)];
+  const files = s.leaseFiles ?? [
+    { file: "/tmp/dhcp.leases", format: "dnsmasq", leases: leases.length, badLines: 0 },
+  ];
+  state = reduce(state, { type: "leases", leases, files });
   const plan = makePlan(state.facts, config);
   const ports = state.facts.ports ?? config.ports;
   return {
@@ -152,6 +159,7 @@ describe("doctor checks", () => {
         "host-firewall ok",
         "lan-link ok",
         "lan-route ok",
+        "lease-files ok",
         "device ok",
         "device-port:23 ok",
         "device-port:80 ok",
@@ -520,6 +528,32 @@ describe("doctor checks", () => {
         check(context({ config: single }), "device").detail,
         /the only DHCP lease in \/tmp\/dhcp\.leases/,
       );
+    });
+    test("lease files: each file's format and count; an unknown format fails, naming the file", () => {
+      assert.equal(check(context(), "lease-files").detail, "lease file /tmp/dhcp.leases: dnsmasq, 1 lease");
+      const leaseFiles: LeaseFileReport[] = [
+        { file: "/tmp/dhcp.leases", format: "empty", leases: 0, badLines: 0 },
+        { file: "/tmp/hosts/odhcpd", format: "odhcpd", leases: 1, badLines: 0 },
+        { file: "/tmp/kea.csv", format: "unknown", leases: 0, badLines: 3 },
+      ];
+      const mixed = check(context({ leaseFiles }), "lease-files");
+      assert.equal(mixed.status, "fail");
+      assert.equal(
+        mixed.detail,
+        "lease file /tmp/dhcp.leases: empty (no lease); lease file /tmp/hosts/odhcpd: odhcpd, 1 lease; " +
+          "lease file /tmp/kea.csv: unrecognised format (neither dnsmasq nor odhcpd)",
+      );
+      // The device is then unknown because of the file, not "off".
+      const onlyUnknown = context({ leases: [], leaseFiles: leaseFiles.slice(2) });
+      const device = check(onlyUnknown, "device");
+      assert.match(device.detail, /lease file \/tmp\/kea\.csv: unrecognised format/);
+      assert.doesNotMatch(device.detail, /no DHCP lease/);
+      assert.match(device.fix ?? "", /lease-files check/);
+      const missing = check(
+        context({ leaseFiles: [{ file: "/tmp/dhcp.leases", format: "missing", leases: 0, badLines: 0 }] }),
+        "lease-files",
+      );
+      assert.equal(missing.status, "warn");
     });
     test("the agent proxies to another address: warn", () => {
       const agent = runningAgent({ device: { mac: MAC, address: "192.168.1.120", source: "lease-mac" } });

@@ -1,5 +1,6 @@
 // Device address known (and from which source); device answering on each target port from the LAN address, on the
 // LAN interface (pinned as the listener's own connection is).
+import { leaseFiles } from "../../config/schema.js";
 import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { connectProblem } from "./probe-text.js";
@@ -8,20 +9,24 @@ export function deviceCheck(ctx: DoctorContext): Check {
   const id = "device";
   const title = "Device address";
   const { address, mac, source } = ctx.plan.device;
-  const leases = ctx.config.device.leases;
+  const files = leaseFiles(ctx.config);
+  const leases = files.join(", ");
   if (address === undefined) {
     const why = ctx.facts.device.detail ?? "not known";
     const many = /leases on the LAN/.test(why) && /set device\.mac/.test(why);
+    const unrecognised = /unrecognised format/.test(why);
     return {
       id,
       title,
       status: "fail",
-      detail: `device address unknown: ${why} (lease file ${leases})`,
+      detail: `device address unknown: ${why} (lease file${files.length === 1 ? "" : "s"} ${leases})`,
       fix: many
         ? "set device.mac in the config to the device's MAC address"
-        : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (dnsmasq writes ${leases}), ` +
-          "or, with a static address, that it has talked on the LAN lately (it then shows in `ip neigh`); " +
-          "or set device.address to its static address",
+        : unrecognised
+          ? "see the lease-files check: point leases at a dnsmasq or odhcpd lease file"
+          : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (the DHCP server writes ${leases}), ` +
+            "or, with a static address, that it has talked on the LAN lately (it then shows in `ip neigh`); " +
+            "or set device.address to its static address",
     };
   }
   const from = {

@@ -7,6 +7,7 @@ import { deviceCheck, devicePortChecks } from "./device.js";
 import { endToEndChecks } from "./end-to-end.js";
 import { hostFirewallCheck } from "./host-firewall.js";
 import { lanRouteCheck } from "./lan-route.js";
+import { leaseFilesCheck } from "./lease-files.js";
 import { linkCheck } from "./links.js";
 import { listenerChecks } from "./listeners.js";
 import { snatCheck } from "./snat.js";
@@ -22,6 +23,7 @@ export function runChecks(ctx: DoctorContext): Check[] {
     hostFirewallCheck(ctx),
     linkCheck(ctx, "lan"),
     lanRouteCheck(ctx),
+    leaseFilesCheck(ctx),
     deviceCheck(ctx),
     ...devicePortChecks(ctx),
     snatCheck(ctx),
