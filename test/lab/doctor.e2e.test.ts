@@ -65,6 +65,7 @@ describe("sixgate doctor in the lab", () => {
         `table ip sixgate.*: oifname "lan0" ip saddr 192\\.168\\.1\\.1 ip daddr ${(device ?? "?").replace(/\./g, "\\.")} tcp dport \\{ 23, 80 \\} snat to 192\\.168\\.1\\.1`,
       ),
     );
+    assert.equal(checkOf(report, "lease-files").detail, `lease file ${lab.leaseFile}: dnsmasq, 1 lease`);
     assertCheck(
       report,
       "device",
