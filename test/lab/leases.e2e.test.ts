@@ -90,7 +90,7 @@ describe("lease files", () => {
   );
 
   it(
-    "two files merged (dnsmasq and odhcpd): served from the odhcpd one, then follows a newer lease in the dnsmasq one",
+    "two files merged (dnsmasq and odhcpd): served from the odhcpd one, then from the dnsmasq one when the lease moves",
     TEST,
     async (t) => {
       const lab = await createLabFor(t);
@@ -98,11 +98,12 @@ describe("lease files", () => {
       await mkdir(join(lab.dir, "merged", "hosts"), { recursive: true });
       const dnsmasq = join(lab.dir, "merged", "dhcp.leases");
       const odhcpd = join(lab.dir, "merged", "hosts", "odhcpd");
-      // The dnsmasq file knows only another device; the device's lease is in odhcpd's file.
-      await writeFile(dnsmasq, `${inAnHour()} 02:00:00:00:09:09 192.168.1.149 printer *\n`);
+      // No MAC: the device is the one lease on the LAN among both files. dnsmasq's knows only a guest-pool phone.
+      const phone = `${inAnHour()} 02:00:00:00:02:00 192.168.2.49 phone *\n`;
+      await writeFile(dnsmasq, phone);
       await writeFile(odhcpd, odhcpdLine("lan0", DEVICE_MAC, address, inAnHour()));
       const config = await lab.writeConfig(
-        { device: { leases: undefined }, leases: [dnsmasq, odhcpd] },
+        { device: { mac: undefined, leases: undefined }, leases: [dnsmasq, odhcpd] },
         "merged.yaml",
       );
       const agent = lab.startAgent(config);
@@ -114,13 +115,11 @@ describe("lease files", () => {
         detail: `lease file ${dnsmasq}: dnsmasq, 1 lease; lease file ${odhcpd}: odhcpd, 1 lease`,
       });
 
-      // The device moves; the dnsmasq file gets its new lease (infinite: it outlasts odhcpd's stale one).
+      // The device moves to another address, its lease from odhcpd's file to dnsmasq's.
       const moved = address === "192.168.1.140" ? "192.168.1.141" : "192.168.1.140";
       await lab.newDeviceLease(moved);
-      await replaceFile(
-        dnsmasq,
-        `${inAnHour()} 02:00:00:00:09:09 192.168.1.149 printer *\n0 ${DEVICE_MAC} ${moved} sixgate-device *\n`,
-      );
+      await replaceFile(dnsmasq, `${phone}0 ${DEVICE_MAC} ${moved} sixgate-device *\n`);
+      await replaceFile(odhcpd, "");
       await agent.waitPhase("serving", 20_000, (s) => s.device.address === moved);
       await waitServes(lab, agent, 10_000);
     },
@@ -137,7 +136,8 @@ describe("lease files", () => {
         file,
         `lease ${await deviceAddress(lab)} {\n  hardware ethernet ${DEVICE_MAC};\n  binding state active;\n}\n`,
       );
-      const config = await lab.writeConfig({ device: { leases: file } }, "unknown.yaml");
+      // No MAC: with one, the device would be found in the neighbour table whatever the file says.
+      const config = await lab.writeConfig({ device: { mac: undefined, leases: file } }, "unknown.yaml");
       const agent = lab.startAgent(config);
       const status = await agent.waitPhase("waiting", 20_000, (s) => s.waitingFor === "device");
       const reason = `lease file ${file}: unrecognised format (neither dnsmasq nor odhcpd)`;
