@@ -84,7 +84,7 @@ describe("lease files", () => {
       const config = await lab.writeConfig({ device: { mac: undefined, leases: file } }, "odhcpd.yaml");
       const agent = lab.startAgent(config);
       const status = await agent.waitPhase("serving", 20_000);
-      assert.deepEqual(status.device, { mac: DEVICE_MAC, address }); // learned: no MAC in the config
+      assert.deepEqual(status.device, { mac: DEVICE_MAC, address, source: "lease-single" });
       await waitServes(lab, agent, 5_000);
     },
   );
@@ -108,7 +108,7 @@ describe("lease files", () => {
       );
       const agent = lab.startAgent(config);
       const status = await agent.waitPhase("serving", 20_000);
-      assert.deepEqual(status.device, { mac: DEVICE_MAC, address });
+      assert.deepEqual(status.device, { mac: DEVICE_MAC, address, source: "lease-single" });
       await waitServes(lab, agent, 5_000);
       assert.deepEqual(leaseFilesCheck((await runDoctor(lab, config)).report), {
         status: "ok",
