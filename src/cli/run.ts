@@ -143,6 +143,7 @@ export async function runCommand(
         log,
         records,
         merge(hotplug.pipe(filter((m) => m.kind === "neigh")), lookAgain),
+        problems,
       ),
     lookAgain: () => lookAgain.next(),
     // nft reports changes to our table (a `flush ruleset`): repaired at once. iptables: the health tick checks.

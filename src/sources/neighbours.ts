@@ -9,6 +9,7 @@ import { isIPv4, normalizeMac } from "../core/addr.js";
 import type { Event, Neighbour, NeighbourState } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import type { PidRecords } from "../effects/pid-records.js";
+import type { Problems } from "../util/problems.js";
 import { runLatest } from "../util/run-latest.js";
 import { monitorTriggers } from "./ip-monitor.js";
 
@@ -63,7 +64,8 @@ export async function readNeighbours(runner: Runner, lan: string, log: Logger): 
 
 /**
  * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names `mac` (or at a hint). `lan` must be a
- * validated interface name and `mac` a normalised MAC (the config schema checks both).
+ * validated interface name and `mac` a normalised MAC (the config schema checks both). problems: where an exit of the
+ * monitor is reported (see ip-monitor.ts).
  */
 export function neighbourEvents(
   runner: Runner,
@@ -72,6 +74,7 @@ export function neighbourEvents(
   log: Logger,
   records?: PidRecords,
   hints: Observable<unknown> = EMPTY,
+  problems?: Problems,
 ): Observable<Event> {
   const triggers = monitorTriggers({
     runner,
@@ -79,6 +82,7 @@ export function neighbourEvents(
     recordName: "ip-monitor-neigh",
     records,
     log,
+    problems,
   }).pipe(filter((line) => line === "start" || line.toLowerCase().includes(mac)));
   return merge(triggers, hints).pipe(
     runLatest(() => readNeighbours(runner, lan, log)),

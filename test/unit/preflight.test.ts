@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { firstValueFrom, timeout } from "rxjs";
 import { createRunner, type RunResult, type Runner, type Spawned } from "../../src/effects/exec.js";
 import { checkTools, describeToolFaults, explainIpFailure } from "../../src/effects/preflight.js";
+import { neighbourEvents } from "../../src/sources/neighbours.js";
 import { netlinkEvents } from "../../src/sources/netlink.js";
 import { createProblems } from "../../src/util/problems.js";
 
@@ -223,6 +224,36 @@ describe("ip failing after start: a problem the status names", () => {
         /^ip -o monitor exited \(code 1\); restarting it: ip: does not support -json .*install iproute2/,
       );
       assert.ok(spawned >= 1);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
+  test("the neighbour monitor (device.mac) reports its exit the same way, under its own name", async () => {
+    const problems = createProblems(quiet);
+    const runner = fakeRunner(
+      { ...BUSYBOX_IP, "ip -s -4 -json neigh show dev lan0": failed(1, BUSYBOX_USAGE) },
+      () => ({
+        pid: undefined,
+        exited: Promise.resolve({ exitCode: 1, signal: undefined }),
+        kill: () => undefined,
+      }),
+    );
+    const subscription = neighbourEvents(
+      runner,
+      "lan0",
+      "02:00:00:00:01:00",
+      quiet,
+      undefined,
+      undefined,
+      problems,
+    ).subscribe();
+    try {
+      await firstValueFrom(problems.changes.pipe(timeout(5000)));
+      assert.match(
+        problems.list()[0] ?? "",
+        /^ip -o monitor exited \(code 1\); restarting it: ip: does not support -json .*install iproute2/,
+      );
     } finally {
       subscription.unsubscribe();
     }
