@@ -9,7 +9,7 @@ import { LAB_MQTT, startLabBroker } from "../test/lab/broker.js";
 import { sleep, waitFor, type Lab, type LabProcess } from "../test/lab/lab.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** The single-file build, as installed. */
+/** The bundled build's entry (its chunks beside it), as installed. */
 export const BUNDLE = join(ROOT, "dist/sixgate.mjs");
 const PROBE = pathToFileURL(join(ROOT, "bench/memory-probe.js")).href;
 

@@ -10,7 +10,7 @@ export async function createLogger(level: LevelWithSilent = "info"): Promise<Log
     base: { name: "sixgate" },
     redact: { paths: [...mqttRedactPaths], censor: "[redacted]" },
   };
-  // pino-pretty as a plain stream (no worker thread), so it also works from a single bundled file.
+  // pino-pretty as a plain stream (no worker thread), so it also works from the bundle.
   if (!process.stdout.isTTY) return pino(options);
   const { default: pretty } = await import("pino-pretty");
   return pino(options, pretty({ colorize: true, sync: true }));
