@@ -3,15 +3,18 @@
 //
 // With device.mac, the sources can disagree; the rule (docs/configuration.md, "Where the device's address comes
 // from"):
-//   1. a confirmed neighbour entry (REACHABLE or PERMANENT) for the MAC: the device answered at that address in
-//      the last half minute or so, whatever an older lease says (a device given a static address after a lease);
-//   2. else the MAC's lease (the one that lasts longest);
-//   3. else an unconfirmed neighbour entry (STALE, DELAY, PROBE): the device talked at that address, not lately;
-//   4. else the last known address is kept (see chooseDevice).
-// FAILED and INCOMPLETE entries carry no MAC and never count. Among confirmed entries, one confirmed more than
-// MOVE_MARGIN_SEC more recently than the address in use wins (the device moved; the old entry stays REACHABLE for
-// up to 45 s after its last confirmation); otherwise, and among unconfirmed ones, the address in use is kept, else
-// the lowest, so two addresses of one device never make the listeners flap.
+//   1. the MAC's lease (the one that lasts longest), unless the kernel found its address unreachable (a FAILED or
+//      INCOMPLETE neighbour entry for it): a device that re-leases to a new address is followed at once, although
+//      its old address stays REACHABLE in the table for up to 45 s;
+//   2. else a confirmed neighbour entry (REACHABLE, or PERMANENT/NOARP set by an administrator) for the MAC: a
+//      device with a static address, or one that left its lease for a static address (the health tick's probes
+//      make the kernel try the lease's address, and find it FAILED);
+//   3. else the unreachable lease, when there is nothing better;
+//   4. else an unconfirmed neighbour entry (STALE, DELAY, PROBE): the device talked at that address, not lately;
+//   5. else the last known address is kept (see chooseDevice).
+// Among confirmed entries, one confirmed more than MOVE_MARGIN_SEC more recently than the address in use wins (a
+// static device moved; the old entry stays REACHABLE for a while); otherwise, and among unconfirmed ones, the
+// address in use is kept, else the lowest, so two addresses of one device never make the listeners flap.
 import { compareIPv4, sameIPv4Subnet } from "./addr.js";
 import type { LeaseFileReport } from "./leases.js";
 import type { AddrInfo, Config, DeviceChoice, Lease, LinkInfo, Neighbour, NeighbourState } from "./types.js";
@@ -40,6 +43,7 @@ const lastsUntil = (lease: Lease): number => (lease.expires === 0 ? Infinity : l
 
 const CONFIRMED: readonly NeighbourState[] = ["REACHABLE", "PERMANENT", "NOARP"];
 const UNCONFIRMED: readonly NeighbourState[] = ["STALE", "DELAY", "PROBE"];
+const UNREACHABLE: readonly NeighbourState[] = ["FAILED", "INCOMPLETE"];
 
 /** Seconds by which another confirmed entry must be fresher than the address in use to replace it. */
 export const MOVE_MARGIN_SEC = 2;
@@ -77,9 +81,11 @@ function byMac(evidence: DeviceEvidence, mac: string, current: string | undefine
   const lease = (evidence.leases ?? [])
     .filter((l) => l.mac === mac)
     .sort((a, b) => lastsUntil(b) - lastsUntil(a))[0];
+  const unreachable = (address: string) =>
+    neighbours.some((n) => n.address === address && n.state.some((s) => UNREACHABLE.includes(s)));
+  if (lease !== undefined && !unreachable(lease.address)) return found(lease.address, "lease-mac");
   const confirmed = neighbourAddress(neighbours, mac, CONFIRMED, current, true);
-  // A neighbour entry that agrees with the lease adds nothing: the lease is the better-named source.
-  if (confirmed !== undefined && confirmed !== lease?.address) return found(confirmed, "neighbour");
+  if (confirmed !== undefined) return found(confirmed, "neighbour");
   if (lease !== undefined) return found(lease.address, "lease-mac");
   const seen = neighbourAddress(neighbours, mac, UNCONFIRMED, current, false);
   if (seen !== undefined) return found(seen, "neighbour");

@@ -36,11 +36,11 @@ export interface Lease {
 export type NeighbourState =
   "PERMANENT" | "NOARP" | "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "FAILED" | "INCOMPLETE" | "NONE";
 
-/** An IPv4 neighbour entry of the LAN interface with a link-layer address (FAILED and INCOMPLETE ones have none). */
+/** An IPv4 neighbour entry of the LAN interface. */
 export interface Neighbour {
   address: string;
-  /** Lowercase, colon-separated. */
-  mac: string;
+  /** Lowercase, colon-separated; undefined for an entry without one (FAILED, INCOMPLETE: nobody answered). */
+  mac: string | undefined;
   /** The entry's states; the kernel may report several (`ip -json neigh` prints a list). */
   state: NeighbourState[];
   /** Seconds since the kernel last confirmed the entry (`ip -s`); meaningful only for a confirmed one. */

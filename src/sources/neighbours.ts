@@ -35,9 +35,10 @@ const entrySchema = z.looseObject({
 
 /**
  * Parses `ip [-s] -json neigh show` output (iproute2's JSON, ip-neighbour(8)): an array of entries with `dst`,
- * `lladdr`, `state` (a list of NUD state names) and, with -s, `confirmed` (seconds since the last confirmation). Keeps the IPv4 entries that have a valid link-layer address, MAC
- * lowercased; unknown state names are dropped. Throws SyntaxError when the text is not JSON and z.ZodError when it
- * is not an array of entries with a `dst`.
+ * `lladdr`, `state` (a list of NUD state names) and, with -s, `confirmed` (seconds since the last confirmation).
+ * Keeps the IPv4 entries, MAC lowercased (none for an unanswered entry); an entry whose `lladdr` is no MAC is
+ * dropped, and so are unknown state names. Throws SyntaxError when the text is not JSON and z.ZodError when it is
+ * not an array of entries with a `dst`.
  */
 export function parseIpNeighJson(text: string): Neighbour[] {
   return z
@@ -45,7 +46,8 @@ export function parseIpNeighJson(text: string): Neighbour[] {
     .parse(JSON.parse(text))
     .flatMap((e) => {
       const mac = e.lladdr === undefined ? undefined : normalizeMac(e.lladdr);
-      if (mac === undefined || !isIPv4(e.dst)) return [];
+      // A link-layer address that is no MAC makes the entry junk; none at all is an unanswered one.
+      if ((e.lladdr !== undefined && mac === undefined) || !isIPv4(e.dst)) return [];
       const state = e.state.filter((s): s is NeighbourState => (STATES as readonly string[]).includes(s));
       return [{ address: e.dst, mac, state, confirmedAgoSec: e.confirmed }];
     });

@@ -14,6 +14,12 @@ import { addr, lease, link, makeConfig } from "./fixtures.js";
 
 const MAC = "02:00:00:00:01:00";
 const byMac = makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
+const unanswered = (address: string, state: "FAILED" | "INCOMPLETE"): Neighbour => ({
+  address,
+  mac: undefined,
+  state: [state],
+  confirmedAgoSec: undefined,
+});
 const neigh = (address: string, state: NeighbourState, confirmedAgoSec?: number): Neighbour => ({
   address,
   mac: MAC,
@@ -27,9 +33,10 @@ const CAPTURED =
   '[{"dst":"192.168.1.50","lladdr":"02:00:00:00:01:00","state":["DELAY"]},{"dst":"192.168.1.99","state":["INCOMPLETE"]},' +
   '{"dst":"192.168.1.77","lladdr":"02:00:00:00:0a:0b","state":["PERMANENT"]}]';
 
-test("ip -json neigh: entries with a link-layer address are kept, MAC lowercased; INCOMPLETE and junk are not", () => {
+test("ip -json neigh: IPv4 entries are kept, MAC lowercased, an unanswered one without; junk is not", () => {
   assert.deepEqual(parseIpNeighJson(CAPTURED), [
     { address: "192.168.1.50", mac: MAC, state: ["DELAY"], confirmedAgoSec: undefined },
+    { address: "192.168.1.99", mac: undefined, state: ["INCOMPLETE"], confirmedAgoSec: undefined },
     { address: "192.168.1.77", mac: "02:00:00:00:0a:0b", state: ["PERMANENT"], confirmedAgoSec: undefined },
   ]);
   assert.deepEqual(
@@ -63,7 +70,7 @@ test("ip -json neigh: entries with a link-layer address are kept, MAC lowercased
   assert.throws(() => parseIpNeighJson('{"dst":"192.168.1.5"}'));
 });
 
-test("which source wins: a confirmed neighbour entry, else the lease, else an unconfirmed entry", () => {
+test("which source wins: the lease unless its address is unreachable, else a confirmed entry, else an unconfirmed one", () => {
   const cases: [
     string,
     { leases?: string[]; neighbours?: Neighbour[] },
@@ -90,10 +97,31 @@ test("which source wins: a confirmed neighbour entry, else the lease, else an un
       "neighbour",
     ],
     [
-      "moved to a static address after a lease: the fresh entry wins",
+      "re-leased to a new address: the lease is followed, the old address still REACHABLE",
+      { leases: ["192.168.1.120"], neighbours: [neigh("192.168.1.106", "REACHABLE", 1)] },
+      "192.168.1.120",
+      "lease-mac",
+    ],
+    [
+      "a lease and a static address both answering: the lease",
       { leases: ["192.168.1.100"], neighbours: [neigh("192.168.1.50", "REACHABLE")] },
+      "192.168.1.100",
+      "lease-mac",
+    ],
+    [
+      "left its lease for a static address: the lease's address FAILED, the new one answers",
+      {
+        leases: ["192.168.1.100"],
+        neighbours: [unanswered("192.168.1.100", "FAILED"), neigh("192.168.1.50", "REACHABLE")],
+      },
       "192.168.1.50",
       "neighbour",
+    ],
+    [
+      "the lease's address unanswered and nothing better: the lease",
+      { leases: ["192.168.1.100"], neighbours: [unanswered("192.168.1.100", "INCOMPLETE")] },
+      "192.168.1.100",
+      "lease-mac",
     ],
     [
       "an entry that agrees with the lease: the lease is named",
@@ -115,7 +143,7 @@ test("which source wins: a confirmed neighbour entry, else the lease, else an un
     ],
     [
       "FAILED or INCOMPLETE never count",
-      { neighbours: [neigh("192.168.1.50", "FAILED")] },
+      { neighbours: [unanswered("192.168.1.50", "FAILED")] },
       undefined,
       undefined,
     ],
