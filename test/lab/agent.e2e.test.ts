@@ -5,10 +5,10 @@ import { describe, it, type TestContext } from "node:test";
 import {
   AGENT_CLI,
   DEFAULT_PORTS,
-  LAN_ADDRESS,
   WAN_ADDRESS,
   createLabFor,
   pidRunning,
+  waitServes,
   sleep,
   waitFor,
   type AgentProcess,
@@ -34,30 +34,6 @@ async function startServing(t: TestContext, overrides: ConfigOverrides = {}): Pr
   const agent = lab.startAgent(config);
   const status = await agent.waitPhase("serving", 15_000);
   return { lab, agent, config, status };
-}
-
-/** Waits until a client gets the device's answer for `listen` at `address` (the right device port). */
-async function waitServes(
-  lab: Lab,
-  agent: AgentProcess,
-  listen: number,
-  address = lab.wanAddress,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const target = DEFAULT_PORTS.find((p) => p.listen === listen)?.target;
-  let last = "";
-  await waitFor(
-    async () => {
-      const r = await lab.curl6(listen, address, { connectTimeoutS: 1, maxTimeS: 2 });
-      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
-      return r.ok && r.answer?.port === target && r.answer?.remote === LAN_ADDRESS;
-    },
-    {
-      timeoutMs,
-      intervalMs: 20,
-      message: () => `[${address}]:${listen} did not serve; last curl: ${last}\n${agent.tail()}`,
-    },
-  );
 }
 
 async function assertServesAllPorts(lab: Lab, agent: AgentProcess, address = lab.wanAddress): Promise<void> {

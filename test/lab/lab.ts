@@ -796,6 +796,30 @@ export async function createLab(): Promise<Lab> {
   return lab;
 }
 
+/** Waits until a client gets the device's answer for `listen` at `address` (the right device port). */
+export async function waitServes(
+  lab: Lab,
+  agent: AgentProcess,
+  listen: number,
+  address = lab.wanAddress,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const target = DEFAULT_PORTS.find((p) => p.listen === listen)?.target;
+  let last = "";
+  await waitFor(
+    async () => {
+      const r = await lab.curl6(listen, address, { connectTimeoutS: 1, maxTimeS: 2 });
+      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
+      return r.ok && r.answer?.port === target && r.answer?.remote === LAN_ADDRESS;
+    },
+    {
+      timeoutMs,
+      intervalMs: 20,
+      message: () => `[${address}]:${listen} did not serve; last curl: ${last}\n${agent.tail()}`,
+    },
+  );
+}
+
 /** The part of node:test's TestContext the lab needs (so the demo need not import node:test). */
 export interface AfterHook {
   after(fn: () => Promise<void>): void;

@@ -5,18 +5,11 @@ import assert from "node:assert/strict";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import {
-  DEFAULT_PORTS,
-  DEVICE_MAC,
-  LAN_ADDRESS,
-  createLabFor,
-  waitFor,
-  type AgentProcess,
-  type Lab,
-} from "./lab.js";
+import { DEFAULT_PORTS, DEVICE_MAC, createLabFor, waitServes, type Lab } from "./lab.js";
 import { runDoctor, type DoctorReport } from "./doctor-helpers.js";
 
 const TEST = { timeout: 90_000 };
+const FIRST_LISTEN = DEFAULT_PORTS[0].listen;
 
 /** A lease line as odhcpd writes it (openwrt/odhcpd src/statefiles.c): the MAC unpadded, the address twice. */
 function odhcpdLine(iface: string, mac: string, address: string, validUntil: number): string {
@@ -35,20 +28,6 @@ function odhcpdLine(iface: string, mac: string, address: string, validUntil: num
 async function replaceFile(file: string, text: string): Promise<void> {
   await writeFile(`${file}.tmp`, text);
   await rename(`${file}.tmp`, file);
-}
-
-/** Waits until a client gets the device's answer through the first listener. */
-async function waitServes(lab: Lab, agent: AgentProcess, timeoutMs: number): Promise<void> {
-  const [{ listen, target }] = DEFAULT_PORTS;
-  let last = "";
-  await waitFor(
-    async () => {
-      const r = await lab.curl6(listen, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 1 });
-      last = `exit ${String(r.exitCode)} ${r.stderr.trim()}`;
-      return r.ok && r.answer?.port === target && r.answer.remote === LAN_ADDRESS;
-    },
-    { timeoutMs, intervalMs: 100, message: () => `not served; ${last}\n${agent.tail()}` },
-  );
 }
 
 async function deviceAddress(lab: Lab): Promise<string> {
@@ -85,7 +64,7 @@ describe("lease files", () => {
       const agent = lab.startAgent(config);
       const status = await agent.waitPhase("serving", 20_000);
       assert.deepEqual(status.device, { mac: DEVICE_MAC, address, source: "lease-single" });
-      await waitServes(lab, agent, 5_000);
+      await waitServes(lab, agent, FIRST_LISTEN, lab.wanAddress, 5_000);
     },
   );
 
@@ -109,7 +88,7 @@ describe("lease files", () => {
       const agent = lab.startAgent(config);
       const status = await agent.waitPhase("serving", 20_000);
       assert.deepEqual(status.device, { mac: DEVICE_MAC, address, source: "lease-single" });
-      await waitServes(lab, agent, 5_000);
+      await waitServes(lab, agent, FIRST_LISTEN, lab.wanAddress, 5_000);
       assert.deepEqual(leaseFilesCheck((await runDoctor(lab, config)).report), {
         status: "ok",
         detail: `lease file ${dnsmasq}: dnsmasq, 1 lease; lease file ${odhcpd}: odhcpd, 1 lease`,
@@ -121,7 +100,7 @@ describe("lease files", () => {
       await replaceFile(dnsmasq, `${phone}0 ${DEVICE_MAC} ${moved} sixgate-device *\n`);
       await replaceFile(odhcpd, "");
       await agent.waitPhase("serving", 20_000, (s) => s.device.address === moved);
-      await waitServes(lab, agent, 10_000);
+      await waitServes(lab, agent, FIRST_LISTEN, lab.wanAddress, 10_000);
     },
   );
 

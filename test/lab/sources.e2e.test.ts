@@ -7,13 +7,12 @@ import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import {
   DEFAULT_PORTS,
-  LAN_ADDRESS,
   createLabFor,
   runOk,
   signalPid,
   waitFor,
+  waitServes,
   statusSchema,
-  type AgentProcess,
   type AgentStatus,
   type ConfigOverrides,
   type Lab,
@@ -26,6 +25,7 @@ const TEST = { timeout: 90_000 };
  */
 const TICK = { health: { schedule: "*/2 * * * * *", timeoutMs: 500 } };
 const TICK_MS = 2_000;
+const FIRST_LISTEN = DEFAULT_PORTS[0].listen;
 const RECONCILE_MARGIN_MS = 2_500;
 
 async function startServing(t: TestContext, overrides: ConfigOverrides, name?: string) {
@@ -34,24 +34,6 @@ async function startServing(t: TestContext, overrides: ConfigOverrides, name?: s
   const agent = lab.startAgent(config);
   await agent.waitPhase("serving", 15_000);
   return { lab, agent, config };
-}
-
-/** Waits until a client gets the device's answer on the first port at `address`. */
-async function waitServes(lab: Lab, agent: AgentProcess, address: string, timeoutMs: number): Promise<void> {
-  const [{ listen, target }] = DEFAULT_PORTS;
-  let last = "";
-  await waitFor(
-    async () => {
-      const r = await lab.curl6(listen, address, { connectTimeoutS: 1, maxTimeS: 1 });
-      last = `exit ${String(r.exitCode)} ${r.stderr.trim()}`;
-      return r.ok && r.answer?.port === target && r.answer.remote === LAN_ADDRESS;
-    },
-    {
-      timeoutMs,
-      intervalMs: 50,
-      message: () => `[${address}]:${listen} not served; ${last}\n${agent.tail()}`,
-    },
-  );
 }
 
 /** The agent's status file as it stands. */
@@ -71,7 +53,7 @@ describe("sources: nothing stays stale", () => {
       t.after(() => signalPid(monitor, "SIGCONT"));
       const started = Date.now();
       await lab.renumberWan("2001:db8:1::20");
-      await waitServes(lab, agent, "2001:db8:1::20", TICK_MS + RECONCILE_MARGIN_MS);
+      await waitServes(lab, agent, FIRST_LISTEN, "2001:db8:1::20", TICK_MS + RECONCILE_MARGIN_MS);
       t.diagnostic(`served the new address ${Date.now() - started} ms after the unseen renumbering`);
       assert.equal((await agent.status()).wan.address, "2001:db8:1::20");
       assert.ok(agent.running);
@@ -107,7 +89,7 @@ describe("sources: nothing stays stale", () => {
         message: () => agent.tail(),
       });
       t.diagnostic(`followed the unseen lease ${Date.now() - started} ms after it was written`);
-      await waitServes(lab, agent, lab.wanAddress, 3_000);
+      await waitServes(lab, agent, FIRST_LISTEN, lab.wanAddress, 3_000);
     },
   );
 });
@@ -208,7 +190,7 @@ describe("a full runtime directory", () => {
       assert.ok(agent.running, agent.tail());
       // Still serving, and still following the network (the restarted monitor, or the next tick, sees this).
       await lab.renumberWan("2001:db8:1::30");
-      await waitServes(lab, agent, "2001:db8:1::30", TICK_MS + RECONCILE_MARGIN_MS);
+      await waitServes(lab, agent, FIRST_LISTEN, "2001:db8:1::30", TICK_MS + RECONCILE_MARGIN_MS);
       assert.ok(agent.running, agent.tail());
 
       // Room again: the next write clears the status file's problem.
