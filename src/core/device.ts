@@ -16,7 +16,7 @@
 // static device moved; the old entry stays REACHABLE for a while); otherwise, and among unconfirmed ones, the
 // address in use is kept, else the lowest, so two addresses of one device never make the listeners flap.
 import { compareIPv4, sameIPv4Subnet } from "./addr.js";
-import type { LeaseFileReport } from "./leases.js";
+import { UNRECOGNISED_FORMAT, type LeaseFileReport } from "./leases.js";
 import type { AddrInfo, Config, DeviceChoice, Lease, LinkInfo, Neighbour, NeighbourState } from "./types.js";
 
 export const unknownDevice: DeviceChoice = {
@@ -125,12 +125,10 @@ function fromEvidence(evidence: DeviceEvidence, config: Config, current: string 
 }
 
 /** "lease file X: unrecognised format" for each file read in no format we know; undefined when there is none. */
-export function unrecognisedLeaseFiles(files: readonly LeaseFileReport[]): string | undefined {
+function unrecognisedLeaseFiles(files: readonly LeaseFileReport[]): string | undefined {
   const unknown = files.filter((f) => f.format === "unknown");
   if (unknown.length === 0) return undefined;
-  return unknown
-    .map((f) => `lease file ${f.file}: unrecognised format (neither dnsmasq nor odhcpd)`)
-    .join("; ");
+  return unknown.map((f) => `lease file ${f.file}: ${UNRECOGNISED_FORMAT}`).join("; ");
 }
 
 /**

@@ -7,6 +7,9 @@ import type { Lease } from "./types.js";
 /** The formats we read. */
 export type LeaseFormat = "dnsmasq" | "odhcpd";
 
+/** What a file in no format we read is called, wherever it is reported (status reason, log, doctor). */
+export const UNRECOGNISED_FORMAT = "unrecognised format (neither dnsmasq nor odhcpd)";
+
 /**
  * What became of one lease file: its format, or "empty" (nothing but blanks), "unknown" (content in no format we
  * read: never taken for "no lease"), "missing" (no such file) or "unreadable" (the read failed; `error` says why).

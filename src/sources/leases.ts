@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { EMPTY, Observable, debounceTime, defer, merge, of } from "rxjs";
 import type { Logger } from "pino";
-import { parseLeaseFile, type LeaseFileReport } from "../core/leases.js";
+import { UNRECOGNISED_FORMAT, parseLeaseFile, type LeaseFileReport } from "../core/leases.js";
 import type { Event, Lease } from "../core/types.js";
 import { retryWithBackoff } from "../util/retry-backoff.js";
 import { runLatest } from "../util/run-latest.js";
@@ -39,8 +39,7 @@ export async function readLeaseFile(file: string): Promise<{ leases: Lease[]; re
 function trouble(r: LeaseFileReport): ["info" | "warn", string] | undefined {
   if (r.format === "missing") return ["info", "lease file does not exist (yet)"];
   if (r.format === "unreadable") return ["warn", "cannot read the lease file"];
-  if (r.format === "unknown")
-    return ["warn", "lease file in an unrecognised format (neither dnsmasq nor odhcpd)"];
+  if (r.format === "unknown") return ["warn", `lease file: ${UNRECOGNISED_FORMAT}`];
   if (r.error !== undefined) return ["warn", `lease file ${r.error}`];
   if (r.badLines > 0) return ["warn", "lease file lines skipped: they fit no lease record"];
   return undefined;

@@ -1,7 +1,7 @@
 // Which lease files were read, in which format, with how many leases: a file in a format we do not read is named
 // as such here, so that a device "without a lease" is never blamed for a file we could not understand.
 import { leaseFiles } from "../../config/schema.js";
-import type { LeaseFileReport } from "../../core/leases.js";
+import { UNRECOGNISED_FORMAT, type LeaseFileReport } from "../../core/leases.js";
 import type { DoctorContext } from "../context.js";
 import type { Check, CheckStatus } from "../types.js";
 
@@ -11,7 +11,7 @@ function describe(r: LeaseFileReport): { status: CheckStatus; text: string } {
   const skipped = r.badLines > 0 ? `, ${plural(r.badLines, "line")} skipped (no lease record)` : "";
   switch (r.format) {
     case "unknown":
-      return { status: "fail", text: "unrecognised format (neither dnsmasq nor odhcpd)" };
+      return { status: "fail", text: UNRECOGNISED_FORMAT };
     case "unreadable":
       return { status: "fail", text: `cannot read: ${r.error ?? "error"}` };
     case "missing":
