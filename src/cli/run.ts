@@ -147,7 +147,7 @@ export async function runCommand(
       ),
     lookAgain: () => lookAgain.next(),
     // nft reports changes to our table (a `flush ruleset`): repaired at once. iptables: the health tick checks.
-    firewallChanges: firewall.backend === "nft" ? nftTableChanges(runner, log, records) : undefined,
+    firewallChanges: firewall.backend === "nft" ? nftTableChanges(runner, log, records, problems) : undefined,
     problems,
     persisted: await loadOperatorChoices(config, log, store),
     store,

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { NFT_TABLE } from "../core/render/nft.js";
 import type { Runner } from "../effects/exec.js";
 import type { PidRecords } from "../effects/pid-records.js";
+import type { Problems } from "../util/problems.js";
 import { monitorTriggers } from "./ip-monitor.js";
 
 /**
@@ -44,12 +45,18 @@ export function concernsOurTable(line: string): boolean {
 /**
  * Emits when `table ip sixgate` may have changed: once when the monitor (re)starts (anything may have happened
  * while none ran), then at most once per NFT_QUIET_MS while events about our table arrive. Events about other
- * tables are ignored. Our own writes are reported too: the consumer's read-back finds them in place.
+ * tables are ignored. Our own writes are reported too: the consumer's read-back finds them in place. A monitor that
+ * exits is a problem in `problems` (the status names it) until its successor has run a while.
  */
-export function nftTableChanges(runner: Runner, log: Logger, records?: PidRecords): Observable<void> {
+export function nftTableChanges(
+  runner: Runner,
+  log: Logger,
+  records?: PidRecords,
+  problems?: Problems,
+): Observable<void> {
   const argv = ["nft", "-j", "monitor", "ruleset"];
   // The monitor's "start" at each (re)start is no event line, so it counts as ours: a check after every restart.
-  return monitorTriggers({ runner, argv, recordName: "nft-monitor", records, log }).pipe(
+  return monitorTriggers({ runner, argv, recordName: "nft-monitor", records, log, problems }).pipe(
     filter(concernsOurTable),
     throttleTime(NFT_QUIET_MS, asyncScheduler, { leading: false, trailing: true }),
     map(() => undefined),

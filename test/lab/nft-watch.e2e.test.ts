@@ -42,13 +42,13 @@ async function ourTable(lab: Lab): Promise<NftJson[] | undefined> {
 const rulesIn = (table: NftJson[] | undefined) =>
   (table ?? []).filter((o) => typeof o === "object" && o !== null && "rule" in o).length;
 
-/** The handle of our one rule, for `nft delete rule ... handle N`. */
-async function ourRuleHandle(lab: Lab): Promise<string> {
+/** Deletes our one rule by its handle (`nft delete rule ... handle N`), leaving the table and chain. */
+async function deleteOurRule(lab: Lab): Promise<void> {
   const listed = await lab.execOk("gw", ["nft", "-j", "list", "chain", "ip", "sixgate", "postrouting"]);
   const parsed = JSON.parse(listed.stdout) as { nftables: { rule?: { handle: number } }[] };
   const handle = parsed.nftables.find((o) => o.rule !== undefined)?.rule?.handle;
   assert.ok(handle !== undefined, `no rule in our chain:\n${listed.stdout}`);
-  return String(handle);
+  await lab.execOk("gw", ["nft", "delete", "rule", "ip", "sixgate", "postrouting", "handle", String(handle)]);
 }
 
 interface Watching {
@@ -130,18 +130,7 @@ describe("nft watch: our table changed behind our back is repaired within a seco
         await timeRepair(w, "nft delete table ip sixgate", () =>
           lab.execOk("gw", ["nft", "delete", "table", "ip", "sixgate"]),
         ),
-        await timeRepair(w, "nft delete rule (ours)", async () =>
-          lab.execOk("gw", [
-            "nft",
-            "delete",
-            "rule",
-            "ip",
-            "sixgate",
-            "postrouting",
-            "handle",
-            await ourRuleHandle(lab),
-          ]),
-        ),
+        await timeRepair(w, "nft delete rule (ours)", () => deleteOurRule(lab)),
         await timeRepair(w, "nft flush ruleset", () => lab.execOk("gw", ["nft", "flush", "ruleset"])),
         await timeRepair(w, "nft -f (flush ruleset + table inet filter)", () =>
           lab.execOk("gw", ["nft", "-f", "-"], { input: stock }),
@@ -185,21 +174,15 @@ describe("nft watch: our table changed behind our back is repaired within a seco
       await sleep(10 * NFT_QUIET_MS);
       assert.equal(ran(agent, READ_BACK), reads, `a foreign change made the agent check\n${agent.tail()}`);
       // ... while the watch was listening all along: a change of ours is repaired.
-      await timeRepair(w, "nft delete rule (ours), after foreign changes", async () =>
-        lab.execOk("gw", [
-          "nft",
-          "delete",
-          "rule",
-          "ip",
-          "sixgate",
-          "postrouting",
-          "handle",
-          await ourRuleHandle(lab),
-        ]),
-      );
+      await timeRepair(w, "nft delete rule (ours), after foreign changes", () => deleteOurRule(lab));
 
       const monitor = await lab.recordedPid("nft-monitor");
       signalPid(monitor, "SIGKILL");
+      // The status names it (until the restarted monitor has run a few seconds).
+      await waitFor(
+        async () => (await agent.status()).problems?.some((p) => p.startsWith("nft -j monitor exited")),
+        { timeoutMs: 5_000, message: () => `the status does not name the exit\n${agent.tail()}` },
+      );
       const restarted = await waitFor(
         async () => {
           const pid = await lab.recordedPid("nft-monitor").catch(() => undefined);
