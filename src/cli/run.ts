@@ -109,7 +109,7 @@ export async function runCommand(
     problems.set("pid-file", `cannot write the pid file under ${config.runtimeDir}: ${String(e)}`);
   });
 
-  const firewall = await selectFirewall(backend, runner, log);
+  const firewall = selectFirewall(backend, runner);
   const records = reportingFailures(createPidRecords(config.runtimeDir, log), problems, config.runtimeDir);
   const leftovers = await records.stopLeftovers();
   if (leftovers > 0) log.info({ leftovers }, "stopped processes left by an earlier run");

@@ -12,7 +12,7 @@ import type { AgentStatus } from "../core/status.js";
 import type { Config, SnatRule, State } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
-import { createNftFirewall, nftObjects, nftWorks } from "../effects/firewall/nft.js";
+import { createNftFirewall, nftObjects } from "../effects/firewall/nft.js";
 import { createConnector, type Connector } from "../effects/probes.js";
 import { createPidRecords, listenerRecordName } from "../effects/pid-records.js";
 import { checkTools } from "../effects/preflight.js";
@@ -96,15 +96,15 @@ async function rpFilter(iface: string): Promise<number | undefined> {
   return Math.max(all ?? 0, own ?? 0);
 }
 
+/** `usable`: the backend the tools preflight found (what `sixgate run` would use), undefined when none works. */
 async function readSnat(
   runner: Runner,
   config: Config,
   status: AgentStatus | undefined,
   expected: SnatRule | null,
+  usable: "nft" | "iptables" | undefined,
 ): Promise<SnatView> {
-  const backend =
-    status?.firewall.backend ??
-    (config.firewall !== "auto" ? config.firewall : (await nftWorks(runner)) ? "nft" : "iptables");
+  const backend = status?.firewall.backend ?? usable ?? (config.firewall === "iptables" ? "iptables" : "nft");
   if (backend === "nft") {
     const matches = await createNftFirewall(runner).matches(expected);
     const listed = await runner.run(["nft", "-j", "list", "table", "ip", NFT_TABLE]);
@@ -211,7 +211,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     rpFilter(config.lan.interface),
     expected === null && facts.enabled
       ? Promise.resolve(undefined)
-      : observe(() => readSnat(runner, config, agent.status, expected)),
+      : observe(async () => readSnat(runner, config, agent.status, expected, (await tools).backend)),
     ourListenerPids(
       config.runtimeDir,
       agent.status,
