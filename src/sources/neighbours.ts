@@ -1,6 +1,6 @@
 // The LAN interface's IPv4 neighbour table, where a device with a static address (no DHCP lease) is found by its
-// MAC as soon as it talks. Watched only while device.mac is set. `ip monitor neigh` lines that name the MAC are
-// triggers, as in netlink.ts: each is followed by an `ip -s -4 -json neigh show dev <lan>` snapshot, so a lost or
+// MAC as soon as it talks. Watched only while device.mac is set. `ip monitor neigh` lines that name the MAC (or an
+// entry that went unanswered) are triggers, as in netlink.ts: each is followed by an `ip -s -4 -json neigh show dev <lan>` snapshot, so a lost or
 // misread line does no harm; the health tick's look-again and hotplug `neigh` hints are triggers too.
 import { EMPTY, Observable, filter, merge } from "rxjs";
 import type { Logger } from "pino";
@@ -65,7 +65,13 @@ export async function readNeighbours(runner: Runner, lan: string, log: Logger): 
 }
 
 /**
- * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names `mac` (or at a hint). `lan` must be a
+ * An entry that went unanswered has no MAC on its line, yet it can decide the device: a lease whose address FAILED
+ * gives way to the device's static address (src/core/device.ts).
+ */
+const UNANSWERED = /\b(FAILED|INCOMPLETE)\b/;
+
+/**
+ * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names `mac` or an unanswered entry (or at a hint). `lan` must be a
  * validated interface name and `mac` a normalised MAC (the config schema checks both). problems: where an exit of the
  * monitor is reported (see ip-monitor.ts).
  */
@@ -85,7 +91,7 @@ export function neighbourEvents(
     records,
     log,
     problems,
-  }).pipe(filter((line) => line === "start" || line.toLowerCase().includes(mac)));
+  }).pipe(filter((line) => line === "start" || line.toLowerCase().includes(mac) || UNANSWERED.test(line)));
   return merge(triggers, hints).pipe(
     runLatest(() => readNeighbours(runner, lan, log)),
     filter((e): e is Event => e !== undefined),

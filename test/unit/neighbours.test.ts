@@ -229,7 +229,7 @@ test("reduce + plan: a static device with an empty lease file is served once its
   assert.match(state.facts.device.detail ?? "", /keeping the last known address/);
 });
 
-test("the source: a snapshot at start, then one per monitor line naming the MAC (other hosts' lines are ignored)", async () => {
+test("the source: a snapshot at start, then one per monitor line naming the MAC or an unanswered entry (other hosts' lines are ignored)", async () => {
   const lines = new Subject<string>();
   const calls: string[] = [];
   let onLine: (line: string) => void = () => undefined;
@@ -256,17 +256,21 @@ test("the source: a snapshot at start, then one per monitor line naming the MAC 
   };
   lines.subscribe((l) => onLine(l));
   const events = firstValueFrom(
-    neighbourEvents(runner, "lan0", MAC, pino({ level: "silent" })).pipe(take(2), toArray()),
+    neighbourEvents(runner, "lan0", MAC, pino({ level: "silent" })).pipe(take(3), toArray()),
   );
   await new Promise((r) => setTimeout(r, 20));
   lines.next("192.168.1.77 dev lan0 lladdr 02:00:00:00:0a:0b REACHABLE"); // another host: no snapshot
   lines.next(`192.168.1.51 dev lan0 lladdr ${MAC.toUpperCase()} REACHABLE`);
-  const [first, second] = await events;
+  await new Promise((r) => setTimeout(r, 20));
+  // A lease's address that stopped answering carries no MAC, and can still decide the device.
+  lines.next("192.168.1.100 dev lan0 FAILED");
+  const seen = await events;
   assert.deepEqual(
-    [first, second].map((e) => (e?.type === "neighbours" ? e.neighbours[0]?.address : e?.type)),
-    ["192.168.1.50", "192.168.1.51"],
+    seen.map((e) => (e.type === "neighbours" ? e.neighbours[0]?.address : e.type)),
+    ["192.168.1.50", "192.168.1.51", "192.168.1.52"],
   );
   assert.deepEqual(calls.sort().reverse(), [
+    "ip -s -4 -json neigh show dev lan0",
     "ip -s -4 -json neigh show dev lan0",
     "ip -s -4 -json neigh show dev lan0",
     "ip -o monitor neigh",
