@@ -102,8 +102,10 @@ const configFields = z.strictObject({
       keepaliveSec: z.number().int().min(0).max(7200).default(120),
       /** Closes a connection with no traffic either way for this long; absent = never. */
       idleTimeoutSec: z.number().int().min(1).max(604800).optional(),
+      /** After one side ends its sending (half-close), how long the other may still send (socat -t). */
+      halfCloseSec: z.number().min(0.1).max(3600).default(30),
     })
-    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5, keepaliveSec: 120 }),
+    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5, keepaliveSec: 120, halfCloseSec: 30 }),
   /** A link that went down `flaps` times within windowSec is held down until steady for holdSec (0 flaps = off). */
   flapDamping: z
     .strictObject({

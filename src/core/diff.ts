@@ -14,7 +14,8 @@ export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
     a.backlog === b.backlog &&
     a.connectTimeoutSec === b.connectTimeoutSec &&
     a.keepaliveSec === b.keepaliveSec &&
-    a.idleTimeoutSec === b.idleTimeoutSec
+    a.idleTimeoutSec === b.idleTimeoutSec &&
+    a.halfCloseSec === b.halfCloseSec
   );
 }
 

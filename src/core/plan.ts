@@ -87,6 +87,7 @@ export function plan(facts: Facts, config: Config): Plan {
       connectTimeoutSec: config.listener.connectTimeoutSec,
       keepaliveSec: config.listener.keepaliveSec,
       idleTimeoutSec: config.listener.idleTimeoutSec ?? null,
+      halfCloseSec: config.listener.halfCloseSec,
     }))
     .sort((a, b) => a.listen - b.listen);
   return {

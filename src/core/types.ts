@@ -108,6 +108,8 @@ export interface ListenerSpec {
   keepaliveSec: number;
   /** Inactivity timeout of a connection, seconds; null = none. */
   idleTimeoutSec: number | null;
+  /** How long a connection lives on after one side half-closed (shut down its sending side), seconds. */
+  halfCloseSec: number;
 }
 
 export interface Desired {

@@ -30,6 +30,8 @@ test("a minimal config gets the documented defaults", () => {
   assert.equal(c.firewall, "auto");
   assert.equal(c.runtimeDir, "/run/sixgate");
   assert.equal(c.debounceMs, 300);
+  assert.equal(c.listener.halfCloseSec, 30);
+  assert.equal(parseConfig(base + "listener: { maxChildren: 8 }\n", "t").listener.halfCloseSec, 30);
 });
 
 test("lease files: the top-level list, the shorthand's device.leases, never both", () => {
@@ -96,6 +98,8 @@ test("every error names the field and the problem", () => {
     ],
     [base + "health: { schedule: '*/30 * * * * 9' }\n", /^health\.schedule: /],
     [base + "mqtt: { url: 'http://broker' }\n", /^mqtt\.url: /],
+    [base + "listener: { halfCloseSec: 0 }\n", /^listener\.halfCloseSec: /],
+    [base + "listener: { halfCloseSec: 3601 }\n", /^listener\.halfCloseSec: /],
   ];
   for (const [text, expected] of cases) {
     const found = problems(text);

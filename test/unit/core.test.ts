@@ -494,3 +494,20 @@ test("diff orders stops, then the firewall, then starts", () => {
     ["stop-listener", "apply-snat", "start-listener"],
   );
 });
+
+test("listener.halfCloseSec reaches every listener spec, and a change of it restarts the listeners", () => {
+  const before = plan(healthyFacts(), config).desired;
+  assert.deepEqual(
+    before.listeners.map((l) => l.halfCloseSec),
+    [30, 30],
+  );
+  const after = plan(healthyFacts(), makeConfig({ listener: { halfCloseSec: 2.5 } })).desired;
+  assert.deepEqual(
+    after.listeners.map((l) => l.halfCloseSec),
+    [2.5, 2.5],
+  );
+  assert.deepEqual(
+    diff(before, after).map((s) => s.kind),
+    ["stop-listener", "stop-listener", "start-listener", "start-listener"],
+  );
+});

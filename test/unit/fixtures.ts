@@ -70,6 +70,7 @@ export function listenerSpec(over: Partial<ListenerSpec> = {}): ListenerSpec {
     connectTimeoutSec: 5,
     keepaliveSec: 120,
     idleTimeoutSec: null,
+    halfCloseSec: 30,
     ...over,
   };
 }

@@ -78,6 +78,8 @@ test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address
     "socat",
     "-d",
     "-d",
+    "-t",
+    "30",
     "TCP6-LISTEN:2323,bind=[2001:db8:1::1],ipv6only=1,fork,reuseaddr,max-children=64,backlog=32," +
       "keepalive,keepidle=120,keepintvl=30,keepcnt=4",
     "TCP4:192.168.1.100:23,bind=192.168.1.1,so-bindtodevice=lan0,connect-timeout=5," +
@@ -87,9 +89,15 @@ test("socat: IPv6 listener on the WAN address, IPv4 leg bound to the LAN address
 
 test("socat: keepalive off, an idle timeout; a short keepalive still probes at least a second apart", () => {
   const argv = renderSocatArgv({ ...LISTENER, keepaliveSec: 0, idleTimeoutSec: 600 });
-  assert.deepEqual(argv.slice(0, 5), ["socat", "-d", "-d", "-T", "600"]);
+  assert.deepEqual(argv.slice(0, 7), ["socat", "-d", "-d", "-t", "30", "-T", "600"]);
   assert.ok(argv.every((a) => !a.includes("keep")));
   assert.deepEqual(renderKeepalive(2), ["keepalive", "keepidle=2", "keepintvl=1", "keepcnt=4"]);
+});
+
+test("socat: the wait after a half-close is the configured one, fractions included", () => {
+  const argv = renderSocatArgv({ ...LISTENER, halfCloseSec: 2.5 });
+  assert.equal(argv[argv.indexOf("-t") + 1], "2.5");
+  assert.equal(argv.filter((a) => a === "-t").length, 1);
 });
 
 test("socat probe argv: the listener's own IPv4 leg, one connect that sends nothing", () => {

@@ -57,6 +57,7 @@ function spec(listen: number, target: number): ListenerSpec {
     connectTimeoutSec: 2,
     keepaliveSec: 120,
     idleTimeoutSec: null,
+    halfCloseSec: 30,
   };
 }
 

@@ -37,8 +37,11 @@ export function renderKeepalive(keepaliveSec: number): string[] {
 }
 
 /**
- * `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. `-T` ends a
- * connection (a forked child) with no traffic either way for idleTimeoutSec.
+ * `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. `-t` is how long a
+ * connection lives on after one side half-closed: a client that sends its request and shuts down its sending side
+ * (`nc -N`, HTTP/1.0 tools, PLC scripts) still gets an answer the device sends within halfCloseSec (socat's own
+ * default, 0.5 s, loses a slow device's answer). `-T` ends a connection (a forked child) with no traffic either
+ * way for idleTimeoutSec.
  */
 export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
   const keepalive = renderKeepalive(spec.keepaliveSec);
@@ -53,7 +56,16 @@ export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
     ...keepalive,
   ].join(",");
   const idle = spec.idleTimeoutSec === null ? [] : ["-T", String(spec.idleTimeoutSec)];
-  return [socat, "-d", "-d", ...idle, listen, [renderDeviceLeg(spec), ...keepalive].join(",")];
+  return [
+    socat,
+    "-d",
+    "-d",
+    "-t",
+    String(spec.halfCloseSec),
+    ...idle,
+    listen,
+    [renderDeviceLeg(spec), ...keepalive].join(","),
+  ];
 }
 
 /**
