@@ -1,6 +1,9 @@
 // MQTT health, dashboard commands and Home Assistant discovery. See docs/mqtt.md and docs/home-assistant.md.
-export { startMqtt, cleanupMqtt, loadSecrets, MqttSetupError, MAX_CONCURRENT_COMMANDS } from "./client.js";
-export type { StartMqttOptions, MqttHandle, MqttView } from "./client.js";
+export { startMqtt } from "./session.js";
+export type { StartMqttOptions, MqttHandle, MqttView } from "./session.js";
+export { cleanupMqtt } from "./cleanup.js";
+export { loadSecrets, MqttSetupError } from "./secrets.js";
+export { MAX_CONCURRENT_COMMANDS } from "./responder.js";
 export { mqttConfigSchema, type MqttConfig, type MqttConfigInput } from "./config.js";
 export { mqttRedactPaths, scrubSecrets } from "./redact.js";
 export { topicsFor, type Topics } from "./topics.js";
