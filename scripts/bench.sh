@@ -1,22 +1,44 @@
 #!/usr/bin/env bash
 # npm run bench: lab benchmarks (root, namespaces); prints figures and writes bench/results/latest.json.
 # Then what one hook event costs, the socat hook against `sixgate notify` (bench/results/hooks.json), the idle
-# agent's memory per Node line and flags (bench/results/memory.json) and by module (bench/results/heap-by-module.json).
+# agent's memory per Node line and flags (bench/results/memory.json) and by module (bench/results/heap-by-module.json),
+# and the data plane (bench/results/dataplane.json, docs/benchmarks.md).
 #
 #   npm run bench                  all of the above (a few minutes)
 #   npm run bench -- idle-hour     only the one-hour idle run: memory growth (bench/results/idle-hour.json)
+#   npm run bench -- dataplane     only the data plane against kernel routing, socat, 6tunnel and HAProxy
+#                                  (bench/results/dataplane.json, docs/benchmarks.md; about 8 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npm run build >/dev/null
+
+# What only the data-plane bench uses (the load generator, the device's web server, a relay to compare with),
+# installed when missing. Debian starts the nginx service on install where systemd runs; the bench runs its own.
+dataplane_tools() {
+  local missing=() pkg
+  for pkg in wrk nginx-light 6tunnel; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  echo "==> installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+}
+
 case "${1:-}" in
 idle-hour)
   node --import tsx bench/idle-hour.ts
   exit
   ;;
+dataplane)
+  dataplane_tools
+  node --import tsx bench/dataplane.ts
+  exit
+  ;;
 '') ;;
 *)
-  echo "usage: npm run bench [-- idle-hour]" >&2
+  echo "usage: npm run bench [-- idle-hour | dataplane]" >&2
   exit 64
   ;;
 esac
@@ -24,3 +46,5 @@ node --import tsx bench/lab-bench.ts
 node --import tsx bench/hook-cost.ts
 node --import tsx bench/idle-memory.ts
 node --import tsx bench/heap-by-module.ts
+dataplane_tools
+node --import tsx bench/dataplane.ts
