@@ -8,6 +8,7 @@ import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
 import { selectFirewall } from "../effects/firewall/select.js";
+import { createHaproxyListeners } from "../effects/listeners/haproxy.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
 import { createPidRecords, type PidRecords } from "../effects/pid-records.js";
 import { createStateStore, loadOperatorChoices } from "../effects/state-store.js";
@@ -92,7 +93,7 @@ export async function runCommand(
   let inForce: { readonly config: Config } = { config };
   const runner = createRunner(log, () => inForce.config.commandTimeoutMs);
   // Before anything is touched: a busybox ip or a missing socat would otherwise leave an agent that never serves.
-  const backend = await requireTools(runner, config.firewall);
+  const backend = await requireTools(runner, config.firewall, config.listener.backend);
   if (backend === undefined) return EXIT_UNAVAILABLE;
   await ensureRuntimeDir(config.runtimeDir);
   const other = await runningAgentPid(config.runtimeDir);
@@ -113,7 +114,10 @@ export async function runCommand(
   const records = reportingFailures(createPidRecords(config.runtimeDir, log), problems, config.runtimeDir);
   const leftovers = await records.stopLeftovers();
   if (leftovers > 0) log.info({ leftovers }, "stopped processes left by an earlier run");
-  const listeners = createSocatListeners({ runner, log, records });
+  const listeners =
+    config.listener.backend === "haproxy"
+      ? createHaproxyListeners({ runner, log, records, runtimeDir: config.runtimeDir })
+      : createSocatListeners({ runner, log, records });
 
   const store = createStateStore(config.stateDir, log);
   // One socket server shared by both sources (share): hook messages are hints to look again.

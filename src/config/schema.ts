@@ -104,8 +104,17 @@ const configFields = z.strictObject({
       idleTimeoutSec: z.number().int().min(1).max(604800).optional(),
       /** After one side ends its sending (half-close), how long the other may still send (socat -t). */
       halfCloseSec: z.number().min(0.1).max(3600).default(30),
+      /** What carries the traffic: a socat per port, or one HAProxy for every port (docs/configuration.md). */
+      backend: z.enum(["socat", "haproxy"]).default("socat"),
     })
-    .default({ maxChildren: 64, backlog: 32, connectTimeoutSec: 5, keepaliveSec: 120, halfCloseSec: 30 }),
+    .default({
+      maxChildren: 64,
+      backlog: 32,
+      connectTimeoutSec: 5,
+      keepaliveSec: 120,
+      halfCloseSec: 30,
+      backend: "socat",
+    }),
   /** A link that went down `flaps` times within windowSec is held down until steady for holdSec (0 flaps = off). */
   flapDamping: z
     .strictObject({

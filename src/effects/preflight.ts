@@ -31,6 +31,7 @@ export interface ToolCheck {
 const PACKAGES = {
   ip: "iproute2 (Debian) or ip-full (OpenWrt)",
   socat: "socat (Debian and OpenWrt)",
+  haproxy: "haproxy (Debian and OpenWrt)",
   nft: "nftables (Debian) or nftables-json (OpenWrt)",
   iptables: "iptables (Debian) or iptables-nft (OpenWrt)",
 } as const;
@@ -100,6 +101,18 @@ function judgeSocat(r: RunResult): string | undefined {
   return `is not a working socat: ${firstLine(r)}`;
 }
 
+/** `haproxy -v`: prints its version ("HAProxy version 2.6.12-1 ..."); 2.2 or later has the keepalive keywords used. */
+function judgeHaproxy(r: RunResult): string | undefined {
+  const cannot = notRunnable(r);
+  if (cannot !== undefined) return cannot;
+  const m = /HA-?Proxy version (\d+)\.(\d+)/i.exec(r.stdout);
+  if (r.exitCode !== 0 || m === null) return `is not a working haproxy: ${firstLine(r)}`;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 2 || (major === 2 && minor >= 2)
+    ? undefined
+    : `is version ${major}.${minor}; 2.2 or later is needed`;
+}
+
 /**
  * `nft -j list tables`: the nft backend applies with nft and reads back with `nft -j` (a build without JSON says so);
  * a failure here is also what a missing nf_tables or missing privileges look like.
@@ -154,15 +167,22 @@ async function checkIptables(runner: Runner): Promise<ToolFault[]> {
  * Checks every tool the agent runs: ip (-json and monitor), socat, and the firewall backend's tools. With
  * firewall "auto", nft is used when it works and iptables otherwise, and only when neither works is that a fault.
  */
-export async function checkTools(runner: Runner, firewall: "auto" | "nft" | "iptables"): Promise<ToolCheck> {
-  const [ip, socat, nft, iptables] = await Promise.all([
+export async function checkTools(
+  runner: Runner,
+  firewall: "auto" | "nft" | "iptables",
+  listeners: "socat" | "haproxy" = "socat",
+): Promise<ToolCheck> {
+  const [ip, socat, haproxy, nft, iptables] = await Promise.all([
     checkIp(runner),
     probe(runner, ["socat", "-V"]).then(judgeSocat),
+    // socat stays needed with haproxy: the device-hop probe connects through it.
+    listeners === "haproxy" ? probe(runner, ["haproxy", "-v"]).then(judgeHaproxy) : undefined,
     firewall === "iptables" ? undefined : probe(runner, ["nft", "-j", "list", "tables"]).then(judgeNft),
     firewall === "nft" ? [] : checkIptables(runner),
   ]);
   const faults = [...ip];
   if (socat !== undefined) faults.push({ tool: "socat", problem: socat, install: PACKAGES.socat });
+  if (haproxy !== undefined) faults.push({ tool: "haproxy", problem: haproxy, install: PACKAGES.haproxy });
   const nftFault = nft === undefined ? [] : [{ tool: "nft", problem: nft, install: PACKAGES.nft }];
   let backend: ToolCheck["backend"];
   if (firewall === "nft") {
@@ -189,8 +209,9 @@ export async function checkTools(runner: Runner, firewall: "auto" | "nft" | "ipt
 export async function requireTools(
   runner: Runner,
   firewall: "auto" | "nft" | "iptables",
+  listeners: "socat" | "haproxy" = "socat",
 ): Promise<"nft" | "iptables" | undefined> {
-  const { faults, backend } = await checkTools(runner, firewall);
+  const { faults, backend } = await checkTools(runner, firewall, listeners);
   if (backend !== undefined && faults.length === 0) return backend;
   const lines = describeToolFaults(faults)
     .map((line) => `  ${line}\n`)

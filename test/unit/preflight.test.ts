@@ -278,3 +278,32 @@ describe("ip failing after start: a problem the status names", () => {
     assert.deepEqual(problems.list(), [], "our own stop is not reported");
   });
 });
+
+describe("preflight: haproxy, only when listener.backend chooses it", () => {
+  const HAPROXY_26 = ok("HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\n");
+
+  test("with socat (the default) haproxy is not asked; with haproxy it is, and a working one is no fault", async () => {
+    const socat = fakeRunner(HEALTHY);
+    await checkTools(socat, "auto");
+    assert.ok(!socat.calls.includes("haproxy -v"));
+    const runner = fakeRunner({ ...HEALTHY, "haproxy -v": HAPROXY_26 });
+    assert.deepEqual(await checkTools(runner, "auto", "haproxy"), { faults: [], backend: "nft" });
+    assert.ok(runner.calls.includes("haproxy -v"));
+  });
+
+  test("haproxy missing, too old, or not haproxy: named with its package", async () => {
+    const withHaproxy = (answer: RunResult) =>
+      checkTools(fakeRunner({ ...HEALTHY, "haproxy -v": answer }), "auto", "haproxy");
+    assert.deepEqual(describeToolFaults((await withHaproxy(NOT_FOUND)).faults), [
+      "haproxy: not found on PATH; install haproxy (Debian and OpenWrt)",
+    ]);
+    assert.deepEqual(
+      (await withHaproxy(ok("HA-Proxy version 2.0.33 2023/08/19\n"))).faults.map((f) => f.problem),
+      ["is version 2.0; 2.2 or later is needed"],
+    );
+    assert.deepEqual(
+      (await withHaproxy(failed(1, "haproxy: bad option\n"))).faults.map((f) => f.problem),
+      ["is not a working haproxy: haproxy: bad option"],
+    );
+  });
+});

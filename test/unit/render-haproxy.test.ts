@@ -18,7 +18,14 @@ const cases = {
   /** Given out of order, rendered in port order; keepalive off on one, an idle timeout and fractions on the other. */
   "two-ports": [
     listenerSpec({ listen: 8443, target: 443, keepaliveSec: 0, idleTimeoutSec: 600, connectTimeoutSec: 0.5 }),
-    listenerSpec({ listen: 23, target: 2323, maxChildren: 4, backlog: 128, keepaliveSec: 7 }),
+    listenerSpec({
+      listen: 23,
+      target: 2323,
+      maxChildren: 4,
+      backlog: 128,
+      keepaliveSec: 7,
+      halfCloseSec: 2.5,
+    }),
   ],
 };
 

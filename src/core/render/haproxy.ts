@@ -58,6 +58,9 @@ function listenSection(spec: ListenerSpec): string[] {
     `timeout connect ${Math.round(spec.connectTimeoutSec * 1000)}ms`,
     `timeout client ${idle}`,
     `timeout server ${idle}`,
+    // After one side half-closed, the other may still send for halfCloseSec (socat -t): a slow device's answer.
+    `timeout client-fin ${Math.round(spec.halfCloseSec * 1000)}ms`,
+    `timeout server-fin ${Math.round(spec.halfCloseSec * 1000)}ms`,
     ...keepaliveLines(spec.keepaliveSec),
     // The device answers the gateway's LAN address, and the connection cannot leave through the WAN even if an
     // upstream network uses the LAN's subnet (socat: bind=, so-bindtodevice=).
