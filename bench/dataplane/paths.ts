@@ -59,12 +59,21 @@ function kernelPath(): BenchPath {
       await lab.ipOk("cli", ["-6", "route", "add", `${KERNEL_PREFIX}/64`, "via", lab.wanAddress]);
     },
     async stop({ lab }) {
-      // Every step even if one fails: the next path must find the lab as the agent knows it.
+      // Every step even if one fails (start may have stopped half-way), then the state the other paths need.
+      const sysctl = (role: "gw" | "dev", setting: string) => lab.exec(role, ["sysctl", "-q", "-w", setting]);
       await lab.ip("cli", ["-6", "route", "del", `${KERNEL_PREFIX}/64`]);
-      await lab.sysctl("gw", { "net.ipv6.conf.all.forwarding": 0 });
+      await sysctl("gw", "net.ipv6.conf.all.forwarding=0");
       await lab.ip("gw", ["-6", "addr", "del", `${GATEWAY_V6}/64`, "dev", "lan0"]);
       await lab.ip("gw", ["-6", "neigh", "flush", "dev", "lan0"]);
-      await lab.sysctl("dev", { "net.ipv6.conf.eth0.disable_ipv6": 1 });
+      await sysctl("dev", "net.ipv6.conf.eth0.disable_ipv6=1");
+      const read = async (role: "gw" | "dev", key: string) =>
+        (await lab.exec(role, ["sysctl", "-n", key])).stdout.trim();
+      const forwarding = await read("gw", "net.ipv6.conf.all.forwarding");
+      const deviceV6Off = await read("dev", "net.ipv6.conf.eth0.disable_ipv6");
+      if (forwarding !== "0" || deviceV6Off !== "1")
+        throw new Error(
+          `kernel path not undone: gw forwarding=${forwarding}, device disable_ipv6=${deviceV6Off}`,
+        );
     },
   };
 }
