@@ -41,6 +41,7 @@ export const statusSchema = z.object({
       pid: z.number().int().nullable().optional(),
       restarts: z.number().int(),
       connections: z.number().int().optional(),
+      connectionErrors: z.number().int().optional(),
     }),
   ),
   firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer, connect, type Server } from "node:net";
 import { tmpdir } from "node:os";
+import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import type { ListenerSpec } from "../../src/core/types.js";
@@ -84,9 +85,17 @@ async function setup(
 test("start resolves once socat is bound, and a client reaches the device through it", async (t) => {
   const { server, port } = await device();
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const { listeners, dir } = await setup(t);
+  const { log: captured, records: lines } = recordingLogger();
+  const { listeners, dir } = await setup(t, { log: captured });
   const listen = freePort();
+  const started = performance.now();
   await listeners.start(spec(listen, port));
+  // Seen bound, not assumed after the ready timeout (3 s, with a warning).
+  assert.ok(performance.now() - started < 2000, `start took ${performance.now() - started} ms`);
+  assert.deepEqual(
+    lines.filter((l) => l.level >= 40).map((l) => l.msg),
+    [],
+  );
   assert.equal(await fetchThrough(listen), "device says hi\n");
   const [status] = listeners.statuses();
   assert.ok(status !== undefined);
@@ -181,13 +190,18 @@ test("a planned stop logs nothing above debug", async (t) => {
   const { listeners } = await setup(t, { log: captured });
   const listen = freePort();
   await listeners.start(spec(listen, port));
+  const first = listeners.statuses()[0]?.pid;
   await listeners.start({ ...spec(listen, port), maxChildren: 4 }); // replaced: the old one is stopped
+  const second = listeners.statuses()[0]?.pid;
   await listeners.stop(listen);
   assert.deepEqual(
     lines.filter((l) => l.level > 20).map((l) => l.msg),
     [],
   );
-  assert.ok(lines.some((l) => l.msg === "socat" && String(l.socat).includes("exiting on signal")));
+  // Both were really stopped: gone, or at most zombies (an empty command line) until node reaps them.
+  assert.ok(typeof first === "number" && typeof second === "number" && first !== second);
+  for (const pid of [first, second])
+    assert.equal(existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, "utf8") : "", "");
 });
 
 // The rejection is the reconcile's error, and so the degraded phase's reason (was: "exited (code ?)").

@@ -37,7 +37,10 @@ export function renderKeepalive(keepaliveSec: number): string[] {
 }
 
 /**
- * `-d -d` makes socat announce "listening on", which tells the supervisor the port is bound. `-t` is how long a
+ * No `-d`: socat then logs only errors (a failed connection to the device, a port already taken), nothing per
+ * connection that went well; each logged line costs the listener a write and the agent a read, which made sixgate's
+ * socat a quarter slower than socat run by hand. The supervisor sees the port bound in /proc instead of waiting for
+ * the "listening on" notice (effects/listeners/bound.ts). `-t` is how long a
  * connection lives on after one side half-closed: a client that sends its request and shuts down its sending side
  * (`nc -N`, HTTP/1.0 tools, PLC scripts) still gets an answer the device sends within halfCloseSec (socat's own
  * default, 0.5 s, loses a slow device's answer). `-T` ends a connection (a forked child) with no traffic either
@@ -58,8 +61,6 @@ export function renderSocatArgv(spec: ListenerSpec, socat = "socat"): string[] {
   const idle = spec.idleTimeoutSec === null ? [] : ["-T", String(spec.idleTimeoutSec)];
   return [
     socat,
-    "-d",
-    "-d",
     "-t",
     String(spec.halfCloseSec),
     ...idle,

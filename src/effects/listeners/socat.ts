@@ -9,6 +9,7 @@ import type { Runner, Spawned } from "../exec.js";
 import { listenerRecordName, type PidRecords } from "../pid-records.js";
 import { countChildren } from "./children.js";
 import type { Listeners } from "./listeners.js";
+import { listensOn } from "./bound.js";
 
 export interface SocatOptions {
   runner: Runner;
@@ -16,7 +17,7 @@ export interface SocatOptions {
   /** Where pids are recorded, so a restarted agent can stop what a killed one left. */
   records: PidRecords;
   socatPath?: string;
-  /** How long socat may take to report "listening" before start() gives up. */
+  /** How long socat may take to bind its port before start() stops waiting (and assumes it is). */
   readyTimeoutMs?: number;
   backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
   /** Clock and timers, injectable for tests. */
@@ -48,6 +49,9 @@ interface Entry {
 }
 
 const LEVELS: Record<string, "error" | "warn" | "debug"> = { F: "error", E: "error", W: "warn" };
+
+/** How often a starting listener is looked at (listensOn) until its port is bound. */
+const READY_POLL_MS = 10;
 
 /** A port's connection errors are logged at most this often: a device that is off fails every probe's connection. */
 export const ERROR_LOG_EVERY_MS = 60_000;
@@ -145,14 +149,11 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   const launch = (entry: Entry): Promise<void> => {
     const { listen } = entry.spec;
     let lastError: string | null = null;
-    let markReady: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => (markReady = resolve));
     const child = runner.spawn(entry.argv, {
       // socat forks a child per connection; stopping the listener stops its connections too.
       group: true,
       onStderrLine: (line) => {
         const { level, message, pid } = parseSocatLine(line);
-        if (message.startsWith("listening on")) markReady();
         // Our own stop: socat's "exiting on signal 15" is expected.
         if (entry.stopping) {
           log.debug({ listen, pid, socat: message }, "socat");
@@ -199,22 +200,31 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       return exit;
     });
 
+    // socat logs nothing when all is well (no -d): the port bound by this very process is the sign it is ready.
+    let waiting = true;
+    const bound = async (pid: number): Promise<"ready"> => {
+      while (waiting && !(await listensOn(pid, listen)))
+        await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+      return "ready";
+    };
     let timeout: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">(
       (resolve) => (timeout = setTimeout(() => resolve("timeout"), readyTimeoutMs)),
     );
     return Promise.race([
-      ready.then(() => "ready" as const),
+      // A process that never started (no pid) binds nothing: its exit decides.
+      ...(child.pid === undefined ? [] : [bound(child.pid)]),
       exited.then(() => "exited" as const),
       timedOut,
     ]).then(async (outcome) => {
+      waiting = false;
       clearTimeout(timeout);
       // Ready means recorded too: an agent killed right after start() must leave a record to clean up by.
       await entry.recorded;
       if (outcome === "exited")
         throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
       if (outcome === "timeout")
-        log.warn({ listen }, "socat did not report listening in time; assuming it is");
+        log.warn({ listen }, "socat did not bind its port in time; assuming it will");
       if (entry.child === child) {
         entry.state = "running";
         entry.lastError = null;
