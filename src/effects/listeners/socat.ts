@@ -154,7 +154,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       group: true,
       onStderrLine: (line) => {
         const { level, message, pid } = parseSocatLine(line);
-        // Our own stop: socat's "exiting on signal 15" is expected.
+        // Our own stop: whatever socat says then (an error of a connection cut short) is expected.
         if (entry.stopping) {
           log.debug({ listen, pid, socat: message }, "socat");
           return;
