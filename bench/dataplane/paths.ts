@@ -151,17 +151,24 @@ function sixgatePath(
     port,
     async unavailable({ lab }) {
       if (backend === undefined) return undefined;
-      // The agent supports the backend when `sixgate plan` takes the config and plans an HAProxy for it.
+      // The config schema is strict: `sixgate plan` taking the config means this agent knows the backend.
       const r = await run(cliArgv(lab.ns.gw, ["plan", "--config", await configFor(lab)]), {
         timeoutMs: 30_000,
       });
-      if (r.ok && /haproxy/i.test(r.stdout)) return undefined;
+      if (r.ok) return undefined;
       const why = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(1, 3).join(" ").trim();
       return `sixgate plan does not take listener.backend: ${backend} (${why.slice(0, 200)})`;
     },
     async start({ lab }) {
       agent = lab.startAgent(await configFor(lab));
       await agent.waitPhase("serving", 30_000);
+      // The figure is the backend's only if the backend's own program holds the port.
+      const program = backend ?? "socat";
+      const ss = await lab.exec("gw", ["ss", "-H", "-l", "-t", "-n", "-p", "sport", "=", `:${String(port)}`]);
+      if (!ss.stdout.includes(`"${program}"`))
+        throw new Error(
+          `port ${String(port)} is not held by ${program}: ${ss.stdout.trim() || "nothing listens"}`,
+        );
     },
     async stop() {
       if (agent === undefined) return;
