@@ -1,8 +1,9 @@
 // The data-plane bench (`npm run bench -- dataplane`): from the lab's IPv6 client, wrk against nginx on the IPv4
 // device, through the kernel (IPv6 routed to the device: the baseline), socat and 6tunnel and HAProxy run by hand,
 // and the agent (dist/) with its socat and, where it supports it, its HAProxy backend. Rounds run every path in
-// turn, so each ratio compares paths measured minutes apart on this shared, noisy machine. Prints a table, writes
-// bench/results/dataplane.json, docs/benchmarks.md and its chart docs/benchmarks/dataplane.{svg,json}.
+// turn, so each ratio compares paths measured within the same few minutes on this shared, noisy machine. Prints a
+// table, writes bench/results/dataplane.json, docs/benchmarks.md and its chart docs/benchmarks/dataplane.{svg,json}.
+// `node --import tsx bench/dataplane.ts --render bench/results/dataplane.json` writes the page again from that run.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";

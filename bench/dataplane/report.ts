@@ -98,7 +98,7 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
-/** Median over the rounds both paths completed of path/baseline: rounds pair up because they ran minutes apart. */
+/** Median over the rounds both paths completed of path/baseline, each round paired with the same round. */
 export function pairedRatio(path: PathRun, baseline: PathRun, figure: Figure): number | undefined {
   const ratios: number[] = [];
   path.rounds.forEach((r, i) => {
