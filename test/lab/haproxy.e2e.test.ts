@@ -60,6 +60,14 @@ const workerPid = async (lab: Lab) =>
 
 const haproxies = async (lab: Lab) => (await lab.processesIn("gw")).filter((p) => p.comm === "haproxy");
 
+/** How often our master reloaded, from its CLI's `show proc` ("<pid> master <reloads> [failed: <n>] ..."). */
+async function reloads(lab: Lab): Promise<number> {
+  const text = await runtimeCommand(join(lab.dir, "run", "haproxy", "master.sock"), "show proc");
+  const m = /^\d+\s+master\s+(\d+)/m.exec(text);
+  if (m === null) throw new Error(`show proc: ${text}`);
+  return Number(m[1]);
+}
+
 /** HAProxy masters in the gateway: haproxy processes whose parent is not one (workers are the masters' children). */
 async function masters(lab: Lab): Promise<number[]> {
   const all = await haproxies(lab);
@@ -138,6 +146,27 @@ describe("haproxy backend", { skip: !statSync(HAPROXY, { throwIfNoEntry: false }
       assert.equal(await workerPid(lab), third, "a logLevel change reloaded HAProxy");
       assert.deepEqual(await masters(lab), [master], "still the one HAProxy");
       await grows(size(), "at the end");
+    },
+  );
+
+  it(
+    "the listeners of one reconcile are applied by one load: 8 ports one start, 3 renumbered two reloads",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      const eight = (renumbered: number) =>
+        Array.from({ length: 8 }, (_, i) => ({ listen: 8001 + i, target: i < renumbered ? 23 : 80 }));
+      const config = await lab.writeConfig({ ports: eight(0), listener: { backend: "haproxy" } });
+      const agent = lab.startAgent(config);
+      await agent.waitPhase("serving", 20_000);
+      for (const { listen, target } of eight(0)) await waitAnswers(lab, agent, listen, target);
+      assert.equal(await reloads(lab), 0, "the first start took reloads");
+
+      // Three targets renumbered: their stops go together (one reload), then their starts (one more).
+      await reloadWith(lab, agent, { ports: eight(3) });
+      for (const { listen, target } of eight(3)) await waitAnswers(lab, agent, listen, target);
+      assert.equal(await reloads(lab), 2);
+      assert.equal(agent.logs().filter((l) => l.msg === "haproxy serves").length, 3, "one load per phase");
     },
   );
 
