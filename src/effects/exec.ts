@@ -86,6 +86,25 @@ export function signalGroup(leader: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Stops a spawned child: `signal`, then SIGKILL when it is still there after graceMs; resolves once it exited. */
+export async function stopSpawned(
+  child: Spawned,
+  graceMs: number,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
+  child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([
+    child.exited.then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
+  if (!gone) {
+    child.kill("SIGKILL");
+    await child.exited;
+  }
+}
+
 /**
  * The real runner. `defaultTimeoutMs` (for a run() given no timeoutMs) may be a function, read at each command, so a
  * reloaded commandTimeoutMs applies from the next command on.

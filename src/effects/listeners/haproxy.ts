@@ -10,7 +10,7 @@ import { proxyName, renderHaproxyConfig } from "../../core/render/haproxy.js";
 import type { ListenerStatus } from "../../core/status.js";
 import type { ListenerSpec } from "../../core/types.js";
 import { writeFileAtomic } from "../atomic-file.js";
-import type { Runner, Spawned } from "../exec.js";
+import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import type { PidRecords } from "../pid-records.js";
 import { parseInfoPid, parseShowStat, runtimeCommand, type StatRow } from "./haproxy-api.js";
 import type { Listeners } from "./listeners.js";
@@ -223,17 +223,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     master = undefined;
     workerPid = undefined;
     // SIGTERM to the master stops its workers too (old ones included: their connections end).
-    child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      child.exited.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 3000))),
-    ]);
-    clearTimeout(timer);
-    if (!gone) {
-      child.kill("SIGKILL");
-      await child.exited;
-    }
+    await stopSpawned(child, 3000);
     await records.forget(HAPROXY_RECORD);
   };
 

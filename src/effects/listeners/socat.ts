@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
 import type { ListenerSpec } from "../../core/types.js";
-import type { Runner, Spawned } from "../exec.js";
+import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import { listenerRecordName, type PidRecords } from "../pid-records.js";
 import { countChildren } from "./children.js";
 import type { Listeners } from "./listeners.js";
@@ -233,20 +233,6 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     });
   };
 
-  const terminate = async (child: Spawned): Promise<void> => {
-    child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      child.exited.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 2000))),
-    ]);
-    clearTimeout(timer);
-    if (!gone) {
-      child.kill("SIGKILL");
-      await child.exited;
-    }
-  };
-
   const stop = async (listen: number): Promise<void> => {
     const entry = entries.get(listen);
     if (entry === undefined) return;
@@ -254,7 +240,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entries.delete(listen);
     keepCounting();
-    if (entry.child !== undefined) await terminate(entry.child);
+    if (entry.child !== undefined) await stopSpawned(entry.child, 2000);
     await entry.recorded;
     await records.forget(listenerRecordName(listen));
     changes.next();
