@@ -37,11 +37,19 @@ test("listensOn: true for the process holding the listening socket, false for an
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   assert.equal(await listensOn(process.pid, port), true);
 
-  // Same network namespace, same port in the table, but not one of its sockets.
-  const other = spawn("sleep", ["30"], { stdio: "ignore" });
+  // Same network namespace, the port in the table, a listening socket of its own, but not that one.
+  const otherPort = port === 65535 ? port - 1 : port + 1;
+  const other = spawn("socat", [`TCP6-LISTEN:${otherPort},bind=[::1],reuseaddr`, "OPEN:/dev/null"], {
+    stdio: "ignore",
+  });
   t.after(() => other.kill());
-  assert.ok(other.pid !== undefined);
-  assert.equal(await listensOn(other.pid, port), false);
+  const otherPid = other.pid;
+  assert.ok(otherPid !== undefined);
+  const deadline = Date.now() + 3000;
+  while (!(await listensOn(otherPid, otherPort)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await listensOn(otherPid, otherPort), true, "socat's own listening socket");
+  assert.equal(await listensOn(otherPid, port), false, "this process's socket is not socat's");
 
   const closed = await listening();
   await new Promise<void>((r) => closed.server.close(() => r()));
