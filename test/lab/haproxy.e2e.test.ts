@@ -81,7 +81,8 @@ describe("haproxy backend", { skip: !statSync(HAPROXY, { throwIfNoEntry: false }
     TEST,
     async (t) => {
       const lab = await createLabFor(t);
-      // A device port that streams without end, slowed to 2 Mbit/s so the download lasts the whole test.
+      // A device port that streams without end to each connection (the agent's probes connect too), slowed to
+      // 2 Mbit/s so the download lasts the whole test.
       await lab.execOk("dev", [
         "tc",
         "qdisc",
@@ -97,7 +98,7 @@ describe("haproxy backend", { skip: !statSync(HAPROXY, { throwIfNoEntry: false }
         "latency",
         "400ms",
       ]);
-      lab.spawn("dev", ["socat", "-u", "OPEN:/dev/zero", `TCP4-LISTEN:${BULK_PORT},reuseaddr`], "bulk");
+      lab.spawn("dev", ["socat", "-u", "OPEN:/dev/zero", `TCP4-LISTEN:${BULK_PORT},reuseaddr,fork`], "bulk");
       const config = await lab.writeConfig({ ports: ports(), listener: { backend: "haproxy" } });
       const agent = lab.startAgent(config);
       await agent.waitPhase("serving", 20_000);

@@ -200,16 +200,23 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     return child;
   };
 
-  /** The master ended on its own: every listener restarts with it, after a delay that grows while it keeps failing. */
-  const crashed = (reason: string): void => {
+  /**
+   * The master ended on its own (down: every listener restarts with it), or a change could not be applied: tried
+   * again after a delay that grows while it keeps failing.
+   */
+  const crashed = (reason: string, down = true): void => {
     if (performance.now() - startedAt > backoff.resetAfterMs) backoffMs = backoff.initialMs;
-    for (const meta of wanted.values()) {
+    for (const meta of down ? wanted.values() : []) {
       meta.state = "restarting";
       meta.restarts += 1;
       meta.lastError = reason;
     }
-    log.warn({ error: reason, retryInMs: backoffMs }, "haproxy exited; restarting");
+    log.warn(
+      { error: reason, retryInMs: backoffMs },
+      down ? "haproxy exited; restarting" : "retrying haproxy",
+    );
     changes.next();
+    if (restartTimer !== undefined) clearTimeout(restartTimer);
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       requestSync();
@@ -286,7 +293,6 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
       else await apply(text, target.values());
       applied = target;
       appliedText = text;
-      backoffMs = performance.now() - startedAt > backoff.resetAfterMs ? backoff.initialMs : backoffMs;
       log.info({ listeners: [...target.keys()] }, text === undefined ? "haproxy stopped" : "haproxy serves");
       settleServed();
     } catch (e) {
@@ -304,10 +310,17 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
       }
       log.warn({ error: error.message }, "haproxy configuration not applied");
       // What HAProxy reads on a restart is what it serves.
-      if (appliedText !== undefined) await writeFileAtomic(configFile, appliedText, { mode: 0o600 });
-      // Only a restart failed (nothing changed): it is retried later, as a crash is.
-      if (changed.length === 0 && master === undefined && !stopping) crashed(error.message);
-      else dirty = true;
+      if (appliedText !== undefined)
+        await writeFileAtomic(configFile, appliedText, { mode: 0o600 }).catch((w: unknown) =>
+          log.warn({ error: String(w) }, "cannot restore haproxy.cfg"),
+        );
+      if (changed.length > 0) dirty = true;
+      else if (!stopping) {
+        // Nothing to give up (a restart, or only removals, failed): tried again later, as after a crash, and no
+        // stop() waits for it meanwhile.
+        crashed(error.message, master === undefined);
+        for (const w of stopWaiters.splice(0)) w.resolve();
+      }
       changes.next();
     }
   };
