@@ -26,16 +26,29 @@ import { refusedTargets } from "./config/allowed-targets.js";
 import { reloadedConfig, type ReloadReport } from "./config/reload.js";
 import { leaseFiles, portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
-import { applyStep, diff, sameDesired, sameSnat } from "./core/diff.js";
+import { sameDesired, sameListener, sameSnat, sameSnatRule } from "./core/diff.js";
 import { initialFacts, reduce } from "./core/facts.js";
-import { failingHop, phaseOf } from "./core/phase.js";
+import { devicePhaseOf, failingHop, phaseOf, type DevicePhase } from "./core/phase.js";
 import { plan as makePlan } from "./core/plan.js";
-import type { AgentStatus, ReconcileReport } from "./core/status.js";
-import type { Actual, Config, Desired, Event, Plan, PortMap, SnatRule, State, Step } from "./core/types.js";
+import type { AgentStatus, DeviceStatus, ReconcileReport } from "./core/status.js";
+import {
+  choicesOf,
+  listenerKey,
+  type Config,
+  type DeviceChoices,
+  type DeviceConfig,
+  type Desired,
+  type DevicePlan,
+  type Event,
+  type OperatorChoices,
+  type Plan,
+  type PortMap,
+  type State,
+} from "./core/types.js";
 import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
 import type { PersistedState, StateStore } from "./effects/state-store.js";
-import { limitConcurrency } from "./util/limit.js";
+import { Reconciler, RETRY_BACKOFF_MS } from "./reconciler.js";
 import { dampFlaps, dampingSettings } from "./sources/damping.js";
 import type { Problems } from "./util/problems.js";
 import { runLatest } from "./util/run-latest.js";
@@ -50,10 +63,10 @@ export interface AgentDeps {
   /** Lease events for the given lease files (merged); re-subscribed when the config names other files. */
   leases: (files: readonly string[]) => Observable<Event>;
   /**
-   * Neighbour table events of the LAN interface for the device's MAC (a static address is found there); subscribed
-   * only while device.mac is set without device.address, re-subscribed when either changes.
+   * Neighbour table events of the LAN interface for these MACs (a static address is found there): those of the
+   * devices with a mac and no address; subscribed only while there is one, re-subscribed when the set changes.
    */
-  neighbours?: (lan: string, mac: string) => Observable<Event>;
+  neighbours?: (lan: string, macs: readonly string[]) => Observable<Event>;
   /** Operator choices from an earlier run. */
   persisted?: PersistedState;
   store?: StateStore;
@@ -76,15 +89,7 @@ export interface AgentDeps {
   now?: () => number;
 }
 
-const EMPTY: Actual = { snat: null, listeners: [] };
-const RETRY_MS = { initial: 1000, max: 30000 };
-/**
- * Listeners started or stopped at once within a reconcile: a renumbering of 64 ports takes 8 rounds instead of 64
- * one after the other, and a router with little memory never spawns 64 socats at the same moment.
- */
-export const PARALLEL_STEPS = 8;
-/** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
-const DRIFTED: SnatRule = { lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] };
+export { PARALLEL_STEPS } from "./reconciler.js";
 
 /** How long a health tick waits for the fresh address snapshot and lease read it asked for. */
 const LOOK_AGAIN_TIMEOUT_MS = 3000;
@@ -107,26 +112,18 @@ export class Agent implements AgentControl {
   private readonly subscriptions = new Subscription();
   private state: State;
   private plan: Plan;
-  private actual: Actual = EMPTY;
+  private readonly reconciler: Reconciler;
   private seenLinks = false;
   private seenLeases = false;
   private stopping = false;
-  private reconciling = false;
   /** The operator's choices as last saved; changed only by changeChoices. */
-  private choices: PersistedState;
+  private choices: OperatorChoices;
   /** The tail of the operator commands' queue (changeChoices). */
   private choicesTail: Promise<unknown> = Promise.resolve();
-  /** The tail of the exclusive section: every change to what is in place runs after the one before. */
-  private tail: Promise<unknown> = Promise.resolve();
-  private lastReconcile: ReconcileReport | null = null;
   private lastProbe: ProbeReport | null = null;
-  /** Counts reconciles that changed what is in place: a probe that spans a change tested a setup now gone. */
-  private placeGeneration = 0;
   private probing: Promise<ProbeReport> | undefined;
   /** The phase and reason last logged: each change is logged once. */
   private loggedPhase: string | undefined;
-  private retryMs = RETRY_MS.initial;
-  private retryTimer: NodeJS.Timeout | undefined;
   /** Wall-clock start; re-derived from monotonic time when the wall clock steps (see startedAtNow). */
   private startedAtMs: number;
   private readonly startedMono = performance.now();
@@ -138,10 +135,19 @@ export class Agent implements AgentControl {
     this.now = deps.now ?? Date.now;
     this.startedAtMs = this.now();
     this.config$ = new BehaviorSubject(deps.config);
-    this.choices = { enabled: deps.persisted?.enabled ?? true, ports: deps.persisted?.ports };
-    const facts = { ...initialFacts, ...this.choices };
+    this.choices = deps.persisted ?? {};
+    const facts = { ...initialFacts, choices: this.choices };
     this.state = { config: deps.config, facts };
     this.plan = makePlan(this.state.facts, this.state.config);
+    this.reconciler = new Reconciler({
+      firewall: deps.firewall,
+      listeners: deps.listeners,
+      log: deps.log,
+      desired: () => this.plan.desired,
+      changed: () => this.publish(),
+      retry: () => this.kick$.next(),
+      now: this.now,
+    });
     this.statusChanges = this.status$.pipe(
       filter((s): s is AgentStatus => s !== undefined),
       distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b)),
@@ -157,14 +163,13 @@ export class Agent implements AgentControl {
     );
     // A device found by MAC alone may have a static address: the neighbour table is watched for it.
     const neighbours = this.config$.pipe(
-      map(({ device, lan }) =>
-        device.mac !== undefined && device.address === undefined
-          ? { lan: lan.interface, mac: device.mac }
-          : undefined,
-      ),
-      distinctUntilChanged((a, b) => a?.lan === b?.lan && a?.mac === b?.mac),
+      map(({ devices, lan }) => ({
+        lan: lan.interface,
+        macs: devices.flatMap((d) => (d.mac !== undefined && d.address === undefined ? [d.mac] : [])).sort(),
+      })),
+      distinctUntilChanged((a, b) => a.lan === b.lan && a.macs.join() === b.macs.join()),
       switchMap((w) =>
-        w === undefined || deps.neighbours === undefined ? NOTHING : deps.neighbours(w.lan, w.mac),
+        w.macs.length === 0 || deps.neighbours === undefined ? NOTHING : deps.neighbours(w.lan, w.macs),
       ),
     );
     // Flap damping sits between the netlink source and reduce (src/sources/damping.ts): the core stays clock-free.
@@ -186,7 +191,7 @@ export class Agent implements AgentControl {
       merge(this.desired$.pipe(distinctUntilChanged(sameDesired)), this.kick$)
         .pipe(
           throttleTime(this.state.config.debounceMs, asyncScheduler, { leading: true, trailing: true }),
-          runLatest(() => this.exclusive(() => this.reconcileNow(false))),
+          runLatest(() => this.reconcileAndReprobe(false)),
         )
         .subscribe(),
     );
@@ -209,19 +214,10 @@ export class Agent implements AgentControl {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearTimeout(this.retryTimer);
     this.subscriptions.unsubscribe();
     this.publish();
-    // A reconcile in progress ends once its steps in flight are done (executeAll starts no more); then everything goes.
-    await this.exclusive(async () => {
-      await this.deps.listeners.stopAll();
-      try {
-        await this.deps.firewall.remove();
-      } catch (e) {
-        this.log.error({ error: String(e) }, "cannot remove our firewall rules");
-      }
-      this.actual = EMPTY;
-    });
+    // A reconcile in progress ends once its steps in flight are done; then everything goes.
+    await this.reconciler.stop();
     this.log.info("stopped");
   }
 
@@ -232,15 +228,11 @@ export class Agent implements AgentControl {
   }
 
   reconcile(): Promise<ReconcileReport | undefined> {
-    return this.exclusive(() => this.reconcileNow(true));
+    return this.reconcileAndReprobe(true);
   }
 
   restartListeners(): Promise<void> {
-    return this.exclusive(async () => {
-      await this.deps.listeners.stopAll();
-      this.actual = { ...this.actual, listeners: [] };
-      await this.reconcileNow(false);
-    });
+    return this.reconciler.restartListeners();
   }
 
   /**
@@ -248,10 +240,14 @@ export class Agent implements AgentControl {
    * place (a renumbering moved the listeners) tested something now gone: it is taken again, at most
    * PROBE_ATTEMPTS times in all, so a switch is never reported as a failure until the next tick.
    */
-  probe(): Promise<ProbeReport> {
+  async probe(device?: string): Promise<ProbeReport> {
+    if (device !== undefined) this.deviceNamed(device);
     // One probe at a time: a caller arriving meanwhile (tick, MQTT command, after a reconcile) shares its answer.
     this.probing ??= this.probeNow().finally(() => (this.probing = undefined));
-    return this.probing;
+    const report = await this.probing;
+    if (device === undefined) return report;
+    const results = report.results.filter((r) => r.device === device);
+    return { ...report, ok: results.every((r) => r.ok), results };
   }
 
   private async probeNow(): Promise<ProbeReport> {
@@ -259,9 +255,9 @@ export class Agent implements AgentControl {
     if (probe === undefined) throw new Error("probes are not available");
     let report: ProbeReport;
     for (let attempt = 1; ; attempt++) {
-      const generation = this.placeGeneration;
+      const generation = this.reconciler.generation;
       report = await probe(this.buildStatus());
-      if (generation === this.placeGeneration || attempt >= PROBE_ATTEMPTS) break;
+      if (generation === this.reconciler.generation || attempt >= PROBE_ATTEMPTS) break;
     }
     this.lastProbe = report;
     this.publish();
@@ -278,11 +274,15 @@ export class Agent implements AgentControl {
     return this.probe();
   }
 
-  setEnabled(enabled: boolean): Promise<void> {
-    return this.changeChoices((current) => ({ ...current, enabled }));
+  setEnabled(enabled: boolean, device?: string): Promise<void> {
+    return this.changeChoices((current) => {
+      const names =
+        device === undefined ? this.state.config.devices.map((d) => d.name) : [this.deviceNamed(device).name];
+      return this.withChoices(current, names, (c) => ({ ...c, enabled }));
+    });
   }
 
-  setPorts(ports: PortMap[]): Promise<void> {
+  setPorts(ports: PortMap[], device?: string): Promise<void> {
     const checked = portsSchema.safeParse(ports);
     if (!checked.success)
       return Promise.reject(
@@ -294,14 +294,19 @@ export class Agent implements AgentControl {
       );
     return this.changeChoices((current) => {
       // Checked in turn, against the config as it is then (a reload may have tightened allowedTargets).
-      const refused = refusedTargets(checked.data, this.state.config);
+      const target = this.portsDevice(device);
+      const refused = refusedTargets(checked.data, this.state.config, target);
       if (refused !== undefined) throw new Error(refused);
-      return { ...current, ports: checked.data };
+      const taken = this.listenPortsTaken(target.name, checked.data);
+      if (taken !== undefined) throw new Error(taken);
+      return this.withChoices(current, [target.name], (c) => ({ ...c, ports: checked.data }));
     });
   }
 
-  resetPorts(): Promise<void> {
-    return this.changeChoices((current) => ({ ...current, ports: undefined }));
+  resetPorts(device?: string): Promise<void> {
+    return this.changeChoices((current) =>
+      this.withChoices(current, [this.portsDevice(device).name], (c) => ({ ...c, ports: undefined })),
+    );
   }
 
   /** The configuration in force: the file as last (re)loaded, restart-only fields as at start (config/reload.ts). */
@@ -357,7 +362,9 @@ export class Agent implements AgentControl {
     let repairsInARow = 0;
     // One repair and its echo are normal: the hold starts with the second repair in a row.
     const holdMs = () =>
-      repairsInARow < 2 ? 0 : Math.min(RETRY_MS.initial * 2 ** (repairsInARow - 2), RETRY_MS.max);
+      repairsInARow < 2
+        ? 0
+        : Math.min(RETRY_BACKOFF_MS.initial * 2 ** (repairsInARow - 2), RETRY_BACKOFF_MS.max);
     return hints
       .pipe(
         throttle(() => timer(holdMs()), { leading: true, trailing: true }),
@@ -370,6 +377,54 @@ export class Agent implements AgentControl {
         }),
       )
       .subscribe();
+  }
+
+  /** The configured device of that name; throws naming the devices there are. */
+  private deviceNamed(name: string): DeviceConfig {
+    const { devices } = this.state.config;
+    const found = devices.find((d) => d.name === name);
+    if (found === undefined)
+      throw new Error(`no device named ${name} (devices: ${devices.map((d) => d.name).join(", ")})`);
+    return found;
+  }
+
+  /** The device a port command is for: the named one, or the only one; throws when several need a name. */
+  private portsDevice(name: string | undefined): DeviceConfig {
+    if (name !== undefined) return this.deviceNamed(name);
+    const { devices } = this.state.config;
+    const only = devices.length === 1 ? devices[0] : undefined;
+    if (only === undefined)
+      throw new Error(`name the device (one of: ${devices.map((d) => d.name).join(", ")})`);
+    return only;
+  }
+
+  /** Why `ports` cannot be `device`'s: a listen port another device serves (its run-time or config mappings). */
+  private listenPortsTaken(device: string, ports: readonly PortMap[]): string | undefined {
+    const others = this.plan.devices.filter((d) => d.name !== device);
+    const problems = ports.flatMap((p, i) => {
+      const owner = others.find((d) => d.ports.some((q) => q.listen === p.listen));
+      return owner === undefined
+        ? []
+        : [`ports.${i}.listen: port ${p.listen} is ${owner.name}'s listen port`];
+    });
+    return problems.length === 0 ? undefined : problems.join("; ");
+  }
+
+  private withChoices(
+    current: OperatorChoices,
+    names: readonly string[],
+    change: (c: DeviceChoices) => DeviceChoices,
+  ): OperatorChoices {
+    const next = { ...current };
+    for (const name of names) next[name] = change(choicesOf(current, name));
+    return next;
+  }
+
+  /** Reconciles in the exclusive section; a failed probe described the setup before a change: it is taken again. */
+  private async reconcileAndReprobe(verify: boolean): Promise<ReconcileReport | undefined> {
+    const report = await this.reconciler.reconcile(verify);
+    if (report !== undefined && report.ok && report.steps > 0) this.reprobeIfFailed();
+    return report;
   }
 
   /** Feeds an event from outside the sources (operator command, reload). */
@@ -387,80 +442,11 @@ export class Agent implements AgentControl {
     const run = this.choicesTail.then(async () => {
       const next = change(this.choices);
       await this.deps.store?.save(next);
-      const previous = this.choices;
       this.choices = next;
-      if (next.enabled !== previous.enabled) this.dispatch({ type: "enabled", enabled: next.enabled });
-      if (next.ports !== previous.ports) this.dispatch({ type: "ports", ports: next.ports });
+      this.dispatch({ type: "choices", choices: next });
     });
     this.choicesTail = run.catch(() => undefined);
     return run;
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  private async execute(step: Step): Promise<void> {
-    const { firewall, listeners } = this.deps;
-    switch (step.kind) {
-      case "stop-listener":
-        return listeners.stop(step.spec.listen);
-      case "start-listener":
-        return listeners.start(step.spec);
-      case "apply-snat":
-        return firewall.apply(step.rule);
-      case "remove-snat":
-        return firewall.remove();
-    }
-  }
-
-  /**
-   * Runs diff's steps in its three phases, each finished before the next begins: stops (a changed listener frees its
-   * port), then the firewall (SNAT in place before new listeners accept), then starts. Within a phase the steps touch
-   * different ports, so up to PARALLEL_STEPS run at once. A stop (this.stopping) lets the steps in flight finish and
-   * starts no more. Tracks this.actual step by step; returns how many steps ran (failed ones included).
-   */
-  private async executeAll(steps: Step[], errors: string[]): Promise<number> {
-    const phases = [
-      steps.filter((s) => s.kind === "stop-listener"),
-      steps.filter((s) => s.kind === "apply-snat" || s.kind === "remove-snat"),
-      steps.filter((s) => s.kind === "start-listener"),
-    ];
-    let done = 0;
-    for (const phase of phases) {
-      const limit = limitConcurrency(PARALLEL_STEPS);
-      await Promise.all(
-        phase.map((step) =>
-          limit(async () => {
-            if (this.stopping) return;
-            try {
-              await this.execute(step);
-              this.actual = applyStep(this.actual, step);
-            } catch (e) {
-              errors.push(e instanceof Error ? e.message : String(e));
-              this.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
-            }
-            done++;
-          }),
-        ),
-      );
-    }
-    return done;
-  }
-
-  /** Reads back what is in place and forgets what is no longer there, so the diff repairs it. */
-  private async verify(): Promise<void> {
-    const running = new Set(this.deps.listeners.statuses().map((l) => l.listen));
-    const listeners = this.actual.listeners.filter((l) => running.has(l.listen));
-    let snat = this.actual.snat;
-    if (!(await this.deps.firewall.matches(snat).catch(() => false))) {
-      this.log.warn({ expected: snat }, "firewall rules changed behind our back; repairing");
-      snat = DRIFTED;
-    }
-    if (listeners.length !== this.actual.listeners.length) this.log.warn("a listener vanished; repairing");
-    this.actual = { snat, listeners };
   }
 
   /**
@@ -473,77 +459,65 @@ export class Agent implements AgentControl {
     return new Date(this.startedAtMs).toISOString();
   }
 
-  private async reconcileNow(verify: boolean): Promise<ReconcileReport | undefined> {
-    if (this.stopping) return undefined;
-    if (verify) await this.verify();
-    const steps = diff(this.actual, this.plan.desired);
-    const started = this.now();
-    const startedMono = performance.now(); // the duration must not include a step of the wall clock
-    // Nothing to do: a fresh answer of its own, not kept as lastReconcile, so the status (and the retained MQTT
-    // state) does not change at every health tick.
-    if (steps.length === 0)
-      return { at: new Date(started).toISOString(), durationMs: 0, ok: true, steps: 0, error: null };
-    this.reconciling = true;
-    this.publish();
-    const errors: string[] = [];
-    const done = await this.executeAll(steps, errors);
-    this.reconciling = false;
-    if (done > 0) this.placeGeneration++;
-    if (done < steps.length) {
-      // Cut short by stop(), which removes everything anyway: no report, no retry.
-      this.log.info({ done, steps: steps.length }, "reconcile ended early: stopping");
-      return undefined;
-    }
-    const report: ReconcileReport = {
-      at: new Date(started).toISOString(),
-      durationMs: Math.round(performance.now() - startedMono),
-      ok: errors.length === 0,
-      steps: steps.length,
-      error: errors.length === 0 ? null : errors.join("; "),
-    };
-    this.lastReconcile = report;
-    this.log.info(
-      { steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok },
-      "reconciled",
-    );
-    this.scheduleRetry(report.ok);
-    this.publish();
-    // A failed probe described the setup before this change: look again now rather than at the next tick.
-    if (report.ok) this.reprobeIfFailed();
-    return report;
-  }
-
   private reprobeIfFailed(): void {
     if (this.stopping || this.lastProbe?.ok !== false || this.deps.probe === undefined) return;
     this.probe().catch((e: unknown) => this.log.warn({ error: String(e) }, "probe after a reconcile failed"));
   }
 
-  private scheduleRetry(ok: boolean): void {
-    clearTimeout(this.retryTimer);
-    if (ok) {
-      this.retryMs = RETRY_MS.initial;
-      return;
-    }
-    this.retryTimer = setTimeout(() => this.kick$.next(), this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, RETRY_MS.max);
+  /** A device's phase and status, from its plan and what is in place for it. */
+  private deviceStatus(device: DevicePlan): { phase: DevicePhase; status: DeviceStatus } {
+    const { actual } = this.reconciler;
+    const listeners = this.deps.listeners.statuses().filter((l) => l.device === device.name);
+    const inPlace = actual.listeners.filter((l) => l.device === device.name);
+    const rule = actual.snat.find((r) => r.device === device.name);
+    const snatConverging =
+      device.snat === null ? rule !== undefined : rule === undefined || !sameSnatRule(rule, device.snat);
+    const converging =
+      snatConverging ||
+      inPlace.length !== device.listeners.length ||
+      device.listeners.some((want) => {
+        const have = inPlace.find((l) => listenerKey(l) === listenerKey(want));
+        return have === undefined || !sameListener(have, want);
+      });
+    const phase = devicePhaseOf({
+      plan: device,
+      converging: converging || this.reconciler.reconciling,
+      listeners,
+      probeFailure: this.lastProbe === null ? undefined : failingHop(this.lastProbe, device.name),
+    });
+    const status: DeviceStatus = {
+      name: device.name,
+      phase: phase.phase,
+      waitingFor: phase.waitingFor ?? null,
+      reason: phase.reason ?? null,
+      enabled: device.enabled,
+      mac: device.device.mac ?? null,
+      address: device.device.address ?? null,
+      source: device.device.source ?? null,
+      lanAddress: device.lanAddress ?? null,
+      ports: device.ports,
+      portsSource: device.portsSource,
+      listeners,
+    };
+    return { phase, status };
   }
 
   private buildStatus(): AgentStatus {
     const { config, facts } = this.state;
+    const { actual, lastReport } = this.reconciler;
     const listeners = this.deps.listeners.statuses();
     const problems = this.deps.problems?.list() ?? [];
-    const converging = this.reconciling || !sameDesired(this.actual, this.plan.desired);
-    const failed =
-      this.lastReconcile !== null && !this.lastReconcile.ok && converging ? this.lastReconcile.error : null;
+    const converging = this.reconciler.reconciling || !sameDesired(actual, this.plan.desired);
+    const failed = lastReport !== null && !lastReport.ok && converging ? lastReport.error : null;
+    const devices = this.plan.devices.map((d) => this.deviceStatus(d));
     const phase = phaseOf({
       observed: this.seenLinks && this.seenLeases,
       stopping: this.stopping,
       plan: this.plan,
-      converging,
       reconcileError: failed ?? undefined,
-      listeners,
-      probeFailure: this.lastProbe === null ? undefined : failingHop(this.lastProbe),
+      devices: devices.map((d) => d.phase),
     });
+    const first = devices[0]?.status;
     return {
       pid: process.pid,
       version: this.deps.version,
@@ -552,24 +526,21 @@ export class Agent implements AgentControl {
       waitingFor: phase.waitingFor ?? null,
       // A problem is the reason when the phase has none of its own: a dashboard shows reason, not problems.
       reason: phase.reason ?? problems[0] ?? null,
-      enabled: facts.enabled,
-      ports: facts.ports ?? config.ports,
-      portsSource: facts.ports === undefined ? "config" : "runtime",
+      enabled: this.plan.devices.some((d) => d.enabled),
+      devices: devices.map((d) => d.status),
+      ports: first?.ports ?? [],
+      portsSource: first?.portsSource ?? "config",
       wan: { interface: config.wan.interface, address: facts.wanAddress ?? null },
       flaps: facts.flaps,
       lan: { interface: config.lan.interface, address: this.plan.lanAddress ?? null },
-      device: {
-        mac: this.plan.device.mac ?? null,
-        address: this.plan.device.address ?? null,
-        source: this.plan.device.source ?? null,
-      },
+      device: { mac: first?.mac ?? null, address: first?.address ?? null, source: first?.source ?? null },
       listeners,
       firewall: {
         backend: this.deps.firewall.backend,
-        applied: this.actual.snat !== null && this.actual.snat !== DRIFTED,
-        matchesPlan: sameSnat(this.actual.snat, this.plan.desired.snat),
+        applied: this.reconciler.firewallApplied,
+        matchesPlan: sameSnat(actual.snat, this.plan.desired.snat),
       },
-      lastReconcile: this.lastReconcile,
+      lastReconcile: lastReport,
       lastProbe: this.lastProbe,
       problems,
     };

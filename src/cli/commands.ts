@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { renderIptablesRestore } from "../core/render/iptables.js";
 import { renderNftScript } from "../core/render/nft.js";
 import { renderSocatArgv } from "../core/render/socat.js";
-import type { AgentStatus } from "../core/status.js";
+import type { AgentStatus, DeviceStatus } from "../core/status.js";
 import type { Config } from "../core/types.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
@@ -29,8 +29,16 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
   if (plan.waitingFor === undefined && plan.detail === "disabled")
     out("# disabled by the operator (stateDir/state.json): nothing is served until enable");
-  out(`# device: ${plan.device.address ?? "unknown"}${plan.device.mac ? ` (${plan.device.mac})` : ""}`);
-  if (backend === "iptables" && desired.snat !== null) {
+  for (const d of plan.devices) {
+    const where = `${d.device.address ?? "unknown"}${d.device.mac ? ` (${d.device.mac})` : ""}`;
+    const state = !d.enabled
+      ? ": disabled by the operator"
+      : d.waitingFor === "device"
+        ? `: waiting for its address: ${d.detail ?? ""}`
+        : "";
+    out(`# device ${d.name}: ${where}, ${d.listeners.length} listeners${state}`);
+  }
+  if (backend === "iptables" && desired.snat.length > 0) {
     out("# iptables-restore --noflush");
     out(renderIptablesRestore(desired.snat, 0));
   } else {
@@ -42,19 +50,29 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
   return 0;
 }
 
+/** One device's part of `sixgate status`: its phase, address and where it came from, then its listeners. */
+function formatDevice(s: AgentStatus, d: DeviceStatus): string[] {
+  const phase = `${d.phase}${d.waitingFor ? ` (waiting for ${d.waitingFor})` : ""}${d.reason ? `: ${d.reason}` : ""}`;
+  const address = `${d.address ?? "-"}${d.mac ? ` mac ${d.mac}` : ""}${d.source ? ` (from ${d.source})` : ""}`;
+  return [
+    `device ${d.name}: ${phase}`,
+    `  address:   ${address}`,
+    `  listeners: ${d.listeners.length === 0 ? "none" : ""}`,
+    ...d.listeners.map(
+      (l) =>
+        `    [${s.wan.address ?? "?"}]:${l.listen} -> ${d.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  connections ${l.connections}/${l.maxChildren}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
+    ),
+  ];
+}
+
 function formatStatus(s: AgentStatus): string {
   const lines = [
     `phase:     ${s.phase}${s.waitingFor ? ` (waiting for ${s.waitingFor})` : ""}${s.reason ? `: ${s.reason}` : ""}`,
     `agent:     pid ${s.pid}, version ${s.version}, since ${s.startedAt}${s.enabled ? "" : ", DISABLED"}`,
     `wan:       ${s.wan.interface} ${s.wan.address ?? "-"}`,
     `lan:       ${s.lan.interface} ${s.lan.address ?? "-"}`,
-    `device:    ${s.device.address ?? "-"}${s.device.mac ? ` mac ${s.device.mac}` : ""}${s.device.source ? ` (from ${s.device.source})` : ""}`,
     `firewall:  ${s.firewall.backend ?? "-"}${s.firewall.applied ? ", SNAT applied" : ", no rules"}`,
-    `listeners: ${s.listeners.length === 0 ? "none" : ""}`,
-    ...s.listeners.map(
-      (l) =>
-        `  [${s.wan.address ?? "?"}]:${l.listen} -> ${s.device.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  connections ${l.connections}/${l.maxChildren}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
-    ),
+    ...s.devices.flatMap((d) => formatDevice(s, d)),
   ];
   if (s.lastReconcile) {
     const r = s.lastReconcile;

@@ -6,7 +6,7 @@ import { unknownDevice } from "../core/device.js";
 import { initialFacts, reduce } from "../core/facts.js";
 import { plan } from "../core/plan.js";
 import type { AgentStatus } from "../core/status.js";
-import type { Config, Facts, Plan } from "../core/types.js";
+import type { Config, Facts, OperatorChoices, Plan } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
@@ -19,26 +19,23 @@ import { readStatus, runningAgentPid } from "./runtime.js";
  * use among equally ranked ones, the last known device while its lease is gone), so a fresh observation agrees with
  * the agent once it starts from the agent's choices: those in its status, else the persisted operator state.
  */
-export function seededFacts(
-  status: AgentStatus | undefined,
-  persisted: { enabled: boolean; ports: Facts["ports"] },
-): Facts {
-  const device =
-    status?.device.address == null
-      ? unknownDevice
-      : {
-          mac: status.device.mac ?? undefined,
-          address: status.device.address,
-          source: status.device.source ?? undefined,
-          detail: undefined,
-        };
+export function seededFacts(status: AgentStatus | undefined, persisted: OperatorChoices): Facts {
+  // A status written by a 0.1 agent has no devices: nothing to seed from it but the WAN address.
+  const seen = status?.devices ?? [];
+  const devices: Facts["devices"] = {};
+  const choices: OperatorChoices = {};
+  for (const d of seen) {
+    devices[d.name] =
+      d.address === null
+        ? unknownDevice
+        : { mac: d.mac ?? undefined, address: d.address, source: d.source ?? undefined, detail: undefined };
+    choices[d.name] = { enabled: d.enabled, ports: d.portsSource === "runtime" ? d.ports : undefined };
+  }
   return {
     ...initialFacts,
     wanAddress: status?.wan.address ?? undefined,
-    device,
-    enabled: status?.enabled ?? persisted.enabled,
-    ports:
-      status === undefined ? persisted.ports : status.portsSource === "runtime" ? status.ports : undefined,
+    devices,
+    choices: status === undefined ? persisted : choices,
   };
 }
 
@@ -50,8 +47,8 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   let state = { config, facts: seededFacts(status, persisted) };
   state = reduce(state, { type: "links", links });
   state = reduce(state, await readLeases(leaseFiles(config), log));
-  const neighbours =
-    config.device.mac === undefined ? undefined : await readNeighbours(runner, config.lan.interface, log);
+  const byMac = config.devices.some((d) => d.mac !== undefined && d.address === undefined);
+  const neighbours = byMac ? await readNeighbours(runner, config.lan.interface, log) : undefined;
   if (neighbours !== undefined) state = reduce(state, neighbours);
   return plan(state.facts, state.config);
 }

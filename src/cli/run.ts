@@ -139,11 +139,11 @@ export async function runCommand(
     ),
     leases: (files) =>
       leaseEvents(files, log, merge(hotplug.pipe(filter((m) => m.kind !== "iface")), lookAgain)),
-    neighbours: (lan, mac) =>
+    neighbours: (lan, macs) =>
       neighbourEvents(
         runner,
         lan,
-        mac,
+        macs,
         log,
         records,
         merge(hotplug.pipe(filter((m) => m.kind === "neigh")), lookAgain),

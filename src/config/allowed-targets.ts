@@ -42,16 +42,17 @@ const describe = (ranges: readonly TargetRange[]) =>
   ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(", ");
 
 /**
- * Why run-time port mappings may not be used under a config: one `ports.N.target: ...` line per target port
- * outside allowedTargets (or, without it, outside the config file's own target ports), joined with "; ".
- * undefined when every target is allowed.
+ * Why run-time port mappings for a device may not be used under a config: one `ports.N.target: ...` line per target
+ * port outside allowedTargets (or, without it, outside the device's own target ports in the config file), joined
+ * with "; ". undefined when every target is allowed.
  */
 export function refusedTargets(
   ports: readonly { target: number }[],
-  config: { ports: readonly { target: number }[]; allowedTargets?: readonly TargetRange[] | undefined },
+  config: { allowedTargets?: readonly TargetRange[] | undefined },
+  device: { ports: readonly { target: number }[] },
 ): string | undefined {
   const own = config.allowedTargets === undefined;
-  const allowed = config.allowedTargets ?? config.ports.map((p) => ({ from: p.target, to: p.target }));
+  const allowed = config.allowedTargets ?? device.ports.map((p) => ({ from: p.target, to: p.target }));
   const problems = ports.flatMap((p, i) =>
     allowed.some((r) => r.from <= p.target && p.target <= r.to)
       ? []

@@ -11,9 +11,9 @@ import type { Config } from "./schema.js";
 export const RELOAD_BEHAVIOUR: Record<keyof Config, "applied" | "restart"> = {
   wan: "applied",
   lan: "applied",
-  device: "applied",
+  devices: "applied",
+  shorthand: "applied",
   leases: "applied",
-  ports: "applied",
   allowedTargets: "applied",
   firewall: "restart",
   runtimeDir: "restart",

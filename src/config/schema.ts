@@ -60,6 +60,28 @@ export const portsSchema = z
     });
   });
 
+/** A device's name: used in MQTT topics, entity ids, pid record names and logs, so a slug. */
+const deviceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "must be 1-32 of a-z 0-9 _ -, starting with a letter or digit");
+
+export const deviceSchema = z.strictObject({
+  name: deviceName,
+  /** Found by MAC: its lease, else the LAN's neighbour table (src/core/device.ts). */
+  mac: mac.optional(),
+  /** A static address: served as given. */
+  address: ipv4.optional(),
+  ports: portsSchema,
+});
+
+export type DeviceConfig = z.output<typeof deviceSchema>;
+
+/** The one device of the shorthand form (`device:` + `ports:`) is called this in status, MQTT and logs. */
+export const SHORTHAND_DEVICE = "device";
+
+/** At most this many listeners (port mappings of all devices together): one socat each on a small router. */
+export const MAX_LISTENERS = 256;
+
 const configFields = z.strictObject({
   wan: z.strictObject({
     interface: interfaceName,
@@ -71,14 +93,17 @@ const configFields = z.strictObject({
     interface: interfaceName,
     address: ipv4OrAuto.default("auto"),
   }),
+  /** The one-device shorthand (with top-level `ports`); normalised into `devices` (see configSchema). */
   device: z
     .strictObject({
       mac: mac.optional(),
       address: ipv4.optional(),
-      /** The one-device shorthand's lease file; the top-level `leases` list is the general form (leaseFiles()). */
+      /** The shorthand's lease file; the top-level `leases` list is the general form. */
       leases: absolutePath.optional(),
     })
-    .default({}),
+    .optional(),
+  /** The devices to serve, each with its own ports; the general form of `device` + `ports`. */
+  devices: z.array(deviceSchema).min(1, "needs at least one device").max(64, "at most 64 devices").optional(),
   /** Lease files (dnsmasq or odhcpd, recognised from their content), merged; see leaseFiles(). */
   leases: z
     .array(absolutePath)
@@ -86,7 +111,8 @@ const configFields = z.strictObject({
     .max(8, "at most 8 lease files")
     .refine((files) => new Set(files).size === files.length, "a file is listed twice")
     .optional(),
-  ports: portsSchema,
+  /** The shorthand's port mappings (with `device`). */
+  ports: portsSchema.optional(),
   /** The target ports a run-time set-ports may use (see allowed-targets.ts); default: those of `ports`. */
   allowedTargets: allowedTargetsSchema.optional(),
   firewall: z.enum(["auto", "nft", "iptables"]).default("auto"),
@@ -130,20 +156,74 @@ const configFields = z.strictObject({
   mqtt: mqttConfigSchema.optional(),
 });
 
-export const configSchema = configFields.superRefine((c, ctx) => {
+type RawConfig = z.output<typeof configFields>;
+
+/** The checks that span fields: one form of device list, unique names, MACs, addresses and listen ports. */
+function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message });
   // Refused rather than merged: a file naming both most likely moved device.leases up and forgot to delete it.
-  if (c.leases !== undefined && c.device.leases !== undefined)
-    ctx.addIssue({ code: "custom", path: ["leases"], message: "give leases or device.leases, not both" });
-});
+  if (c.leases !== undefined && c.device?.leases !== undefined)
+    issue(["leases"], "give leases or device.leases, not both");
+  if (c.devices === undefined) {
+    if (c.ports === undefined) issue(["ports"], "needs the port mappings (or a devices list)");
+    return;
+  }
+  if (c.device !== undefined)
+    issue(["device"], "give devices or the one-device shorthand device + ports, not both");
+  if (c.ports !== undefined) issue(["ports"], "with devices, each device has its own ports");
+  const owners = new Map<string, number>();
+  const claim = (key: string, i: number, path: (string | number)[], what: string) => {
+    const first = owners.get(key);
+    if (first === undefined) owners.set(key, i);
+    else
+      issue(
+        ["devices", i, ...path],
+        `${what} is also devices.${first}'s (${c.devices?.[first]?.name ?? "?"})`,
+      );
+  };
+  const several = c.devices.length > 1;
+  c.devices.forEach((d, i) => {
+    claim(`name ${d.name}`, i, ["name"], `name "${d.name}"`);
+    if (d.mac !== undefined) claim(`mac ${d.mac}`, i, ["mac"], `MAC ${d.mac}`);
+    if (d.address !== undefined) claim(`address ${d.address}`, i, ["address"], `address ${d.address}`);
+    // The single-lease guess needs one device: with several it would hand the same lease to each.
+    if (several && d.mac === undefined && d.address === undefined)
+      issue(["devices", i], "needs a mac or an address when several devices are listed");
+    // A listen port is bound on the shared WAN address: one device each.
+    d.ports.forEach((p, j) =>
+      claim(`listen ${p.listen}`, i, ["ports", j, "listen"], `listen port ${p.listen}`),
+    );
+  });
+  const total = c.devices.reduce((n, d) => n + d.ports.length, 0);
+  if (total > MAX_LISTENERS)
+    issue(["devices"], `${total} port mappings in all; at most ${MAX_LISTENERS} (one listener process each)`);
+}
+
+/**
+ * The file's schema; the output always lists `devices` (the shorthand becomes one device named SHORTHAND_DEVICE)
+ * and the leases to read in `leases`, so the rest of the agent knows one form.
+ */
+export const configSchema = configFields
+  .superRefine(checkDevices)
+  .transform(({ device, ports, devices, ...rest }) => ({
+    ...rest,
+    leases: rest.leases ?? (device?.leases === undefined ? undefined : [device.leases]),
+    /** True when the file used the one-device shorthand (MQTT keeps its 0.1 entity ids for it). */
+    shorthand: devices === undefined,
+    devices: devices ?? [
+      { name: SHORTHAND_DEVICE, mac: device?.mac, address: device?.address, ports: ports ?? [] },
+    ],
+  }));
 
 export type Config = z.output<typeof configSchema>;
 
 /** The lease file dnsmasq writes on OpenWrt, read when the config names none. */
 export const DEFAULT_LEASE_FILE = "/tmp/dhcp.leases";
 
-/** The lease files to read: the top-level `leases`, else the shorthand's `device.leases`, else the default. */
+/** The lease files to read: `leases` (the shorthand's `device.leases` is moved there), else the default. */
 export function leaseFiles(config: Config): string[] {
-  return config.leases ?? [config.device.leases ?? DEFAULT_LEASE_FILE];
+  return config.leases ?? [DEFAULT_LEASE_FILE];
 }
 export type PortMap = z.output<typeof portMapSchema>;
 

@@ -1,4 +1,4 @@
-// Which device to serve: a static address, the device.mac's address (from a lease or the neighbour table), or the
+// Where a device is: a static address, its MAC's address (from a lease or the neighbour table), or the
 // single lease in the LAN interface's subnets.
 //
 // With device.mac, the sources can disagree; the rule (docs/configuration.md, "Where the device's address comes
@@ -17,7 +17,15 @@
 // address in use is kept, else the lowest, so two addresses of one device never make the listeners flap.
 import { compareIPv4, sameIPv4Subnet } from "./addr.js";
 import { UNRECOGNISED_FORMAT, type LeaseFileReport } from "./leases.js";
-import type { AddrInfo, Config, DeviceChoice, Lease, LinkInfo, Neighbour, NeighbourState } from "./types.js";
+import type {
+  AddrInfo,
+  DeviceChoice,
+  DeviceConfig,
+  Lease,
+  LinkInfo,
+  Neighbour,
+  NeighbourState,
+} from "./types.js";
 
 export const unknownDevice: DeviceChoice = {
   mac: undefined,
@@ -98,25 +106,30 @@ function byMac(evidence: DeviceEvidence, mac: string, current: string | undefine
 }
 
 /** The IPv4 addresses of the LAN interface: their subnets are the LAN (a guest pool on another bridge is not). */
-function lanSubnets(evidence: DeviceEvidence, config: Config): AddrInfo[] {
-  const lan = evidence.links?.[config.lan.interface];
+function lanSubnets(evidence: DeviceEvidence, lanInterface: string): AddrInfo[] {
+  const lan = evidence.links?.[lanInterface];
   return lan?.addresses.filter((a) => a.family === "inet") ?? [];
 }
 
-function fromEvidence(evidence: DeviceEvidence, config: Config, current: string | undefined): DeviceChoice {
-  const { mac, address } = config.device;
+function fromEvidence(
+  evidence: DeviceEvidence,
+  device: DeviceConfig,
+  lanInterface: string,
+  current: string | undefined,
+): DeviceChoice {
+  const { mac, address } = device;
   if (address !== undefined) return { mac, address, source: "config", detail: undefined };
   if (mac !== undefined) return byMac(evidence, mac, current);
   // Without a MAC, only the leases in the LAN interface's subnets count: a router's guest or IoT pool served by
   // the same DHCP server would otherwise make "the only lease" never true.
   const leases = evidence.leases ?? [];
-  const subnets = lanSubnets(evidence, config);
+  const subnets = lanSubnets(evidence, lanInterface);
   const onLan = leases.filter((l) => subnets.some((a) => sameIPv4Subnet(a.address, l.address, a.prefixlen)));
   const only = onLan.length === 1 ? onLan[0] : undefined;
   if (only !== undefined)
     return { mac: only.mac, address: only.address, source: "lease-single", detail: undefined };
   const elsewhere = leases.length - onLan.length;
-  const ignored = elsewhere === 0 ? "" : ` (${elsewhere} outside ${config.lan.interface}'s subnets ignored)`;
+  const ignored = elsewhere === 0 ? "" : ` (${elsewhere} outside ${lanInterface}'s subnets ignored)`;
   const detail =
     onLan.length === 0
       ? `no DHCP lease on the LAN${ignored}`
@@ -138,23 +151,39 @@ function unrecognisedLeaseFiles(files: readonly LeaseFileReport[]): string | und
  * When the address is unknown and a lease file is in a format we do not read, that is the reason given, not "no
  * lease": the lease may be in there.
  */
-export function chooseDevice(evidence: DeviceEvidence, config: Config, previous: DeviceChoice): DeviceChoice {
+export function chooseDevice(
+  evidence: DeviceEvidence,
+  device: DeviceConfig,
+  lanInterface: string,
+  previous: DeviceChoice,
+): DeviceChoice {
   // Until the lease files are read (an address snapshot came first), nothing is known about a lease.
-  if (
-    evidence.leases === undefined &&
-    evidence.neighbours === undefined &&
-    config.device.address === undefined
-  )
+  if (evidence.leases === undefined && evidence.neighbours === undefined && device.address === undefined)
     return previous.source === "config" ? unknownDevice : previous;
-  const sameDevice = config.device.mac === undefined || previous.mac === config.device.mac;
-  const found = fromEvidence(evidence, config, sameDevice ? previous.address : undefined);
+  const sameDevice = device.mac === undefined || previous.mac === device.mac;
+  const found = fromEvidence(evidence, device, lanInterface, sameDevice ? previous.address : undefined);
   const unreadable =
     found.address === undefined ? unrecognisedLeaseFiles(evidence.leaseFiles ?? []) : undefined;
   const next = unreadable === undefined ? found : { ...found, detail: unreadable };
   const learned =
     previous.source === "lease-mac" || previous.source === "lease-single" || previous.source === "neighbour";
-  if (next.address === undefined && learned && sameDevice && config.device.address === undefined) {
+  if (next.address === undefined && learned && sameDevice && device.address === undefined) {
     return { ...previous, detail: `${next.detail ?? "lease gone"}; keeping the last known address` };
   }
   return next;
+}
+
+/**
+ * Every configured device's choice, by name: a device keeps its own previous choice (see chooseDevice); one no
+ * longer configured is dropped.
+ */
+export function chooseDevices(
+  evidence: DeviceEvidence,
+  devices: readonly DeviceConfig[],
+  lanInterface: string,
+  previous: Readonly<Record<string, DeviceChoice>>,
+): Record<string, DeviceChoice> {
+  return Object.fromEntries(
+    devices.map((d) => [d.name, chooseDevice(evidence, d, lanInterface, previous[d.name] ?? unknownDevice)]),
+  );
 }

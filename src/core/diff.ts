@@ -1,8 +1,17 @@
 // diff(actual, desired) -> the steps that turn one into the other, touching only what differs.
-import type { Actual, Desired, ListenerSpec, SnatRule, Step } from "./types.js";
+import {
+  compareListeners,
+  listenerKey,
+  type Actual,
+  type Desired,
+  type ListenerSpec,
+  type SnatRule,
+  type Step,
+} from "./types.js";
 
 export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
   return (
+    a.device === b.device &&
     a.listen === b.listen &&
     a.target === b.target &&
     a.wanInterface === b.wanInterface &&
@@ -19,15 +28,20 @@ export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
   );
 }
 
-export function sameSnat(a: SnatRule | null, b: SnatRule | null): boolean {
-  if (a === null || b === null) return a === b;
+export function sameSnatRule(a: SnatRule, b: SnatRule): boolean {
   return (
+    a.device === b.device &&
     a.lanInterface === b.lanInterface &&
     a.lanAddress === b.lanAddress &&
     a.deviceAddress === b.deviceAddress &&
     a.ports.length === b.ports.length &&
     a.ports.every((p, i) => p === b.ports[i])
   );
+}
+
+/** Same rules in the same order (Desired keeps them sorted by device). */
+export function sameSnat(a: readonly SnatRule[], b: readonly SnatRule[]): boolean {
+  return a.length === b.length && a.every((r, i) => b[i] !== undefined && sameSnatRule(r, b[i]));
 }
 
 export function sameDesired(a: Desired, b: Desired): boolean {
@@ -47,17 +61,19 @@ export function sameDesired(a: Desired, b: Desired): boolean {
  */
 export function diff(actual: Actual, desired: Desired): Step[] {
   const steps: Step[] = [];
-  const want = new Map(desired.listeners.map((l) => [l.listen, l]));
-  const have = new Map(actual.listeners.map((l) => [l.listen, l]));
+  const want = new Map(desired.listeners.map((l) => [listenerKey(l), l]));
+  const have = new Map(actual.listeners.map((l) => [listenerKey(l), l]));
   for (const spec of actual.listeners) {
-    const target = want.get(spec.listen);
+    const target = want.get(listenerKey(spec));
     if (target === undefined || !sameListener(spec, target)) steps.push({ kind: "stop-listener", spec });
   }
   if (!sameSnat(actual.snat, desired.snat)) {
-    steps.push(desired.snat === null ? { kind: "remove-snat" } : { kind: "apply-snat", rule: desired.snat });
+    steps.push(
+      desired.snat.length === 0 ? { kind: "remove-snat" } : { kind: "apply-snat", rules: desired.snat },
+    );
   }
   for (const spec of desired.listeners) {
-    const current = have.get(spec.listen);
+    const current = have.get(listenerKey(spec));
     if (current === undefined || !sameListener(current, spec)) steps.push({ kind: "start-listener", spec });
   }
   return steps;
@@ -65,19 +81,17 @@ export function diff(actual: Actual, desired: Desired): Step[] {
 
 /** What actual becomes once a step succeeded. The reconciler tracks actual with it, step by step. */
 export function applyStep(actual: Actual, step: Step): Actual {
-  const byPort = (ls: ListenerSpec[]) => [...ls].sort((a, b) => a.listen - b.listen);
+  const byKey = (ls: ListenerSpec[]) => [...ls].sort(compareListeners);
+  const others = (spec: ListenerSpec) => actual.listeners.filter((l) => listenerKey(l) !== listenerKey(spec));
   switch (step.kind) {
     case "stop-listener":
-      return { ...actual, listeners: actual.listeners.filter((l) => l.listen !== step.spec.listen) };
+      return { ...actual, listeners: others(step.spec) };
     case "start-listener":
-      return {
-        ...actual,
-        listeners: byPort([...actual.listeners.filter((l) => l.listen !== step.spec.listen), step.spec]),
-      };
+      return { ...actual, listeners: byKey([...others(step.spec), step.spec]) };
     case "apply-snat":
-      return { ...actual, snat: step.rule };
+      return { ...actual, snat: step.rules };
     case "remove-snat":
-      return { ...actual, snat: null };
+      return { ...actual, snat: [] };
   }
 }
 

@@ -1,6 +1,6 @@
 // Folds events into facts. Pure: the same events in the same order give the same facts.
 import { compareIPv6, isUniqueLocal } from "./addr.js";
-import { chooseDevice, unknownDevice } from "./device.js";
+import { chooseDevices } from "./device.js";
 import type { AddrInfo, Config, Event, Facts, LinkInfo, State } from "./types.js";
 
 export const initialFacts: Facts = {
@@ -9,9 +9,8 @@ export const initialFacts: Facts = {
   leases: undefined,
   leaseFiles: [],
   neighbours: undefined,
-  device: unknownDevice,
-  enabled: true,
-  ports: undefined,
+  devices: {},
+  choices: {},
   flaps: {},
 };
 
@@ -75,6 +74,9 @@ export function wanAddressInterface(config: Config): string {
   return config.wan.addressFrom ?? config.wan.interface;
 }
 
+const devicesOf = (facts: Facts, config: Config) =>
+  chooseDevices(facts, config.devices, config.lan.interface, facts.devices);
+
 export function reduce(state: State, event: Event): State {
   const { config, facts } = state;
   switch (event.type) {
@@ -88,25 +90,18 @@ export function reduce(state: State, event: Event): State {
       );
       // The LAN's subnets decide which leases count without a device.mac (device.ts): the choice follows the links.
       const next = { ...facts, links, wanAddress, flaps: event.flaps ?? facts.flaps };
-      return { config, facts: { ...next, device: chooseDevice(next, config, facts.device) } };
+      return { config, facts: { ...next, devices: devicesOf(next, config) } };
     }
     case "leases": {
       const next = { ...facts, leases: event.leases, leaseFiles: event.files ?? [] };
-      return { config, facts: { ...next, device: chooseDevice(next, config, facts.device) } };
+      return { config, facts: { ...next, devices: devicesOf(next, config) } };
     }
-    case "neighbours":
-      return {
-        config,
-        facts: {
-          ...facts,
-          neighbours: event.neighbours,
-          device: chooseDevice({ ...facts, neighbours: event.neighbours }, config, facts.device),
-        },
-      };
-    case "enabled":
-      return { config, facts: { ...facts, enabled: event.enabled } };
-    case "ports":
-      return { config, facts: { ...facts, ports: event.ports } };
+    case "neighbours": {
+      const next = { ...facts, neighbours: event.neighbours };
+      return { config, facts: { ...next, devices: devicesOf(next, config) } };
+    }
+    case "choices":
+      return { config, facts: { ...facts, choices: event.choices } };
     case "config": {
       const next = event.config;
       const links = facts.links;
@@ -114,8 +109,7 @@ export function reduce(state: State, event: Event): State {
         links === undefined
           ? undefined
           : selectWanAddress(links[wanAddressInterface(next)], next.wan.address, facts.wanAddress);
-      const device = chooseDevice(facts, next, facts.device);
-      return { config: next, facts: { ...facts, wanAddress, device } };
+      return { config: next, facts: { ...facts, wanAddress, devices: devicesOf(facts, next) } };
     }
   }
 }

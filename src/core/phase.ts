@@ -1,6 +1,6 @@
 // The phase a person reads on a dashboard, derived from the plan and what the reconciler reports.
 import type { ProbeReport } from "./status.js";
-import type { Plan, WaitingFor } from "./types.js";
+import type { DevicePlan, Plan, WaitingFor } from "./types.js";
 
 /** Every phase, in the order an agent usually passes through them. */
 export const PHASES = [
@@ -23,46 +23,81 @@ export interface Phase {
 
 export type ListenerState = "starting" | "running" | "restarting" | "stopped";
 
-export interface PhaseInput {
-  /** True once the first interface snapshot and lease read arrived. */
-  observed: boolean;
-  stopping: boolean;
-  plan: Plan;
-  /** True while the actual state differs from the plan's desired state (a reconcile is due or running). */
+/** A device's phase: the agent-wide ones (starting, stopping) are never a device's own. */
+export interface DevicePhase extends Phase {
+  name: string;
+}
+
+export interface DevicePhaseInput {
+  plan: DevicePlan;
+  /** True while what is in place for this device differs from its plan (a reconcile is due or running). */
   converging: boolean;
-  /** The last reconcile's error, if it failed. */
-  reconcileError: string | undefined;
   listeners: { listen: number; state: ListenerState; connections: number; maxChildren: number }[];
-  /** The failing hop of the last health probe, if it failed. */
+  /** The failing hop of the last health probe of this device, if it failed. */
   probeFailure: string | undefined;
 }
 
-export function phaseOf(input: PhaseInput): Phase {
+/** One device's phase, from its plan and what is in place for it. */
+export function devicePhaseOf(input: DevicePhaseInput): DevicePhase {
   const { plan } = input;
-  if (input.stopping) return { phase: "stopping" };
-  if (!input.observed) return { phase: "starting" };
-  if (plan.detail === "disabled") return { phase: "disabled", reason: "proxy disabled by the operator" };
-  if (input.reconcileError !== undefined) return { phase: "degraded", reason: input.reconcileError };
-  if (plan.waitingFor !== undefined) {
-    return { phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
-  }
-  if (input.converging) return { phase: "converging" };
+  const name = plan.name;
+  if (!plan.enabled) return { name, phase: "disabled", reason: "disabled by the operator" };
+  if (plan.waitingFor !== undefined)
+    return { name, phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
+  if (input.converging) return { name, phase: "converging" };
   const down = input.listeners.filter((l) => l.state !== "running").map((l) => `:${l.listen} ${l.state}`);
-  if (down.length > 0) return { phase: "degraded", reason: `listener ${down.join(", ")}` };
+  if (down.length > 0) return { name, phase: "degraded", reason: `listener ${down.join(", ")}` };
   // At max-children socat stops accepting, while the kernel still completes handshakes into the backlog: the
   // end-to-end probe connects, but nobody answers.
   const full = input.listeners
     .filter((l) => l.connections >= l.maxChildren)
     .map((l) => `:${l.listen} (${l.connections} connections)`);
   if (full.length > 0)
-    return { phase: "degraded", reason: `listener full, accepting no more: ${full.join(", ")}` };
-  if (input.probeFailure !== undefined) return { phase: "degraded", reason: input.probeFailure };
-  return { phase: "serving" };
+    return { name, phase: "degraded", reason: `listener full, accepting no more: ${full.join(", ")}` };
+  if (input.probeFailure !== undefined) return { name, phase: "degraded", reason: input.probeFailure };
+  return { name, phase: "serving" };
 }
 
-/** The first failing hop of a probe report, as a phase reason; undefined when every hop answered. */
-export function failingHop(report: ProbeReport): string | undefined {
-  const bad = report.results.find((r) => !r.ok);
+export interface PhaseInput {
+  /** True once the first interface snapshot and lease read arrived. */
+  observed: boolean;
+  stopping: boolean;
+  plan: Plan;
+  /** The last reconcile's error, while what is in place still differs from the plan. */
+  reconcileError: string | undefined;
+  /** Each device's phase (devicePhaseOf), in config order. */
+  devices: DevicePhase[];
+}
+
+/**
+ * The agent's phase, summarising its devices: the agent-wide states first (stopping, starting, every device
+ * disabled, a failed reconcile, a wait of the gateway's own); then converging while any device is; serving when
+ * every enabled device serves; waiting when every one waits; otherwise degraded, naming the devices that do not
+ * serve. With one device its phase and reason are the agent's, as in 0.1.
+ */
+export function phaseOf(input: PhaseInput): Phase {
+  const { plan } = input;
+  if (input.stopping) return { phase: "stopping" };
+  if (!input.observed) return { phase: "starting" };
+  const active = input.devices.filter((d) => d.phase !== "disabled");
+  if (active.length === 0) return { phase: "disabled", reason: "proxy disabled by the operator" };
+  if (input.reconcileError !== undefined) return { phase: "degraded", reason: input.reconcileError };
+  if (plan.waitingFor !== undefined)
+    return { phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
+  const only = input.devices.length === 1 ? input.devices[0] : undefined;
+  if (only !== undefined) return { phase: only.phase, waitingFor: only.waitingFor, reason: only.reason };
+  if (active.some((d) => d.phase === "converging")) return { phase: "converging" };
+  const notServing = active.filter((d) => d.phase !== "serving");
+  if (notServing.length === 0) return { phase: "serving" };
+  const reason = notServing.map((d) => `${d.name}: ${d.reason ?? d.phase}`).join("; ");
+  if (notServing.length === active.length && active.every((d) => d.phase === "waiting"))
+    return { phase: "waiting", waitingFor: "device", reason };
+  return { phase: "degraded", reason };
+}
+
+/** The first failing hop of `device` in a probe report, as a phase reason; undefined when every hop answered. */
+export function failingHop(report: ProbeReport, device: string): string | undefined {
+  const bad = report.results.find((r) => !r.ok && r.device === device);
   if (bad === undefined) return undefined;
   const where =
     bad.hop === "device" ? `device port ${bad.target}` : `listener port ${bad.listen} (end to end)`;

@@ -1,7 +1,21 @@
 // plan(facts, config) -> the desired state and, if incomplete, what it waits for.
 import { compareIPv4, sameIPv4Subnet } from "./addr.js";
 import { wanAddressInterface } from "./facts.js";
-import type { Config, Facts, LinkInfo, ListenerSpec, Plan, SnatRule } from "./types.js";
+import { unknownDevice } from "./device.js";
+import {
+  choicesOf,
+  compareByDevice,
+  compareListeners,
+  type Config,
+  type DeviceConfig,
+  type DevicePlan,
+  type Facts,
+  type LinkInfo,
+  type ListenerSpec,
+  type Plan,
+  type SnatRule,
+  type WaitingFor,
+} from "./types.js";
 
 /** The gateway's LAN IPv4: the configured literal, else the address whose subnet holds the device, else the first. */
 export function chooseLanAddress(
@@ -21,8 +35,6 @@ export function chooseLanAddress(
   return (inSubnet ?? sorted[0])?.address;
 }
 
-const EMPTY = { snat: null, listeners: [] };
-
 /** Why a link that is up is treated as down (held for flapping, see damping.ts), or undefined. */
 function held(facts: Facts, config: Config, name: string): string | undefined {
   const f = facts.flaps[name];
@@ -30,51 +42,83 @@ function held(facts: Facts, config: Config, name: string): string | undefined {
   return `${name} is flapping (${f.flaps} flaps): held down until steady for ${config.flapDamping.holdSec} s`;
 }
 
-export function plan(facts: Facts, config: Config): Plan {
-  const device = facts.device;
-  const deviceInfo = { mac: device.mac, address: device.address, source: device.source };
+/** What the gateway itself lacks (a link, an address): every device waits for it. */
+interface GatewayWait {
+  waitingFor: WaitingFor;
+  detail: string;
+  /** SNAT depends only on the LAN side, so a WAN flap never churns the firewall: the rules stay while the WAN waits. */
+  keepsSnat: boolean;
+}
+
+function gatewayWait(facts: Facts, config: Config, lanAddress: string | undefined): GatewayWait | undefined {
   const links = facts.links ?? {};
   const lan = links[config.lan.interface];
   const wan = links[config.wan.interface];
-  const lanAddress = chooseLanAddress(lan, config, device.address);
-  const ports = facts.ports ?? config.ports;
-  const waiting = (waitingFor: Plan["waitingFor"], detail: string, snat: SnatRule | null = null): Plan => ({
-    desired: { snat, listeners: [] },
+  const wait = (waitingFor: WaitingFor, detail: string, keepsSnat = false) => ({
     waitingFor,
     detail,
-    lanAddress,
-    device: deviceInfo,
+    keepsSnat,
   });
-
-  if (!facts.enabled)
-    return { desired: EMPTY, waitingFor: undefined, detail: "disabled", lanAddress, device: deviceInfo };
-  if (lan === undefined || !lan.up) return waiting("lan-link", `${config.lan.interface} is missing or down`);
+  if (lan === undefined || !lan.up) return wait("lan-link", `${config.lan.interface} is missing or down`);
   const flapping = held(facts, config, config.lan.interface);
-  if (flapping !== undefined) return waiting("lan-link", flapping);
-  if (lanAddress === undefined) return waiting("lan-address", `no IPv4 address on ${config.lan.interface}`);
-  if (device.address === undefined) return waiting("device", device.detail ?? "device unknown");
-
-  // SNAT depends only on the LAN side, so a WAN flap never churns the firewall.
-  const snat: SnatRule = {
-    lanInterface: config.lan.interface,
-    lanAddress,
-    deviceAddress: device.address,
-    ports: [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b),
-  };
+  if (flapping !== undefined) return wait("lan-link", flapping);
+  if (lanAddress === undefined) return wait("lan-address", `no IPv4 address on ${config.lan.interface}`);
   if (wan === undefined || !wan.up)
-    return waiting("wan-link", `${config.wan.interface} is missing or has no carrier`, snat);
+    return wait("wan-link", `${config.wan.interface} is missing or has no carrier`, true);
   const wanFlapping = held(facts, config, config.wan.interface);
-  if (wanFlapping !== undefined) return waiting("wan-link", wanFlapping, snat);
+  if (wanFlapping !== undefined) return wait("wan-link", wanFlapping, true);
   // The listen address's own interface (wan.addressFrom) bouncing would move the listeners at each bounce.
   const sourceFlapping = held(facts, config, wanAddressInterface(config));
-  if (sourceFlapping !== undefined) return waiting("wan-address", sourceFlapping, snat);
+  if (sourceFlapping !== undefined) return wait("wan-address", sourceFlapping, true);
   if (facts.wanAddress === undefined) {
     const what = config.wan.address === "auto" ? "a usable global IPv6 address" : config.wan.address;
-    return waiting("wan-address", `waiting for ${what} on ${wanAddressInterface(config)}`, snat);
+    return wait("wan-address", `waiting for ${what} on ${wanAddressInterface(config)}`, true);
   }
+  return undefined;
+}
+
+function planDevice(
+  facts: Facts,
+  config: Config,
+  device: DeviceConfig,
+  wait: GatewayWait | undefined,
+): DevicePlan {
+  const choice = facts.devices[device.name] ?? unknownDevice;
+  const choices = choicesOf(facts.choices, device.name);
+  const lan = facts.links?.[config.lan.interface];
+  const lanAddress = chooseLanAddress(lan, config, choice.address);
+  const ports = choices.ports ?? device.ports;
+  const base = {
+    name: device.name,
+    enabled: choices.enabled,
+    ports,
+    portsSource: choices.ports === undefined ? ("config" as const) : ("runtime" as const),
+    lanAddress,
+    device: { mac: choice.mac, address: choice.address, source: choice.source },
+  };
+  const result = (
+    waitingFor: WaitingFor | undefined,
+    detail: string | undefined,
+    snat: SnatRule | null = null,
+    listeners: ListenerSpec[] = [],
+  ): DevicePlan => ({ ...base, waitingFor, detail, snat, listeners });
+  if (!choices.enabled) return result(undefined, "disabled");
+  if (wait !== undefined && !wait.keepsSnat) return result(wait.waitingFor, wait.detail);
+  if (choice.address === undefined || lanAddress === undefined)
+    return result("device", choice.detail ?? "device unknown");
+  const snat: SnatRule = {
+    device: device.name,
+    lanInterface: config.lan.interface,
+    lanAddress,
+    deviceAddress: choice.address,
+    ports: [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b),
+  };
+  if (wait !== undefined || facts.wanAddress === undefined)
+    return result(wait?.waitingFor ?? "wan-address", wait?.detail ?? "no WAN address", snat);
   const wanAddress = facts.wanAddress;
   const listeners: ListenerSpec[] = ports
     .map((p) => ({
+      device: device.name,
       listen: p.listen,
       target: p.target,
       wanInterface: config.wan.interface,
@@ -90,11 +134,35 @@ export function plan(facts: Facts, config: Config): Plan {
       halfCloseSec: config.listener.halfCloseSec,
     }))
     .sort((a, b) => a.listen - b.listen);
+  return result(undefined, undefined, snat, listeners);
+}
+
+/**
+ * The desired state of every device, and what each waits for. A device waits on its own for its address (the
+ * others serve meanwhile); the gateway's links and addresses are every device's wait, the Plan's `waitingFor`.
+ */
+export function plan(facts: Facts, config: Config): Plan {
+  const lan = facts.links?.[config.lan.interface];
+  const firstAddress = config.devices.map((d) => facts.devices[d.name]?.address).find((a) => a !== undefined);
+  const lanAddress = chooseLanAddress(lan, config, firstAddress);
+  const wait = gatewayWait(facts, config, lanAddress);
+  const devices = config.devices.map((d) => planDevice(facts, config, d, wait));
+  const snat = devices.flatMap((d) => (d.snat === null ? [] : [d.snat])).sort(compareByDevice);
+  const listeners = devices.flatMap((d) => d.listeners).sort(compareListeners);
+  const active = devices.filter((d) => d.enabled);
+  if (active.length === 0)
+    return { desired: { snat, listeners }, waitingFor: undefined, detail: "disabled", lanAddress, devices };
+  // Every device waiting for its address is the agent's wait too (with one device, the 0.1 plan's "device").
+  const allUnknown = wait === undefined && active.every((d) => d.waitingFor === "device");
+  const unknownDetail =
+    active.length === 1
+      ? active[0]?.detail
+      : active.map((d) => `${d.name}: ${d.detail ?? "unknown"}`).join("; ");
   return {
     desired: { snat, listeners },
-    waitingFor: undefined,
-    detail: undefined,
+    waitingFor: wait?.waitingFor ?? (allUnknown ? "device" : undefined),
+    detail: wait?.detail ?? (allUnknown ? unknownDetail : undefined),
     lanAddress,
-    device: deviceInfo,
+    devices,
   };
 }

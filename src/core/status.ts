@@ -5,6 +5,8 @@ import type { DeviceSource, PortMap, WaitingFor } from "./types.js";
 import type { ListenerState } from "./phase.js";
 
 export interface ListenerStatus {
+  /** The device it serves. */
+  device: string;
   listen: number;
   target: number;
   state: ListenerState;
@@ -29,6 +31,7 @@ export interface ReconcileReport {
 }
 
 export interface ProbeResult {
+  device: string;
   /** "device" = TCP connect to device:target from the LAN address; "end-to-end" = through [wan]:listen. */
   hop: "device" | "end-to-end";
   listen: number;
@@ -44,6 +47,24 @@ export interface ProbeReport {
   results: ProbeResult[];
 }
 
+/** One device as a dashboard shows it. */
+export interface DeviceStatus {
+  name: string;
+  /** Its own phase: one device that is off degrades itself, not the others (see phase.ts). */
+  phase: PhaseName;
+  waitingFor: WaitingFor | null;
+  reason: string | null;
+  enabled: boolean;
+  mac: string | null;
+  address: string | null;
+  /** Where the address came from (configuration, a lease, the neighbour table). */
+  source: DeviceSource | null;
+  lanAddress: string | null;
+  ports: PortMap[];
+  portsSource: "config" | "runtime";
+  listeners: ListenerStatus[];
+}
+
 export interface AgentStatus {
   pid: number;
   version: string;
@@ -51,15 +72,20 @@ export interface AgentStatus {
   phase: PhaseName;
   waitingFor: WaitingFor | null;
   reason: string | null;
+  /** True while any device is enabled. */
   enabled: boolean;
-  /** The port mappings in force, and whether they come from the config file or were set at run time. */
+  /** Every device, in config order. */
+  devices: DeviceStatus[];
+  /** The first device's port mappings and their source; kept for scripts built on 0.1: read `devices`. */
   ports: PortMap[];
   portsSource: "config" | "runtime";
   wan: { interface: string; address: string | null };
   /** Per watched interface (WAN, LAN): times it went down since start, and whether it is held down for flapping. */
   flaps: Record<string, LinkFlaps>;
   lan: { interface: string; address: string | null };
+  /** The first device's address and its source; kept for scripts built on 0.1: read `devices`. */
   device: { mac: string | null; address: string | null; source: DeviceSource | null };
+  /** Every device's listeners. */
   listeners: ListenerStatus[];
   /** applied: our rules are in place; matchesPlan: they are exactly what the plan wants (false while converging). */
   firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };

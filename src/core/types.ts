@@ -3,7 +3,7 @@ import type { Config, PortMap } from "../config/schema.js";
 import type { LinkFlaps } from "./damping.js";
 import type { LeaseFileReport } from "./leases.js";
 
-export type { Config, PortMap } from "../config/schema.js";
+export type { Config, DeviceConfig, PortMap } from "../config/schema.js";
 
 /** One address as `ip -json addr` reports it, reduced to what selection needs. */
 export interface AddrInfo {
@@ -55,19 +55,32 @@ export interface Facts {
   wanAddress: string | undefined;
   /** Leases from the lease files, merged; undefined until first read. */
   leases: Lease[] | undefined;
-  /** The LAN interface's IPv4 neighbour table (only watched while device.mac is set); undefined until read. */
+  /** The LAN interface's IPv4 neighbour table (only watched while a device is found by MAC); undefined until read. */
   neighbours: Neighbour[] | undefined;
   /** What each lease file held at the last read (format, counts); empty until then. */
   leaseFiles: LeaseFileReport[];
-  /** The proxy as a whole may be switched off by the operator. */
-  enabled: boolean;
-  /** The device to serve, learned from config and leases; kept when its lease vanishes (see device.ts). */
-  device: DeviceChoice;
-  /** Port mappings set at run time by the operator; undefined = the config file's. */
-  ports: PortMap[] | undefined;
+  /** Each device's address, learned from config, leases and neighbours, by device name (see device.ts). */
+  devices: Record<string, DeviceChoice>;
+  /** The operator's run-time choices, by device name; a device without an entry keeps the defaults. */
+  choices: OperatorChoices;
   /** Flaps counted and holds for flapping, per watched interface (from the damping operator; empty without it). */
   flaps: Record<string, LinkFlaps>;
 }
+
+/** What the operator chose for one device at run time (MQTT), kept across restarts (state-store.ts). */
+export interface DeviceChoices {
+  enabled: boolean;
+  /** Port mappings set at run time; undefined = the config file's. */
+  ports: PortMap[] | undefined;
+}
+
+export type OperatorChoices = Record<string, DeviceChoices>;
+
+export const DEFAULT_CHOICES: DeviceChoices = { enabled: true, ports: undefined };
+
+/** A device's choices: its entry, else the defaults. */
+export const choicesOf = (choices: OperatorChoices, device: string): DeviceChoices =>
+  choices[device] ?? DEFAULT_CHOICES;
 
 export interface State {
   config: Config;
@@ -80,12 +93,13 @@ export type Event =
   | { type: "leases"; leases: Lease[]; files?: LeaseFileReport[] }
   | { type: "neighbours"; neighbours: Neighbour[] }
   | { type: "config"; config: Config }
-  | { type: "enabled"; enabled: boolean }
-  | { type: "ports"; ports: PortMap[] | undefined };
+  | { type: "choices"; choices: OperatorChoices };
 
 export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device";
 
+/** One device's source-NAT rule. */
 export interface SnatRule {
+  device: string;
   lanInterface: string;
   lanAddress: string;
   deviceAddress: string;
@@ -94,6 +108,8 @@ export interface SnatRule {
 }
 
 export interface ListenerSpec {
+  /** The device it serves (its name). */
+  device: string;
   listen: number;
   target: number;
   wanInterface: string;
@@ -113,10 +129,27 @@ export interface ListenerSpec {
 }
 
 export interface Desired {
-  snat: SnatRule | null;
-  /** Sorted by listen port. */
+  /** One rule per device with an address, sorted by device name. */
+  snat: SnatRule[];
+  /** Sorted by key (listenerKey). */
   listeners: ListenerSpec[];
 }
+
+/**
+ * What names a listener: its device and listen port. Never the bind address, so a renumbering changes a listener,
+ * not its identity, and a device with its own listen address needs no other key.
+ */
+export type ListenerKey = string;
+
+export const listenerKey = (spec: { device: string; listen: number }): ListenerKey =>
+  `${spec.device}/${spec.listen}`;
+
+/** The order of Desired's lists: by device name (code-point order, not the locale's), then by number. */
+export const compareByDevice = (a: { device: string }, b: { device: string }): number =>
+  a.device < b.device ? -1 : a.device > b.device ? 1 : 0;
+
+export const compareListeners = (a: ListenerSpec, b: ListenerSpec): number =>
+  compareByDevice(a, b) || a.listen - b.listen;
 
 export type DeviceSource = "config" | "lease-mac" | "lease-single" | "neighbour";
 
@@ -128,14 +161,33 @@ export interface DeviceChoice {
   detail: string | undefined;
 }
 
-export interface Plan {
-  desired: Desired;
-  /** Set when the desired state is incomplete because something is missing. */
+/** What one device needs and, if incomplete, what it waits for. */
+export interface DevicePlan {
+  name: string;
+  enabled: boolean;
+  /** The port mappings in force (the operator's, else the config file's). */
+  ports: PortMap[];
+  portsSource: "config" | "runtime";
+  /** "device" when its address is unknown; a global wait (links, addresses) is the Plan's. */
   waitingFor: WaitingFor | undefined;
-  /** A human-readable detail for waitingFor ("no lease for 02:00:...", "2 leases, set device.mac"). */
   detail: string | undefined;
+  /** The gateway's LAN address used for this device (the one whose subnet holds it). */
   lanAddress: string | undefined;
   device: { mac: string | undefined; address: string | undefined; source: DeviceSource | undefined };
+  snat: SnatRule | null;
+  listeners: ListenerSpec[];
+}
+
+export interface Plan {
+  desired: Desired;
+  /** Set when every enabled device waits: for something of the gateway's (a link, an address), or each for its address ("device"). */
+  waitingFor: WaitingFor | undefined;
+  /** A human-readable detail for waitingFor ("lan0 is missing or down"). */
+  detail: string | undefined;
+  /** The gateway's LAN address of the first device (or the first LAN address): what a one-device status shows. */
+  lanAddress: string | undefined;
+  /** In config order. */
+  devices: DevicePlan[];
 }
 
 /** What is in place, as the reconciler last applied and verified it. Same shape as Desired. */
@@ -143,6 +195,6 @@ export type Actual = Desired;
 
 export type Step =
   | { kind: "stop-listener"; spec: ListenerSpec }
-  | { kind: "apply-snat"; rule: SnatRule }
+  | { kind: "apply-snat"; rules: SnatRule[] }
   | { kind: "remove-snat" }
   | { kind: "start-listener"; spec: ListenerSpec };

@@ -1,6 +1,6 @@
 // Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
 import type { AgentStatus } from "../core/status.js";
-import type { Config, Facts, Plan, PortMap } from "../core/types.js";
+import type { Config, DevicePlan, Facts, Plan, PortMap } from "../core/types.js";
 import type { ToolCheck } from "../effects/preflight.js";
 import type { LinkDetail } from "../sources/ip-addr.js";
 import type { NftChain } from "./parse/nft-ruleset.js";
@@ -45,7 +45,9 @@ export interface DoctorContext {
   /** The facts and plan from this moment's snapshot, seeded with the running agent's choices. */
   facts: Facts;
   plan: Plan;
-  /** The port mappings in force (run-time ones if the operator set any) and whether the proxy is enabled. */
+  /** The device the device checks look at (the first configured one). */
+  device: DevicePlan;
+  /** The device's port mappings in force (run-time ones if the operator set any) and whether the proxy is enabled. */
   ports: PortMap[];
   enabled: boolean;
   agent: AgentView;

@@ -8,7 +8,12 @@ const MAX_TITLE = 36;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export function formatReport(report: DoctorReport, config: Config): string {
-  const ports = config.ports.map((p) => `${p.listen}->${p.target}`).join(", ");
+  const mappings = (d: Config["devices"][number]) =>
+    d.ports.map((p) => `${p.listen}->${p.target}`).join(", ");
+  // The shorthand's one device needs no name; several are told apart by theirs.
+  const ports = config.shorthand
+    ? config.devices.map(mappings).join("")
+    : config.devices.map((d) => `${d.name} ${mappings(d)}`).join("; ");
   const width = Math.min(MAX_TITLE, Math.max(...report.checks.map((c) => c.title.length)));
   const lines = [`sixgate doctor: ${config.wan.interface} -> ${config.lan.interface}, ports ${ports}`, ""];
   for (const c of report.checks) {

@@ -66,6 +66,7 @@ async function agentView(runtimeDir: string): Promise<AgentView> {
 async function ourListenerPids(
   runtimeDir: string,
   status: AgentStatus | undefined,
+  device: string,
   listens: readonly number[],
   log: Logger,
 ): Promise<Map<number, number[]>> {
@@ -73,9 +74,9 @@ async function ourListenerPids(
   const out = new Map<number, number[]>();
   for (const listen of listens) {
     const pids = new Set<number>();
-    const fromStatus = status?.listeners.find((l) => l.listen === listen)?.pid;
+    const fromStatus = status?.listeners.find((l) => l.device === device && l.listen === listen)?.pid;
     if (fromStatus !== undefined && fromStatus !== null) pids.add(fromStatus);
-    const recorded = await records.live(listenerRecordName(listen));
+    const recorded = await records.live(listenerRecordName({ device, listen }));
     if (recorded !== undefined) pids.add(recorded);
     out.set(listen, [...pids]);
   }
@@ -101,7 +102,7 @@ async function readSnat(
   runner: Runner,
   config: Config,
   status: AgentStatus | undefined,
-  expected: SnatRule | null,
+  expected: readonly SnatRule[],
   usable: "nft" | "iptables" | undefined,
 ): Promise<SnatView> {
   const backend = status?.firewall.backend ?? usable ?? (config.firewall === "iptables" ? "iptables" : "nft");
@@ -153,7 +154,9 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     agentView(config.runtimeDir),
     loadOperatorChoices(config, log),
     readLeases(leaseFiles(config), log),
-    config.device.mac === undefined ? undefined : readNeighbours(runner, config.lan.interface, log),
+    config.devices.some((d) => d.mac !== undefined && d.address === undefined)
+      ? readNeighbours(runner, config.lan.interface, log)
+      : undefined,
     observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
     observe(async () => nftChains(nftObjects(await stdout(["nft", "-j", "list", "ruleset"])))),
     observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
@@ -172,9 +175,12 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   if (neighbours !== undefined) state = reduce(state, neighbours);
   const facts = state.facts;
   const plan = makePlan(facts, config);
-  const ports = facts.ports ?? config.ports;
-  const device = plan.device.address;
-  const lanAddress = plan.lanAddress;
+  const first = plan.devices[0];
+  if (first === undefined) throw new Error("the config lists no device");
+  const ports = first.ports;
+  const enabled = first.enabled;
+  const device = first.device.address;
+  const lanAddress = first.lanAddress;
   const wanAddress = facts.wanAddress;
   const expected = plan.desired.snat;
 
@@ -199,7 +205,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   );
   const endToEnd = Promise.all(
     ports.map(async (p) =>
-      wanAddress === undefined || !facts.enabled
+      wanAddress === undefined || !enabled
         ? undefined
         : ([p.listen, await probe({ host: wanAddress, port: p.listen, timeoutMs, settleMs })] as const),
     ),
@@ -209,12 +215,13 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
       ? Promise.resolve(undefined)
       : observe(async () => parseRouteGet(await stdout(["ip", "-json", "route", "get", device]))),
     rpFilter(config.lan.interface),
-    expected === null && facts.enabled
+    expected.length === 0 && enabled
       ? Promise.resolve(undefined)
       : observe(async () => readSnat(runner, config, agent.status, expected, (await tools).backend)),
     ourListenerPids(
       config.runtimeDir,
       agent.status,
+      first.name,
       ports.map((p) => p.listen),
       log,
     ),
@@ -243,8 +250,9 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     links,
     facts,
     plan,
+    device: first,
     ports,
-    enabled: facts.enabled,
+    enabled,
     agent,
     sockets,
     ourPids: ours,

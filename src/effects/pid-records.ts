@@ -22,10 +22,11 @@ export interface PidRecords {
   stopLeftovers(): Promise<number>;
 }
 
-const NAME = /^[a-z0-9-]{1,64}$/;
+const NAME = /^[a-z0-9_-]{1,64}$/;
 
-/** The record of the socat serving a listen port. */
-export const listenerRecordName = (listen: number) => `listener-${listen}`;
+/** The record of the process serving a listener (a device's listen port; device names are slugs, see the schema). */
+export const listenerRecordName = (spec: { device: string; listen: number }) =>
+  `listener-${spec.device}-${spec.listen}`;
 
 interface PidRecord {
   pid: number;

@@ -152,16 +152,24 @@ export function createConnector(runner: Runner): Connector {
     options.device === undefined ? tcpConnect(options) : pinned(() => socatConnect(runner, options));
 }
 
-export interface ProbeSpec {
+/** One device to probe. */
+export interface ProbeDevice {
+  name: string;
   /** The device's IPv4; null when not known yet. */
   deviceAddress: string | null;
-  /** The gateway's LAN IPv4, the source of the device hop. */
+  /** The gateway's LAN IPv4 for this device, the source of the device hop. */
   lanAddress: string | null;
+  /** False while the operator disabled it: nothing listens, so only the device hop runs. */
+  enabled: boolean;
+  ports: readonly { listen: number; target: number }[];
+}
+
+export interface ProbeSpec {
+  devices: readonly ProbeDevice[];
   /** The LAN interface the device hop is pinned to. */
   lanInterface: string;
   /** The WAN IPv6 the listeners are bound to. */
   wanAddress: string | null;
-  ports: readonly { listen: number; target: number }[];
   /** Per connection; default 2000. */
   timeoutMs?: number;
   /** See ConnectOptions.settleMs; default 300 for the end-to-end hop. */
@@ -171,8 +179,8 @@ export interface ProbeSpec {
 export type Connector = (options: ConnectOptions) => Promise<ConnectOutcome>;
 
 /**
- * For each port: TCP connect to device:target from the LAN address, and end to end through [wan]:listen from the
- * gateway itself. All probes run in parallel, so the whole report takes at most about one timeout.
+ * For each port of each device: TCP connect to device:target from the LAN address, and (while the device is
+ * enabled) end to end through [wan]:listen from the gateway itself. All probes run in parallel, so the whole report takes at most about one timeout.
  * The device hop is pinned to the LAN interface, as the listener's own connection is.
  */
 export async function runProbes(
@@ -183,40 +191,41 @@ export async function runProbes(
   const at = now().toISOString();
   const timeoutMs = spec.timeoutMs ?? 2000;
   const settleMs = spec.settleMs ?? 300;
-  const missing = (hop: ProbeResult["hop"], p: { listen: number; target: number }, error: string) =>
-    Promise.resolve<ProbeResult>({ hop, listen: p.listen, target: p.target, ok: false, ms: 0, error });
-
-  // One device probe per target port, however many listeners lead to it.
-  const deviceHops = new Map<number, Promise<ConnectOutcome>>();
+  // One device probe per device and target port, however many listeners lead to it.
+  const deviceHops = new Map<string, Promise<ConnectOutcome>>();
   const deviceHop = (host: string, localAddress: string, target: number) => {
-    let hop = deviceHops.get(target);
+    const key = `${host}:${target}`;
+    let hop = deviceHops.get(key);
     if (hop === undefined) {
       const options = { host, port: target, localAddress, device: spec.lanInterface, timeoutMs };
       hop = connector(options);
-      deviceHops.set(target, hop);
+      deviceHops.set(key, hop);
     }
     return hop;
   };
 
   const probes: Promise<ProbeResult>[] = [];
-  for (const p of spec.ports) {
-    if (spec.deviceAddress === null) probes.push(missing("device", p, "device address not known"));
-    else if (spec.lanAddress === null) probes.push(missing("device", p, "LAN address not known"));
-    else
-      probes.push(
-        deviceHop(spec.deviceAddress, spec.lanAddress, p.target).then((o) => ({
-          hop: "device",
-          listen: p.listen,
-          target: p.target,
-          ...o,
-        })),
-      );
-    if (spec.wanAddress === null) probes.push(missing("end-to-end", p, "no WAN IPv6 address"));
-    else {
-      const options = { host: spec.wanAddress, port: p.listen, timeoutMs, settleMs };
-      probes.push(
-        connector(options).then((o) => ({ hop: "end-to-end", listen: p.listen, target: p.target, ...o })),
-      );
+  for (const d of spec.devices) {
+    const result = (hop: ProbeResult["hop"], p: { listen: number; target: number }, o: ConnectOutcome) => ({
+      device: d.name,
+      hop,
+      listen: p.listen,
+      target: p.target,
+      ...o,
+    });
+    const missing = (hop: ProbeResult["hop"], p: { listen: number; target: number }, error: string) =>
+      Promise.resolve<ProbeResult>(result(hop, p, { ok: false, ms: 0, error }));
+    for (const p of d.ports) {
+      if (d.deviceAddress === null) probes.push(missing("device", p, "device address not known"));
+      else if (d.lanAddress === null) probes.push(missing("device", p, "LAN address not known"));
+      else
+        probes.push(deviceHop(d.deviceAddress, d.lanAddress, p.target).then((o) => result("device", p, o)));
+      if (!d.enabled) continue;
+      if (spec.wanAddress === null) probes.push(missing("end-to-end", p, "no WAN IPv6 address"));
+      else {
+        const options = { host: spec.wanAddress, port: p.listen, timeoutMs, settleMs };
+        probes.push(connector(options).then((o) => result("end-to-end", p, o)));
+      }
     }
   }
   const results = await Promise.all(probes);
@@ -224,8 +233,8 @@ export async function runProbes(
 }
 
 /**
- * The probe function the agent takes (`AgentDeps.probe`): probes what the status says is in force. Ports come from
- * `status.ports`; while the proxy is disabled there is nothing to probe end to end, so only the device hop runs.
+ * The probe function the agent takes (`AgentDeps.probe`): probes what the status says is in force, each device with
+ * its ports; while a device is disabled there is nothing to probe end to end, so only its device hop runs.
  */
 export function createProber(options: {
   connector: Connector;
@@ -233,21 +242,22 @@ export function createProber(options: {
   settleMs?: number;
 }): (status: AgentStatus) => Promise<ProbeReport> {
   return async (status) => {
-    const report = await runProbes(
+    return runProbes(
       {
-        deviceAddress: status.device.address,
-        lanAddress: status.lan.address,
+        devices: status.devices.map((d) => ({
+          name: d.name,
+          deviceAddress: d.address,
+          lanAddress: d.lanAddress,
+          enabled: d.enabled,
+          ports: d.ports,
+        })),
         lanInterface: status.lan.interface,
-        wanAddress: status.enabled ? status.wan.address : null,
-        ports: status.ports,
+        wanAddress: status.wan.address,
         timeoutMs: options.timeoutMs,
         settleMs: options.settleMs,
       },
       options.connector,
     );
-    if (status.enabled) return report;
-    const results = report.results.filter((r) => r.hop === "device");
-    return { ...report, ok: results.length > 0 && results.every((r) => r.ok), results };
   };
 }
 

@@ -1,5 +1,5 @@
 // The LAN interface's IPv4 neighbour table, where a device with a static address (no DHCP lease) is found by its
-// MAC as soon as it talks. Watched only while device.mac is set. `ip monitor neigh` lines that name the MAC (or an
+// MAC as soon as it talks. Watched only while a device is found by MAC. `ip monitor neigh` lines that name the MAC (or an
 // entry that went unanswered) are triggers, as in netlink.ts: each is followed by an `ip -s -4 -json neigh show dev <lan>` snapshot, so a lost or
 // misread line does no harm; the health tick's look-again and hotplug `neigh` hints are triggers too.
 import { EMPTY, Observable, filter, merge } from "rxjs";
@@ -71,14 +71,14 @@ export async function readNeighbours(runner: Runner, lan: string, log: Logger): 
 const UNANSWERED = /\b(FAILED|INCOMPLETE)\b/;
 
 /**
- * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names `mac` or an unanswered entry (or at a hint). `lan` must be a
- * validated interface name and `mac` a normalised MAC (the config schema checks both). problems: where an exit of the
+ * Neighbour snapshots of `lan` whenever an `ip monitor neigh` line names one of `macs` or an unanswered entry (or at
+ * a hint). `lan` must be a validated interface name and `macs` normalised MACs (the config schema checks both). problems: where an exit of the
  * monitor is reported (see ip-monitor.ts).
  */
 export function neighbourEvents(
   runner: Runner,
   lan: string,
-  mac: string,
+  macs: readonly string[],
   log: Logger,
   records?: PidRecords,
   hints: Observable<unknown> = EMPTY,
@@ -91,7 +91,13 @@ export function neighbourEvents(
     records,
     log,
     problems,
-  }).pipe(filter((line) => line === "start" || line.toLowerCase().includes(mac) || UNANSWERED.test(line)));
+  }).pipe(
+    filter((line) => {
+      if (line === "start" || UNANSWERED.test(line)) return true;
+      const lower = line.toLowerCase();
+      return macs.some((mac) => lower.includes(mac));
+    }),
+  );
   return merge(triggers, hints).pipe(
     runLatest(() => readNeighbours(runner, lan, log)),
     filter((e): e is Event => e !== undefined),

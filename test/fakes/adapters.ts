@@ -1,41 +1,50 @@
 // Fakes of the effect adapters that record what they were asked to do.
 import { Subject } from "rxjs";
 import type { ListenerStatus } from "../../src/core/status.js";
-import type { ListenerSpec, SnatRule } from "../../src/core/types.js";
+import { listenerKey, type ListenerSpec, type SnatRule } from "../../src/core/types.js";
 import type { Firewall } from "../../src/effects/firewall/firewall.js";
 import type { Listeners } from "../../src/effects/listeners/listeners.js";
 
 export class FakeFirewall implements Firewall {
   readonly backend = "nft" as const;
-  rule: SnatRule | null = null;
+  rules: SnatRule[] = [];
   calls: string[] = [];
   failNext = false;
   /** Simulates a change made behind the agent's back. */
   tamper(): void {
-    this.rule = null;
+    this.rules = [];
   }
-  apply(rule: SnatRule): Promise<void> {
+  /** The one device's rule (most tests have one device); null when none. */
+  get rule(): SnatRule | null {
+    return this.rules[0] ?? null;
+  }
+  apply(rules: readonly SnatRule[]): Promise<void> {
     this.calls.push("apply");
     if (this.failNext) {
       this.failNext = false;
       return Promise.reject(new Error("nft failed: simulated"));
     }
-    this.rule = rule;
+    this.rules = [...rules];
     return Promise.resolve();
   }
   remove(): Promise<void> {
     this.calls.push("remove");
-    this.rule = null;
+    this.rules = [];
     return Promise.resolve();
   }
-  matches(rule: SnatRule | null): Promise<boolean> {
-    return Promise.resolve(JSON.stringify(rule) === JSON.stringify(this.rule));
+  matches(rules: readonly SnatRule[]): Promise<boolean> {
+    return Promise.resolve(JSON.stringify(rules) === JSON.stringify(this.rules));
   }
 }
 
+/** How calls name a listener: its port for the one-device shorthand's device (as in 0.1 tests), else its key. */
+const label = (spec: { device: string; listen: number }) =>
+  spec.device === "device" ? String(spec.listen) : listenerKey(spec);
+
 export class FakeListeners implements Listeners {
   readonly changes = new Subject<void>();
-  readonly running = new Map<number, ListenerSpec>();
+  /** By listener key (listenerKey). */
+  readonly running = new Map<string, ListenerSpec>();
   calls: string[] = [];
   /** Lets a test hold a start in flight, to see how many run at once. */
   startDelayMs = 0;
@@ -43,40 +52,43 @@ export class FakeListeners implements Listeners {
   maxConcurrent = 0;
   /** The most starts of one port at once: above 1 means two reconciles overlapped. */
   maxPerPort = 0;
-  private readonly perPort = new Map<number, number>();
+  private readonly perPort = new Map<string, number>();
   private nextPid = 1000;
-  private readonly pids = new Map<number, number>();
+  private readonly pids = new Map<string, number>();
 
   async start(spec: ListenerSpec): Promise<void> {
     this.concurrent++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
-    const port = (this.perPort.get(spec.listen) ?? 0) + 1;
-    this.perPort.set(spec.listen, port);
+    const key = listenerKey(spec);
+    const port = (this.perPort.get(key) ?? 0) + 1;
+    this.perPort.set(key, port);
     this.maxPerPort = Math.max(this.maxPerPort, port);
-    this.calls.push(`start:${spec.listen}:${spec.wanAddress}`);
+    this.calls.push(`start:${label(spec)}:${spec.wanAddress}`);
     if (this.startDelayMs > 0) await new Promise((r) => setTimeout(r, this.startDelayMs));
-    this.running.set(spec.listen, spec);
-    this.pids.set(spec.listen, this.nextPid++);
-    this.perPort.set(spec.listen, port - 1);
+    this.running.set(key, spec);
+    this.pids.set(key, this.nextPid++);
+    this.perPort.set(key, port - 1);
     this.concurrent--;
     this.changes.next();
   }
-  stop(listen: number): Promise<void> {
-    this.calls.push(`stop:${listen}`);
-    this.running.delete(listen);
-    this.pids.delete(listen);
+  stop(key: string): Promise<void> {
+    const spec = this.running.get(key);
+    this.calls.push(`stop:${spec === undefined ? key : label(spec)}`);
+    this.running.delete(key);
+    this.pids.delete(key);
     this.changes.next();
     return Promise.resolve();
   }
   async stopAll(): Promise<void> {
-    for (const listen of [...this.running.keys()]) await this.stop(listen);
+    for (const key of [...this.running.keys()]) await this.stop(key);
   }
   statuses(): ListenerStatus[] {
     return [...this.running.values()].map((s) => ({
+      device: s.device,
       listen: s.listen,
       target: s.target,
       state: "running" as const,
-      pid: this.pids.get(s.listen) ?? null,
+      pid: this.pids.get(listenerKey(s)) ?? null,
       restarts: 0,
       lastError: null,
       connections: 0,

@@ -2,11 +2,33 @@
 import { BehaviorSubject, Subject, distinctUntilChanged, merge, type Observable } from "rxjs";
 import type { ReloadReport } from "../../src/config/reload.js";
 import type { AgentControl, ProbeReport } from "../../src/control.js";
-import type { AgentStatus, ReconcileReport } from "../../src/core/status.js";
+import type { AgentStatus, ListenerStatus, ReconcileReport } from "../../src/core/status.js";
 import type { PortMap } from "../../src/core/types.js";
 
 /** A listener with no connections open. */
 const IDLE = { connections: 0, maxChildren: 64, connectionErrors: 0 };
+const LISTENERS: ListenerStatus[] = [
+  {
+    device: "device",
+    listen: 80,
+    target: 80,
+    state: "running",
+    pid: 1001,
+    restarts: 0,
+    lastError: null,
+    ...IDLE,
+  },
+  {
+    device: "device",
+    listen: 2323,
+    target: 23,
+    state: "running",
+    pid: 1002,
+    restarts: 1,
+    lastError: null,
+    ...IDLE,
+  },
+];
 
 export type ControlMethod =
   "reconcile" | "restartListeners" | "probe" | "setEnabled" | "reloadConfig" | "setPorts" | "resetPorts";
@@ -34,10 +56,26 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
     flaps: { wan0: { flaps: 0, heldDown: false }, lan0: { flaps: 0, heldDown: false } },
     lan: { interface: "lan0", address: "192.168.1.1" },
     device: { mac: "02:00:00:00:01:00", address: "192.168.1.100", source: "lease-mac" },
-    listeners: [
-      { listen: 80, target: 80, state: "running", pid: 1001, restarts: 0, lastError: null, ...IDLE },
-      { listen: 2323, target: 23, state: "running", pid: 1002, restarts: 1, lastError: null, ...IDLE },
+    devices: [
+      {
+        name: "device",
+        phase: "serving",
+        waitingFor: null,
+        reason: null,
+        enabled: true,
+        mac: "02:00:00:00:01:00",
+        address: "192.168.1.100",
+        source: "lease-mac",
+        lanAddress: "192.168.1.1",
+        ports: [
+          { listen: 80, target: 80 },
+          { listen: 2323, target: 23 },
+        ],
+        portsSource: "config",
+        listeners: LISTENERS,
+      },
     ],
+    listeners: LISTENERS,
     firewall: { backend: "nft", applied: true, matchesPlan: true },
     lastReconcile: { at: "2026-01-01T00:00:01.000Z", durationMs: 42, ok: true, steps: 3, error: null },
     lastProbe: null,
@@ -50,8 +88,8 @@ export const sampleReport: ProbeReport = {
   at: "2026-01-01T00:00:02.000Z",
   ok: true,
   results: [
-    { hop: "device", listen: 80, target: 80, ok: true, ms: 1, error: null },
-    { hop: "end-to-end", listen: 80, target: 80, ok: true, ms: 2, error: null },
+    { device: "device", hop: "device", listen: 80, target: 80, ok: true, ms: 1, error: null },
+    { device: "device", hop: "end-to-end", listen: 80, target: 80, ok: true, ms: 2, error: null },
   ],
 };
 

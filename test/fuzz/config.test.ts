@@ -121,22 +121,38 @@ function withoutIdentitySource(c: Config): unknown {
   return { ...c, mqtt };
 }
 
+/**
+ * A parsed config as a file would say it: the schema lists the devices (the shorthand's one device too) and moves
+ * device.leases to leases; this writes the shorthand back as device + ports.
+ */
+function asFile(c: Config): unknown {
+  const { shorthand, devices, ...rest } = c;
+  const only = devices[0];
+  if (!shorthand || only === undefined) return { ...rest, devices };
+  const device = Object.fromEntries(
+    Object.entries({ mac: only.mac, address: only.address }).filter(([, v]) => v !== undefined),
+  );
+  return { ...rest, device, ports: only.ports };
+}
+
 /** An accepted config re-validates to itself, and every value that reaches a command line is valid. */
 function checkConfig(c: Config): void {
   assert.deepEqual(
-    withoutIdentitySource(configSchema.parse(withoutIdentitySource(c))),
+    withoutIdentitySource(configSchema.parse(asFile(withoutIdentitySource(c) as Config))),
     withoutIdentitySource(c),
   );
   assert.ok(isInterfaceName(c.wan.interface) && isInterfaceName(c.lan.interface));
   assert.ok(c.wan.address === "auto" || canonicalIPv6(c.wan.address) === c.wan.address, c.wan.address);
   assert.ok(c.lan.address === "auto" || isIPv4(c.lan.address), c.lan.address);
-  if (c.device.mac !== undefined) assert.equal(normalizeMac(c.device.mac), c.device.mac);
-  if (c.device.address !== undefined) assert.ok(isIPv4(c.device.address));
+  const [device, ...others] = c.devices;
+  assert.ok(device !== undefined && others.length === 0, "the shorthand is one device");
+  if (device.mac !== undefined) assert.equal(normalizeMac(device.mac), device.mac);
+  if (device.address !== undefined) assert.ok(isIPv4(device.address));
   for (const dir of [c.runtimeDir, c.stateDir, ...leaseFiles(c)])
     assert.ok(dir.startsWith("/") && !dir.includes("\0"));
-  assert.ok(c.ports.length >= 1 && c.ports.length <= 64);
-  assert.equal(new Set(c.ports.map((p) => p.listen)).size, c.ports.length);
-  for (const p of c.ports)
+  assert.ok(device.ports.length >= 1 && device.ports.length <= 64);
+  assert.equal(new Set(device.ports.map((p) => p.listen)).size, device.ports.length);
+  for (const p of device.ports)
     for (const n of [p.listen, p.target]) assert.ok(Number.isInteger(n) && n >= 1 && n <= 65535, String(n));
 }
 

@@ -39,6 +39,7 @@ async function netnsFor(t: TestContext): Promise<Netns> {
 
 const ports = (n: number) => Array.from({ length: n }, (_, i) => 8000 + i);
 const rule = (n: number, over: Partial<SnatRule> = {}): SnatRule => ({
+  device: "device",
   lanInterface: "lan0",
   lanAddress: "192.168.1.1",
   deviceAddress: "192.168.1.100",
@@ -86,14 +87,14 @@ for (const [name, create, portsOf] of backends) {
       it(`${n} target ports: applied, each port exactly once, read back as matching`, TEST, async (t) => {
         const ns = await netnsFor(t);
         const fw = create(ns.runner);
-        await fw.apply(rule(n));
+        await fw.apply([rule(n)]);
         assert.deepEqual(await portsOf(ns), ports(n));
-        assert.equal(await fw.matches(rule(n)), true);
-        assert.equal(await fw.matches(rule(n - 1)), false, "one port fewer is a difference");
-        await fw.apply(rule(n)); // again: still once
+        assert.equal(await fw.matches([rule(n)]), true);
+        assert.equal(await fw.matches([rule(n - 1)]), false, "one port fewer is a difference");
+        await fw.apply([rule(n)]); // again: still once
         assert.deepEqual(await portsOf(ns), ports(n));
         await fw.remove();
-        assert.equal(await fw.matches(null), true);
+        assert.equal(await fw.matches([]), true);
       });
     }
 
@@ -103,12 +104,12 @@ for (const [name, create, portsOf] of backends) {
       async (t) => {
         const ns = await netnsFor(t);
         const fw = create(ns.runner);
-        await fw.apply(rule(2, { ports: [80, 443] }));
-        assert.equal(await fw.matches(rule(1, { ports: [80] })), false, "80 is not 80,443");
-        await fw.apply(rule(1, { ports: [80], lanInterface: "lan0.1" }));
-        assert.equal(await fw.matches(rule(1, { ports: [80] })), false, "lan0 is not lan0.1");
-        assert.equal(await fw.matches(rule(1, { ports: [80], lanInterface: "lan0.1" })), true);
-        assert.equal(await fw.matches(null), false);
+        await fw.apply([rule(2, { ports: [80, 443] })]);
+        assert.equal(await fw.matches([rule(1, { ports: [80] })]), false, "80 is not 80,443");
+        await fw.apply([rule(1, { ports: [80], lanInterface: "lan0.1" })]);
+        assert.equal(await fw.matches([rule(1, { ports: [80] })]), false, "lan0 is not lan0.1");
+        assert.equal(await fw.matches([rule(1, { ports: [80], lanInterface: "lan0.1" })]), true);
+        assert.equal(await fw.matches([]), false);
       },
     );
   });
@@ -121,14 +122,14 @@ describe("firewall iptables: our jump from POSTROUTING", () => {
     async (t) => {
       const ns = await netnsFor(t);
       const fw = createIptablesFirewall(ns.runner);
-      await fw.apply(rule(2));
+      await fw.apply([rule(2)]);
       await ns.exec(["iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "SIXGATE-POSTROUTING"]);
       await ns.exec(["iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "SIXGATE-POSTROUTING"]);
       assert.equal(jumps(await ns.exec(["iptables-save", "-t", "nat"])), 3);
-      assert.equal(await fw.matches(rule(2)), false, "three jumps are drift");
-      await fw.apply(rule(2));
+      assert.equal(await fw.matches([rule(2)]), false, "three jumps are drift");
+      await fw.apply([rule(2)]);
       assert.equal(jumps(await ns.exec(["iptables-save", "-t", "nat"])), 1);
-      assert.equal(await fw.matches(rule(2)), true, "repaired: the next read-back matches");
+      assert.equal(await fw.matches([rule(2)]), true, "repaired: the next read-back matches");
       await ns.exec(["iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "SIXGATE-POSTROUTING"]);
       await fw.remove();
       assert.doesNotMatch(await ns.exec(["iptables-save", "-t", "nat"]), /SIXGATE/);
@@ -140,10 +141,10 @@ describe("firewall nft: anything else in our table is drift", () => {
   it("an extra rule makes matches false, and apply restores exactly ours", TEST, async (t) => {
     const ns = await netnsFor(t);
     const fw = createNftFirewall(ns.runner);
-    await fw.apply(rule(2));
+    await fw.apply([rule(2)]);
     await ns.exec(["nft", "add", "rule", "ip", "sixgate", "postrouting", "counter"]);
-    assert.equal(await fw.matches(rule(2)), false);
-    await fw.apply(rule(2));
-    assert.equal(await fw.matches(rule(2)), true);
+    assert.equal(await fw.matches([rule(2)]), false);
+    await fw.apply([rule(2)]);
+    assert.equal(await fw.matches([rule(2)]), true);
   });
 });

@@ -653,7 +653,7 @@ export class Lab {
     return agent;
   }
 
-  /** The pid in one of the agent's records under runtimeDir/pids ("ip-monitor", "nft-monitor", "listener-80"). */
+  /** The pid in one of the agent's records under runtimeDir/pids ("ip-monitor", "nft-monitor", "listener-device-80"). */
   async recordedPid(name: string): Promise<number> {
     const text = await readFile(join(this.dir, "run", "pids", `${name}.json`), "utf8");
     const { pid } = JSON.parse(text) as { pid?: unknown };

@@ -206,7 +206,7 @@ class Soak {
       }
       case "kill-socat": {
         const port = SOAK_PORTS[Math.floor(this.random() * SOAK_PORTS.length)]?.listen ?? 80;
-        const record = join(this.runtimeDir, "pids", `listener-${port}.json`);
+        const record = join(this.runtimeDir, "pids", `listener-device-${port}.json`);
         const { pid } = JSON.parse(await readFile(record, "utf8")) as { pid: number };
         signalPid(pid, "SIGKILL");
         return `SIGKILL socat pid ${pid} (port ${port})`;

@@ -150,7 +150,17 @@ describe("mqtt session", { timeout: 60000 }, () => {
     ticks.next({
       at: "2026-01-01T00:02:00.000Z",
       ok: false,
-      results: [{ hop: "end-to-end", listen: 80, target: 80, ok: false, ms: 3, error: "ECONNREFUSED" }],
+      results: [
+        {
+          device: "device",
+          hop: "end-to-end",
+          listen: 80,
+          target: 80,
+          ok: false,
+          ms: 3,
+          error: "ECONNREFUSED",
+        },
+      ],
     });
     const failing = json(await observer.waitFor((m) => m.seq > mark, "state after a failed probe"));
     assert.equal((failing.device as { reachable: unknown }).reachable, false);

@@ -5,8 +5,8 @@ import { test } from "node:test";
 import { pino } from "pino";
 import { Subject } from "rxjs";
 import { Agent } from "../../src/agent.js";
-import type { Event } from "../../src/core/types.js";
-import type { PersistedState, StateStore } from "../../src/effects/state-store.js";
+import type { DeviceChoices, Event } from "../../src/core/types.js";
+import type { PersistedState, StateStore, StoredChoices } from "../../src/effects/state-store.js";
 import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { makeConfig } from "./fixtures.js";
 
@@ -14,11 +14,11 @@ const log = pino({ level: "silent" });
 
 /** A store whose saves take a while, like a real one on flash; it can be told to fail the next save. */
 class SlowStore implements StateStore {
-  saved: PersistedState = { enabled: true, ports: undefined };
+  saved: PersistedState = {};
   saves = 0;
   failNext = false;
-  load(): Promise<PersistedState> {
-    return Promise.resolve(this.saved);
+  load(): Promise<StoredChoices> {
+    return Promise.resolve({ devices: this.saved, legacy: undefined });
   }
   async save(state: PersistedState): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
@@ -57,8 +57,8 @@ test("disable then enable, sent back to back: enabled, on the dashboard and on d
   const { agent, store } = setup();
   t.after(() => agent.stop());
   await Promise.all([agent.setEnabled(false), agent.setEnabled(true)]);
-  assert.deepEqual(store.saved, { enabled: true, ports: undefined });
-  assert.deepEqual(choices(agent), store.saved);
+  assert.deepEqual(store.saved.device, { enabled: true, ports: undefined });
+  assert.deepEqual(choices(agent), store.saved.device);
 });
 
 test("set-ports then disable, back to back: both choices are kept", async (t) => {
@@ -66,14 +66,14 @@ test("set-ports then disable, back to back: both choices are kept", async (t) =>
   t.after(() => agent.stop());
   const ports = [{ listen: 8080, target: 80 }];
   await Promise.all([agent.setPorts(ports), agent.setEnabled(false)]);
-  assert.deepEqual(store.saved, { enabled: false, ports });
-  assert.deepEqual(choices(agent), store.saved);
+  assert.deepEqual(store.saved.device, { enabled: false, ports });
+  assert.deepEqual(choices(agent), store.saved.device);
 });
 
 test("a burst of mixed commands ends with each field as the last command that set it left it", async (t) => {
-  const { agent, store } = setup({ enabled: false, ports: undefined });
+  const { agent, store } = setup({ device: { enabled: false, ports: undefined } });
   t.after(() => agent.stop());
-  let expected: PersistedState = { enabled: false, ports: undefined };
+  let expected: DeviceChoices = { enabled: false, ports: undefined };
   const work: Promise<void>[] = [];
   for (let i = 0; i < 60; i++) {
     const ports = [{ listen: 9000 + i, target: 80 }];
@@ -91,7 +91,7 @@ test("a burst of mixed commands ends with each field as the last command that se
   }
   await Promise.all(work);
   assert.equal(store.saves, 60);
-  assert.deepEqual(store.saved, expected);
+  assert.deepEqual(store.saved.device, expected);
   assert.deepEqual(choices(agent), expected);
 });
 
@@ -103,8 +103,8 @@ test("a save that fails changes nothing, and the commands after it still run", a
   const next = agent.setPorts([{ listen: 8080, target: 80 }]);
   await assert.rejects(failed, /EROFS/);
   await next;
-  assert.deepEqual(store.saved, { enabled: true, ports: [{ listen: 8080, target: 80 }] });
-  assert.deepEqual(choices(agent), store.saved);
+  assert.deepEqual(store.saved.device, { enabled: true, ports: [{ listen: 8080, target: 80 }] });
+  assert.deepEqual(choices(agent), store.saved.device);
 });
 
 test("set-ports beyond the config file's targets is refused, naming the field and port; nothing changes", async (t) => {
@@ -120,7 +120,7 @@ test("set-ports beyond the config file's targets is refused, naming the field an
   assert.equal(store.saves, 0);
   assert.deepEqual(choices(agent), { enabled: true, ports: undefined });
   await agent.setPorts([{ listen: 2300, target: 23 }]);
-  assert.deepEqual(store.saved.ports, [{ listen: 2300, target: 23 }]);
+  assert.deepEqual(store.saved.device?.ports, [{ listen: 2300, target: 23 }]);
 });
 
 test("set-ports within allowedTargets is taken; outside it is refused and the earlier choice stays", async (t) => {
@@ -132,6 +132,56 @@ test("set-ports within allowedTargets is taken; outside it is refused and the ea
     agent.setPorts([{ listen: 9000, target: 80 }]),
     /ports\.0\.target: port 80 is outside allowedTargets \(8000-8010\)/,
   );
-  assert.deepEqual(store.saved, { enabled: true, ports });
-  assert.deepEqual(choices(agent), store.saved);
+  assert.deepEqual(store.saved.device, { enabled: true, ports });
+  assert.deepEqual(choices(agent), store.saved.device);
+});
+
+const twoDevices = {
+  device: undefined,
+  ports: undefined,
+  devices: [
+    { name: "cam", mac: "02:00:00:00:01:00", ports: [{ listen: 8080, target: 80 }] },
+    { name: "plc", address: "192.168.1.50", ports: [{ listen: 5020, target: 502 }] },
+  ],
+};
+
+test("several devices: a port command needs the device's name; an unknown name is refused naming the devices", async (t) => {
+  const { agent, store } = setup(undefined, twoDevices);
+  t.after(() => agent.stop());
+  await assert.rejects(
+    agent.setPorts([{ listen: 8081, target: 80 }]),
+    /name the device \(one of: cam, plc\)/,
+  );
+  await assert.rejects(agent.resetPorts(), /name the device/);
+  await assert.rejects(agent.setEnabled(false, "printer"), /no device named printer \(devices: cam, plc\)/);
+  await assert.rejects(agent.probe("printer"), /no device named printer/);
+  assert.equal(store.saves, 0);
+  await agent.setPorts([{ listen: 8081, target: 80 }], "cam");
+  assert.deepEqual(store.saved, { cam: { enabled: true, ports: [{ listen: 8081, target: 80 }] } });
+});
+
+test("several devices: disabling one leaves the other enabled; without a name every device", async (t) => {
+  const { agent, store } = setup(undefined, twoDevices);
+  t.after(() => agent.stop());
+  await agent.setEnabled(false, "plc");
+  const enabled = () => Object.fromEntries(agent.status().devices.map((d) => [d.name, d.enabled]));
+  assert.deepEqual(enabled(), { cam: true, plc: false });
+  assert.equal(agent.status().enabled, true);
+  await agent.setEnabled(false);
+  assert.deepEqual(enabled(), { cam: false, plc: false });
+  assert.equal(agent.status().enabled, false);
+  assert.deepEqual(store.saved, {
+    cam: { enabled: false, ports: undefined },
+    plc: { enabled: false, ports: undefined },
+  });
+});
+
+test("several devices: set-ports may not take another device's listen port, naming it", async (t) => {
+  const { agent, store } = setup(undefined, twoDevices);
+  t.after(() => agent.stop());
+  await assert.rejects(
+    agent.setPorts([{ listen: 5020, target: 80 }], "cam"),
+    /ports\.0\.listen: port 5020 is plc's listen port/,
+  );
+  assert.equal(store.saves, 0);
 });

@@ -46,7 +46,15 @@ export function setup(options: HarnessOptions = {}) {
     probe: async () => {
       const ok = await probeOk();
       const results = [
-        { hop: "device" as const, listen: 80, target: 80, ok, ms: 1, error: ok ? null : "ECONNREFUSED" },
+        {
+          device: "device",
+          hop: "device" as const,
+          listen: 80,
+          target: 80,
+          ok,
+          ms: 1,
+          error: ok ? null : "ECONNREFUSED",
+        },
       ];
       return { at: new Date().toISOString(), ok, results };
     },

@@ -113,8 +113,10 @@ test("a reload that changes stateDir: a warning names it, the reply lists it, th
   assert.deepEqual(agent.status().ports, [{ listen: 8080, target: 80 }]);
 
   await agent.setEnabled(false);
-  const saved = JSON.parse(await readFile(join(oldDir, "state.json"), "utf8")) as { enabled: boolean };
-  assert.equal(saved.enabled, false);
+  const saved = JSON.parse(await readFile(join(oldDir, "state.json"), "utf8")) as {
+    devices: Record<string, { enabled: boolean }>;
+  };
+  assert.equal(saved.devices.device?.enabled, false);
   assert.ok(!existsSync(join(newDir, "state.json")), "nothing written to the new stateDir before a restart");
   await agent.stop();
 });

@@ -19,10 +19,7 @@ test("first facts lead to SNAT and listeners; status says serving", async (t) =>
   leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
   await until(() => agent.status().phase === "serving", "serving");
   assert.equal(firewall.rule?.deviceAddress, "192.168.1.100");
-  assert.deepEqual(
-    [...listeners.running.keys()].sort((a, b) => a - b),
-    [80, 2323],
-  );
+  assert.deepEqual([...listeners.running.keys()].sort(), ["device/2323", "device/80"]);
   const s = agent.status();
   assert.equal(s.wan.address, "2001:db8:1::1");
   assert.equal(s.device.mac, "02:00:00:00:01:00");
@@ -110,12 +107,9 @@ test("setPorts validates, and bad ports change nothing", async (t) => {
     ]),
     /listed twice/,
   );
-  assert.deepEqual(
-    [...listeners.running.keys()].sort((a, b) => a - b),
-    [80, 2323],
-  );
+  assert.deepEqual([...listeners.running.keys()].sort(), ["device/2323", "device/80"]);
   await agent.setPorts([{ listen: 8080, target: 80 }]);
-  await until(() => listeners.running.size === 1 && listeners.running.has(8080), "new ports");
+  await until(() => listeners.running.size === 1 && listeners.running.has("device/8080"), "new ports");
   assert.equal(agent.status().portsSource, "runtime");
   await agent.resetPorts();
   await until(() => listeners.running.size === 2, "config ports back");

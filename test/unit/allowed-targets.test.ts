@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { refusedTargets } from "../../src/config/allowed-targets.js";
-import { configSchema, formatIssues } from "../../src/config/schema.js";
+import { configSchema, formatIssues, type Config } from "../../src/config/schema.js";
 import { makeConfig } from "./fixtures.js";
 
 const parse = (allowedTargets: unknown) =>
@@ -41,18 +41,24 @@ test("anything else is refused, naming the entry", () => {
   }
 });
 
+/** The one device of a one-device config. */
+const device = (c: Config) => c.devices[0] ?? { ports: [] };
+
 test("refusedTargets names each field and port outside the allowed set", () => {
   const config = makeConfig({ allowedTargets: [80, "8000-8010"] });
-  assert.equal(refusedTargets([{ target: 80 }, { target: 8000 }, { target: 8010 }], config), undefined);
   assert.equal(
-    refusedTargets([{ target: 80 }, { target: 22 }, { target: 8011 }], config),
+    refusedTargets([{ target: 80 }, { target: 8000 }, { target: 8010 }], config, device(config)),
+    undefined,
+  );
+  assert.equal(
+    refusedTargets([{ target: 80 }, { target: 22 }, { target: 8011 }], config, device(config)),
     "ports.1.target: port 22 is outside allowedTargets (80, 8000-8010); " +
       "ports.2.target: port 8011 is outside allowedTargets (80, 8000-8010)",
   );
   // Without allowedTargets: the config file's own targets (80 and 23 here).
-  assert.equal(refusedTargets([{ target: 23 }], makeConfig()), undefined);
+  assert.equal(refusedTargets([{ target: 23 }], makeConfig(), device(makeConfig())), undefined);
   assert.match(
-    refusedTargets([{ target: 22 }], makeConfig()) ?? "",
+    refusedTargets([{ target: 22 }], makeConfig(), device(makeConfig())) ?? "",
     /^ports\.0\.target: port 22 is not one of the config file's target ports \(80, 23\); list it in allowedTargets/,
   );
 });

@@ -56,7 +56,7 @@ test("JSON is accepted too", () => {
     }),
     "t.json",
   );
-  assert.deepEqual(c.ports, [{ listen: 1, target: 2 }]);
+  assert.deepEqual(c.devices[0]?.ports, [{ listen: 1, target: 2 }]);
 });
 
 test("addresses are canonicalised and MACs lower-cased", () => {
@@ -64,7 +64,7 @@ test("addresses are canonicalised and MACs lower-cased", () => {
     base + `device: { mac: "02:00:00:00:01:0A", address: 192.168.1.100 }\n`.replace("device", "device"),
     "t",
   );
-  assert.equal(c.device.mac, "02:00:00:00:01:0a");
+  assert.equal(c.devices[0]?.mac, "02:00:00:00:01:0a");
   const w = parseConfig(
     base.replace("{ interface: wan0 }", "{ interface: wan0, address: 2001:DB8:0:0::1 }"),
     "t",
@@ -122,7 +122,7 @@ test("the full example in docs/configuration.md is a valid config, and its MQTT 
   const example = /## Full example\s+```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
   assert.ok(example !== undefined, "docs/configuration.md has a yaml block under 'Full example'");
   const c = parseConfig(example, "configuration.md");
-  assert.deepEqual(c.ports, [
+  assert.deepEqual(c.devices[0]?.ports, [
     { listen: 80, target: 80 },
     { listen: 2323, target: 23 },
   ]);
@@ -130,4 +130,93 @@ test("the full example in docs/configuration.md is a valid config, and its MQTT 
   // The commented mqtt section, uncommented, parses as well.
   const withMqtt = example.replace(/^# (mqtt):.*$/m, "$1:").replace(/^#( {3}\S)/gm, "$1");
   assert.equal(parseConfig(withMqtt, "configuration.md").mqtt?.url, "mqtts://broker.lan:8883");
+});
+
+const lans = `
+wan: { interface: wan0 }
+lan: { interface: lan0 }
+`;
+
+test("devices: each with its own name, MAC or address and ports; the shorthand is one device named device", () => {
+  const c = parseConfig(
+    lans +
+      `devices:
+  - { name: cam, mac: "02:00:00:00:01:0A", ports: [{ listen: 8080, target: 80 }] }
+  - { name: plc, address: 192.168.1.50, ports: [{ listen: 502, target: 502 }] }
+leases: [/tmp/dhcp.leases, /tmp/hosts/odhcpd]
+`,
+    "t",
+  );
+  assert.equal(c.shorthand, false);
+  assert.deepEqual(
+    c.devices.map((d) => [d.name, d.mac, d.address, d.ports.map((p) => p.listen)]),
+    [
+      ["cam", "02:00:00:00:01:0a", undefined, [8080]],
+      ["plc", undefined, "192.168.1.50", [502]],
+    ],
+  );
+  const short = parseConfig(base + "device: { mac: 02:00:00:00:01:00, leases: /tmp/x.leases }\n", "t");
+  assert.equal(short.shorthand, true);
+  assert.deepEqual(short.devices, [
+    { name: "device", mac: "02:00:00:00:01:00", address: undefined, ports: [{ listen: 80, target: 80 }] },
+  ]);
+  assert.deepEqual(leaseFiles(short), ["/tmp/x.leases"]);
+});
+
+test("devices: both forms, a shared listen port, duplicate names or MACs, a bad name are refused naming the field", () => {
+  const dev = (name: string, extra: string, listen = 8080) =>
+    `  - { name: ${name}, ${extra}ports: [{ listen: ${listen}, target: 80 }] }\n`;
+  const cases: [string, RegExp][] = [
+    [
+      base + "devices:\n" + dev("cam", "mac: 02:00:00:00:01:00, "),
+      /^ports: with devices, each device has its own ports/,
+    ],
+    [
+      lans + "device: { mac: 02:00:00:00:01:00 }\ndevices:\n" + dev("cam", "address: 192.168.1.9, "),
+      /^device: give devices or the one-device shorthand device \+ ports, not both/,
+    ],
+    [
+      lans + "devices:\n" + dev("cam", "mac: 02:00:00:00:01:00, ") + dev("printer", "address: 192.168.1.9, "),
+      /^devices\.1\.ports\.0\.listen: listen port 8080 is also devices\.0's \(cam\)/,
+    ],
+    [
+      lans + "devices:\n" + dev("cam", "mac: 02:00:00:00:01:00, ") + dev("cam", "address: 192.168.1.9, ", 81),
+      /^devices\.1\.name: name "cam" is also devices\.0's \(cam\)/,
+    ],
+    [
+      lans +
+        "devices:\n" +
+        dev("cam", "mac: 02:00:00:00:01:00, ") +
+        dev("cam2", "mac: 02:00:00:00:01:00, ", 81),
+      /^devices\.1\.mac: MAC 02:00:00:00:01:00 is also devices\.0's \(cam\)/,
+    ],
+    [
+      lans + "devices:\n" + dev("cam", "mac: 02:00:00:00:01:00, ") + dev("guess", "", 81),
+      /^devices\.1: needs a mac or an address when several devices are listed/,
+    ],
+    [lans + "devices:\n" + dev("Cam 1", ""), /^devices\.0\.name: must be 1-32 of a-z 0-9 _ -/],
+    [lans + "devices: []\n", /^devices: needs at least one device/],
+    [lans, /^ports: needs the port mappings \(or a devices list\)/],
+  ];
+  for (const [text, problem] of cases) {
+    const found = problems(text);
+    assert.ok(
+      found.some((p) => problem.test(p)),
+      `${JSON.stringify(found)} does not match ${String(problem)}`,
+    );
+  }
+});
+
+test("devices: at most MAX_LISTENERS port mappings in all", () => {
+  const ports = (from: number) =>
+    Array.from({ length: 64 }, (_, i) => `{ listen: ${from + i}, target: 80 }`).join(", ");
+  const devices = Array.from(
+    { length: 5 },
+    (_, d) => `  - { name: d${d}, address: 192.168.1.${10 + d}, ports: [${ports(10000 + d * 100)}] }\n`,
+  ).join("");
+  assert.ok(
+    problems(lans + "devices:\n" + devices).some((p) =>
+      /^devices: 320 port mappings in all; at most 256/.test(p),
+    ),
+  );
 });

@@ -5,21 +5,24 @@ import { applySteps, diff, sameDesired } from "../../src/core/diff.js";
 import { initialFacts, reduce, selectWanAddress } from "../../src/core/facts.js";
 import { plan } from "../../src/core/plan.js";
 import { parseDnsmasqLeases } from "../../src/core/leases.js";
-import { phaseOf } from "../../src/core/phase.js";
+import { devicePhaseOf, phaseOf, type DevicePhaseInput } from "../../src/core/phase.js";
 import type { AddrInfo, Desired, LinkInfo, ListenerSpec, SnatRule, State } from "../../src/core/types.js";
-import { addr, healthyFacts, lease, link, listenerSpec, makeConfig } from "./fixtures.js";
+import { addr, healthyFacts, lease, link, listenerSpec, makeConfig, only } from "./fixtures.js";
 
 const config = makeConfig();
 
 test("a healthy gateway plans SNAT for the target ports and one listener per port", () => {
   const p = plan(healthyFacts(), config);
   assert.equal(p.waitingFor, undefined);
-  assert.deepEqual(p.desired.snat, {
-    lanInterface: "lan0",
-    lanAddress: "192.168.1.1",
-    deviceAddress: "192.168.1.100",
-    ports: [23, 80],
-  });
+  assert.deepEqual(p.desired.snat, [
+    {
+      device: "device",
+      lanInterface: "lan0",
+      lanAddress: "192.168.1.1",
+      deviceAddress: "192.168.1.100",
+      ports: [23, 80],
+    },
+  ]);
   assert.deepEqual(
     p.desired.listeners.map((l) => [l.listen, l.target, l.wanAddress, l.deviceAddress]),
     [
@@ -68,12 +71,12 @@ test("device selection: static address, lease by MAC (newest), single lease", ()
   ];
   const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
   const byMac = plan(healthyFacts({ leases }, macConfig), macConfig);
-  assert.equal(byMac.device.address, "192.168.1.120");
-  assert.equal(byMac.device.source, "lease-mac");
+  assert.equal(only(byMac).device.address, "192.168.1.120");
+  assert.equal(only(byMac).device.source, "lease-mac");
   const fixedConfig = makeConfig({ device: { address: "192.168.1.50" } });
   const fixed = plan(healthyFacts({ leases }, fixedConfig), fixedConfig);
-  assert.equal(fixed.device.address, "192.168.1.50");
-  assert.equal(fixed.device.source, "config");
+  assert.equal(only(fixed).device.address, "192.168.1.50");
+  assert.equal(only(fixed).device.source, "config");
   const otherConfig = makeConfig({ device: { mac: "02:00:00:00:09:09" } });
   const unknownMac = plan(healthyFacts({}, otherConfig), otherConfig);
   assert.equal(unknownMac.waitingFor, "device");
@@ -88,7 +91,7 @@ test("device selection by MAC: an infinite lease (expiry 0) outlives any finite 
     [infinite, finite],
     [finite, infinite],
   ]) {
-    assert.equal(plan(healthyFacts({ leases }, macConfig), macConfig).device.address, "192.168.1.130");
+    assert.equal(only(plan(healthyFacts({ leases }, macConfig), macConfig)).device.address, "192.168.1.130");
   }
 });
 
@@ -103,70 +106,77 @@ test("a vanished lease keeps the last known device; a new lease replaces it; ano
   const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
   let state = { config: macConfig, facts: healthyFacts({}, macConfig) };
   state = reduce(state, { type: "leases", leases: [] });
-  assert.equal(state.facts.device.address, "192.168.1.100");
-  assert.match(state.facts.device.detail ?? "", /keeping the last known address/);
+  assert.equal(state.facts.devices.device?.address, "192.168.1.100");
+  assert.match(state.facts.devices.device.detail ?? "", /keeping the last known address/);
   assert.equal(plan(state.facts, macConfig).waitingFor, undefined);
   state = reduce(state, { type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.120")] });
-  assert.equal(state.facts.device.address, "192.168.1.120");
+  assert.equal(state.facts.devices.device?.address, "192.168.1.120");
   const other = makeConfig({ device: { mac: "02:00:00:00:09:09" } });
   state = reduce(state, { type: "config", config: other });
-  assert.equal(state.facts.device.address, undefined);
+  assert.equal(state.facts.devices.device?.address, undefined);
   assert.equal(plan(state.facts, other).waitingFor, "device");
 });
 
 test("phase: a failed probe degrades an otherwise serving agent, naming the hop", () => {
   const p = plan(healthyFacts(), config);
   const base = {
-    observed: true,
-    stopping: false,
-    plan: p,
+    plan: only(p),
     converging: false,
-    reconcileError: undefined,
     listeners: [{ listen: 80, state: "running" as const, connections: 3, maxChildren: 4 }],
     probeFailure: undefined,
   };
-  assert.deepEqual(phaseOf(base), { phase: "serving" });
-  assert.deepEqual(phaseOf({ ...base, probeFailure: "probe failed: device port 80: ECONNREFUSED" }), {
+  const agent = (d: DevicePhaseInput) =>
+    phaseOf({
+      observed: true,
+      stopping: false,
+      plan: p,
+      reconcileError: undefined,
+      devices: [devicePhaseOf(d)],
+    });
+  assert.deepEqual(agent(base), { phase: "serving", waitingFor: undefined, reason: undefined });
+  assert.deepEqual(agent({ ...base, probeFailure: "probe failed: device port 80: ECONNREFUSED" }), {
     phase: "degraded",
+    waitingFor: undefined,
     reason: "probe failed: device port 80: ECONNREFUSED",
   });
   assert.equal(
-    phaseOf({ ...base, listeners: [{ listen: 80, state: "restarting", connections: 0, maxChildren: 4 }] })
+    agent({ ...base, listeners: [{ listen: 80, state: "restarting", connections: 0, maxChildren: 4 }] })
       .reason,
     "listener :80 restarting",
   );
   // At max-children the port accepts no more, though the probe (which only connects) may still pass.
   assert.deepEqual(
-    phaseOf({ ...base, listeners: [{ listen: 80, state: "running", connections: 4, maxChildren: 4 }] }),
-    { phase: "degraded", reason: "listener full, accepting no more: :80 (4 connections)" },
+    agent({ ...base, listeners: [{ listen: 80, state: "running", connections: 4, maxChildren: 4 }] }),
+    {
+      phase: "degraded",
+      waitingFor: undefined,
+      reason: "listener full, accepting no more: :80 (4 connections)",
+    },
   );
-  assert.equal(phaseOf({ ...base, converging: true }).phase, "converging");
+  assert.equal(agent({ ...base, converging: true }).phase, "converging");
 });
 
 test("disabled plans nothing", () => {
-  const p = plan(healthyFacts({ enabled: false }), config);
-  assert.deepEqual(p.desired, { snat: null, listeners: [] });
+  const p = plan(healthyFacts({ choices: { device: { enabled: false, ports: undefined } } }), config);
+  assert.deepEqual(p.desired, { snat: [], listeners: [] });
+  const device = devicePhaseOf({ plan: only(p), converging: false, listeners: [], probeFailure: undefined });
+  assert.equal(device.phase, "disabled");
   assert.equal(
-    phaseOf({
-      observed: true,
-      stopping: false,
-      plan: p,
-      converging: false,
-      reconcileError: undefined,
-      listeners: [],
-      probeFailure: undefined,
-    }).phase,
+    phaseOf({ observed: true, stopping: false, plan: p, reconcileError: undefined, devices: [device] }).phase,
     "disabled",
   );
 });
 
 test("run-time ports replace the config's", () => {
-  const p = plan(healthyFacts({ ports: [{ listen: 8080, target: 8080 }] }), config);
+  const p = plan(
+    healthyFacts({ choices: { device: { enabled: true, ports: [{ listen: 8080, target: 8080 }] } } }),
+    config,
+  );
   assert.deepEqual(
     p.desired.listeners.map((l) => l.listen),
     [8080],
   );
-  assert.deepEqual(p.desired.snat?.ports, [8080]);
+  assert.deepEqual(p.desired.snat[0]?.ports, [8080]);
 });
 
 test("WAN address selection: better evidence wins; the address in use stays only among equals", () => {
@@ -409,17 +419,20 @@ test("dnsmasq lease file parsing skips junk and IPv6 leases", () => {
 const spec = (listen: number, over: Partial<ListenerSpec> = {}): ListenerSpec =>
   listenerSpec({ listen, target: listen, ...over });
 
-const arbSnat: fc.Arbitrary<SnatRule | null> = fc.option(
-  fc.record({
-    lanInterface: fc.constantFrom("lan0", "br-lan"),
-    lanAddress: fc.constantFrom("192.168.1.1", "192.168.2.1"),
-    deviceAddress: fc.constantFrom("192.168.1.100", "192.168.1.120"),
-    ports: fc
-      .uniqueArray(fc.integer({ min: 1, max: 65535 }), { minLength: 1, maxLength: 4 })
-      .map((p) => p.sort((a, b) => a - b)),
-  }),
-  { nil: null },
-);
+const arbSnat: fc.Arbitrary<SnatRule[]> = fc
+  .option(
+    fc.record({
+      device: fc.constant("device"),
+      lanInterface: fc.constantFrom("lan0", "br-lan"),
+      lanAddress: fc.constantFrom("192.168.1.1", "192.168.2.1"),
+      deviceAddress: fc.constantFrom("192.168.1.100", "192.168.1.120"),
+      ports: fc
+        .uniqueArray(fc.integer({ min: 1, max: 65535 }), { minLength: 1, maxLength: 4 })
+        .map((p) => p.sort((a, b) => a - b)),
+    }),
+    { nil: null },
+  )
+  .map((r) => (r === null ? [] : [r]));
 
 const arbDesired: fc.Arbitrary<Desired> = fc.record({
   snat: arbSnat,
@@ -484,9 +497,17 @@ test("diff touches only what differs: WAN renumbering leaves the firewall alone;
 });
 
 test("diff orders stops, then the firewall, then starts", () => {
-  const a: Desired = { snat: null, listeners: [spec(80)] };
+  const a: Desired = { snat: [], listeners: [spec(80)] };
   const b: Desired = {
-    snat: { lanInterface: "lan0", lanAddress: "192.168.1.1", deviceAddress: "192.168.1.120", ports: [80] },
+    snat: [
+      {
+        device: "device",
+        lanInterface: "lan0",
+        lanAddress: "192.168.1.1",
+        deviceAddress: "192.168.1.120",
+        ports: [80],
+      },
+    ],
     listeners: [spec(80, { deviceAddress: "192.168.1.120" })],
   };
   assert.deepEqual(
@@ -509,5 +530,92 @@ test("listener.halfCloseSec reaches every listener spec, and a change of it rest
   assert.deepEqual(
     diff(before, after).map((s) => s.kind),
     ["stop-listener", "stop-listener", "start-listener", "start-listener"],
+  );
+});
+
+// ---- several devices ----
+
+const three = makeConfig({
+  device: undefined,
+  ports: undefined,
+  devices: [
+    { name: "cam", mac: "02:00:00:00:01:00", ports: [{ listen: 8080, target: 80 }] },
+    { name: "printer", mac: "02:00:00:00:02:00", ports: [{ listen: 9100, target: 9100 }] },
+    { name: "plc", address: "192.168.1.50", ports: [{ listen: 502, target: 502 }] },
+  ],
+});
+
+const devicePhases = (p: ReturnType<typeof plan>) =>
+  p.devices.map((d) => devicePhaseOf({ plan: d, converging: false, listeners: [], probeFailure: undefined }));
+
+test("several devices: one without an address waits on its own; the others are served; the agent is degraded naming it", () => {
+  const facts = healthyFacts({ leases: [lease("02:00:00:00:01:00", "192.168.1.100")] }, three);
+  const p = plan(facts, three);
+  assert.equal(p.waitingFor, undefined);
+  assert.deepEqual(
+    p.devices.map((d) => [d.name, d.device.address, d.waitingFor, d.listeners.length]),
+    [
+      ["cam", "192.168.1.100", undefined, 1],
+      ["printer", undefined, "device", 0],
+      ["plc", "192.168.1.50", undefined, 1],
+    ],
+  );
+  assert.deepEqual(
+    p.desired.snat.map((r) => [r.device, r.deviceAddress, r.ports]),
+    [
+      ["cam", "192.168.1.100", [80]],
+      ["plc", "192.168.1.50", [502]],
+    ],
+  );
+  const phase = phaseOf({
+    observed: true,
+    stopping: false,
+    plan: p,
+    reconcileError: undefined,
+    devices: devicePhases(p),
+  });
+  assert.equal(phase.phase, "degraded");
+  assert.match(phase.reason ?? "", /^printer: no DHCP lease or neighbour entry for 02:00:00:00:02:00/);
+});
+
+test("several devices: every one unknown is the agent's wait, each named", () => {
+  const two = makeConfig({ device: undefined, ports: undefined, devices: three.devices.slice(0, 2) });
+  const p = plan(healthyFacts({ leases: [] }, two), two);
+  assert.equal(p.waitingFor, "device");
+  assert.match(p.detail ?? "", /^cam: no DHCP lease .*; printer: no DHCP lease/);
+});
+
+test("several devices: a re-lease of one touches only its listener and the rule set, never another device's listener", () => {
+  const leases = [lease("02:00:00:00:01:00", "192.168.1.100"), lease("02:00:00:00:02:00", "192.168.1.101")];
+  let state: State = { config: three, facts: healthyFacts({ leases }, three) };
+  const before = plan(state.facts, three).desired;
+  state = reduce(state, {
+    type: "leases",
+    leases: [lease("02:00:00:00:01:00", "192.168.1.120"), lease("02:00:00:00:02:00", "192.168.1.101")],
+  });
+  const steps = diff(before, plan(state.facts, three).desired);
+  assert.deepEqual(
+    steps.map((s) =>
+      s.kind === "stop-listener" || s.kind === "start-listener" ? `${s.kind} ${s.spec.device}` : s.kind,
+    ),
+    ["stop-listener cam", "apply-snat", "start-listener cam"],
+  );
+});
+
+test("several devices: disabling one removes only its listeners and rule", () => {
+  const leases = [lease("02:00:00:00:01:00", "192.168.1.100"), lease("02:00:00:00:02:00", "192.168.1.101")];
+  const facts = healthyFacts({ leases }, three);
+  const p = plan({ ...facts, choices: { printer: { enabled: false, ports: undefined } } }, three);
+  assert.deepEqual(
+    p.desired.listeners.map((l) => l.device),
+    ["cam", "plc"],
+  );
+  assert.deepEqual(
+    p.desired.snat.map((r) => r.device),
+    ["cam", "plc"],
+  );
+  assert.deepEqual(
+    devicePhases(p).map((d) => d.phase),
+    ["serving", "disabled", "serving"],
   );
 });

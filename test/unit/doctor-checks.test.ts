@@ -93,15 +93,18 @@ function context(s: Scenario = {}): DoctorContext {
   ];
   state = reduce(state, { type: "leases", leases, files });
   const plan = makePlan(state.facts, config);
-  const ports = state.facts.ports ?? config.ports;
+  const device = plan.devices[0];
+  if (device === undefined) throw new Error("no device");
+  const ports = device.ports;
   return {
     config,
     tools: { faults: [], backend: "nft" },
     links: readingOk(links),
     facts: state.facts,
     plan,
+    device,
     ports,
-    enabled: state.facts.enabled,
+    enabled: device.enabled,
     agent: s.agent ?? runningAgent(),
     sockets: readingOk(parseSsListening(s.ss ?? SS_HEALTHY)),
     ourPids: new Map([
@@ -364,6 +367,7 @@ describe("doctor checks", () => {
       const agent = runningAgent({
         listeners: [
           {
+            device: "device",
             listen: 80,
             target: 80,
             state: "restarting",
@@ -556,7 +560,9 @@ describe("doctor checks", () => {
       assert.equal(missing.status, "warn");
     });
     test("the agent proxies to another address: warn", () => {
-      const agent = runningAgent({ device: { mac: MAC, address: "192.168.1.120", source: "lease-mac" } });
+      const status = sampleStatus();
+      const devices = status.devices.map((d) => ({ ...d, address: "192.168.1.120" }));
+      const agent = runningAgent({ devices });
       const ctx = context({ agent });
       assert.equal(check(ctx, "device").status, "warn");
     });

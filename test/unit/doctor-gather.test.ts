@@ -90,10 +90,13 @@ describe("doctor gather", () => {
     await mkdir(join(runtimeDir, "pids"), { recursive: true });
     // This test process stands in for the socat the (now dead) agent recorded for :80.
     const argv = (await readFile("/proc/self/cmdline", "utf8")).split("\0").slice(0, -1);
-    await writeFile(join(runtimeDir, "pids", "listener-80.json"), JSON.stringify({ pid: process.pid, argv }));
+    await writeFile(
+      join(runtimeDir, "pids", "listener-device-80.json"),
+      JSON.stringify({ pid: process.pid, argv }),
+    );
     // A record whose process is gone (or is someone else now) proves nothing.
     await writeFile(
-      join(runtimeDir, "pids", "listener-2323.json"),
+      join(runtimeDir, "pids", "listener-device-2323.json"),
       JSON.stringify({ pid: process.pid, argv: ["socat", "x"] }),
     );
     const leases = join(dir, "dhcp.leases");

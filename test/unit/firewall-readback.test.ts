@@ -8,6 +8,7 @@ import { natMatches, parseNatView } from "../../src/effects/firewall/iptables.js
 import { nftObjects } from "../../src/effects/firewall/nft.js";
 
 const rule: SnatRule = {
+  device: "device",
   lanInterface: "lan0",
   lanAddress: "192.168.1.1",
   deviceAddress: "192.168.1.100",
@@ -30,18 +31,18 @@ const line = (dports: string, iface = "lan0") =>
   `-A SIXGATE-POSTROUTING -s 192.168.1.1/32 -d 192.168.1.100/32 -o ${iface} -p tcp -m multiport --dports ${dports} -j SNAT --to-source 192.168.1.1`;
 
 test("iptables read-back compares whole rules: no prefix of a port list or an interface name passes", () => {
-  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443")])), rule), true);
-  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443")])), { ...rule, ports: [80] }), false);
-  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443", "lan0.1")])), rule), false);
-  assert.equal(natMatches(parseNatView(saved([JUMP, JUMP], [line("80,443")])), rule), false, "two jumps");
+  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443")])), [rule]), true);
+  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443")])), [{ ...rule, ports: [80] }]), false);
+  assert.equal(natMatches(parseNatView(saved([JUMP], [line("80,443", "lan0.1")])), [rule]), false);
+  assert.equal(natMatches(parseNatView(saved([JUMP, JUMP], [line("80,443")])), [rule]), false, "two jumps");
   assert.equal(
-    natMatches(parseNatView(saved([JUMP], [line("80,443"), line("22")])), rule),
+    natMatches(parseNatView(saved([JUMP], [line("80,443"), line("22")])), [rule]),
     false,
     "extra rule",
   );
   // A conditional jump is someone else's rule, not ours.
   assert.equal(parseNatView(saved(["-A POSTROUTING -o eth0 -j SIXGATE-POSTROUTING"], [])).jumps, 0);
-  assert.equal(natMatches(parseNatView("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), null), true);
+  assert.equal(natMatches(parseNatView("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), []), true);
 });
 
 const listing = (right: unknown, extra: object[] = []) =>
@@ -93,15 +94,15 @@ const listing = (right: unknown, extra: object[] = []) =>
   });
 
 test("nft read-back: nft -j output without handles equals the rendered listing, and nothing else does", () => {
-  assert.ok(isDeepStrictEqual(nftObjects(listing({ set: [80, 443] })), renderNftListing(rule)));
-  assert.ok(isDeepStrictEqual(nftObjects(listing(80)), renderNftListing({ ...rule, ports: [80] })));
+  assert.ok(isDeepStrictEqual(nftObjects(listing({ set: [80, 443] })), renderNftListing([rule])));
+  assert.ok(isDeepStrictEqual(nftObjects(listing(80)), renderNftListing([{ ...rule, ports: [80] }])));
   assert.ok(
-    !isDeepStrictEqual(nftObjects(listing({ set: [80, 443] })), renderNftListing({ ...rule, ports: [80] })),
+    !isDeepStrictEqual(nftObjects(listing({ set: [80, 443] })), renderNftListing([{ ...rule, ports: [80] }])),
   );
   const extra = {
     rule: { family: "ip", table: "sixgate", chain: "postrouting", handle: 3, expr: [{ counter: null }] },
   };
-  assert.ok(!isDeepStrictEqual(nftObjects(listing({ set: [80, 443] }, [extra])), renderNftListing(rule)));
+  assert.ok(!isDeepStrictEqual(nftObjects(listing({ set: [80, 443] }, [extra])), renderNftListing([rule])));
   assert.throws(() => nftObjects("table ip sixgate {"), SyntaxError);
   assert.throws(() => nftObjects("{}"), /no nftables array/);
 });

@@ -1,8 +1,16 @@
 // Builders for core unit tests.
 import { configSchema, type Config } from "../../src/config/schema.js";
-import type { AddrInfo, Facts, LinkInfo, Lease, ListenerSpec } from "../../src/core/types.js";
+import type {
+  AddrInfo,
+  DevicePlan,
+  Facts,
+  LinkInfo,
+  Lease,
+  ListenerSpec,
+  Plan,
+} from "../../src/core/types.js";
 import { initialFacts } from "../../src/core/facts.js";
-import { chooseDevice, unknownDevice } from "../../src/core/device.js";
+import { chooseDevices } from "../../src/core/device.js";
 
 export function makeConfig(overrides: Record<string, unknown> = {}): Config {
   return configSchema.parse({
@@ -52,12 +60,15 @@ export function healthyFacts(over: Partial<Facts> = {}, config: Config = makeCon
     leases: [lease("02:00:00:00:01:00", "192.168.1.100")],
     ...over,
   };
-  return over.device === undefined ? { ...facts, device: chooseDevice(facts, config, unknownDevice) } : facts;
+  return over.devices === undefined
+    ? { ...facts, devices: chooseDevices(facts, config.devices, config.lan.interface, {}) }
+    : facts;
 }
 
 /** A listener as plan() makes it for the healthy gateway, with the default listener settings. */
 export function listenerSpec(over: Partial<ListenerSpec> = {}): ListenerSpec {
   return {
+    device: "device",
     listen: 80,
     target: 80,
     wanInterface: "wan0",
@@ -73,4 +84,11 @@ export function listenerSpec(over: Partial<ListenerSpec> = {}): ListenerSpec {
     halfCloseSec: 30,
     ...over,
   };
+}
+
+/** The plan of the one device of a one-device config (throws when there is not exactly one). */
+export function only(p: Plan): DevicePlan {
+  const [first, ...rest] = p.devices;
+  if (first === undefined || rest.length > 0) throw new Error(`expected one device, got ${p.devices.length}`);
+  return first;
 }

@@ -100,7 +100,11 @@ test("single-lease mode counts only leases in the LAN interface's subnets: a gue
   const leases = [lease("02:00:00:00:01:00", "192.168.1.100"), guest];
   const p = plan(healthyFacts({ links: guestLinks, leases }, config), config);
   assert.equal(p.waitingFor, undefined);
-  assert.deepEqual(p.device, { mac: "02:00:00:00:01:00", address: "192.168.1.100", source: "lease-single" });
+  assert.deepEqual(p.devices[0]?.device, {
+    mac: "02:00:00:00:01:00",
+    address: "192.168.1.100",
+    source: "lease-single",
+  });
 
   // Only a guest lease: no lease on the LAN, and the detail says why the other one did not count.
   const onlyGuest = plan(healthyFacts({ links: guestLinks, leases: [guest] }, config), config);
@@ -123,9 +127,9 @@ test("the single lease follows the LAN's addresses: a lease in a subnet the LAN 
     facts: healthyFacts({ links: { wan0: wan, lan0: link("lan0", [addr("10.0.0.1")]) } }),
   };
   state = reduce(state, { type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
-  assert.equal(state.facts.device.address, undefined);
+  assert.equal(state.facts.devices.device?.address, undefined);
   state = reduce(state, { type: "links", links: [wan, link("lan0", [addr("192.168.1.1")])] });
-  assert.equal(state.facts.device.address, "192.168.1.100");
+  assert.equal(state.facts.devices.device?.address, "192.168.1.100");
 });
 
 test("a lease file in an unknown format is the reason the device is unknown, not 'no lease'", () => {

@@ -71,7 +71,15 @@ describe("mqtt state payload", () => {
     assert.equal(reachableFrom({ at: "", ok: true, results: deviceOnly }), false);
     const oneDown = [
       ...sampleReport.results,
-      { hop: "end-to-end" as const, listen: 2323, target: 23, ok: false, ms: 2000, error: "timed out" },
+      {
+        device: "device",
+        hop: "end-to-end" as const,
+        listen: 2323,
+        target: 23,
+        ok: false,
+        ms: 2000,
+        error: "timed out",
+      },
     ];
     assert.equal(reachableFrom({ at: "", ok: false, results: oneDown }), false);
   });

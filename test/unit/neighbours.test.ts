@@ -7,13 +7,27 @@ import { pino } from "pino";
 import { chooseDevice, unknownDevice } from "../../src/core/device.js";
 import { initialFacts, reduce } from "../../src/core/facts.js";
 import { plan } from "../../src/core/plan.js";
-import type { DeviceChoice, Neighbour, NeighbourState, State } from "../../src/core/types.js";
+import type {
+  Config,
+  DeviceChoice,
+  DeviceConfig,
+  Neighbour,
+  NeighbourState,
+  State,
+} from "../../src/core/types.js";
 import type { Runner, Spawned } from "../../src/effects/exec.js";
 import { neighbourEvents, parseIpNeighJson } from "../../src/sources/neighbours.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
 
 const MAC = "02:00:00:00:01:00";
 const byMac = makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
+const byMacDevice = { name: "device", mac: MAC, ports: byMac.devices[0]?.ports ?? [] };
+/** The one device of a one-device config. */
+const only = (c: Config): DeviceConfig => {
+  const d = c.devices[0];
+  if (d === undefined) throw new Error("no device");
+  return d;
+};
 const unanswered = (address: string, state: "FAILED" | "INCOMPLETE"): Neighbour => ({
   address,
   mac: undefined,
@@ -164,7 +178,8 @@ test("which source wins: the lease unless its address is unreachable, else a con
         leases: (given.leases ?? []).map((a) => lease(MAC, a)),
         neighbours: given.neighbours ?? [],
       },
-      byMac,
+      byMacDevice,
+      "lan0",
       unknownDevice,
     );
     assert.deepEqual([choice.address, choice.source], [address, source], name);
@@ -179,7 +194,8 @@ test("a device that moved: its new address, confirmed more recently by more than
         leases: [],
         neighbours: [neigh("192.168.1.50", "REACHABLE", oldAge), neigh("192.168.1.51", "REACHABLE", newAge)],
       },
-      byMac,
+      byMacDevice,
+      "lan0",
       inUse,
     ).address;
   assert.equal(choose(7, 1), "192.168.1.51", "the old entry is still REACHABLE, but 6 s staler");
@@ -190,17 +206,21 @@ test("a device that moved: its new address, confirmed more recently by more than
 
 test("two confirmed addresses of one device: the one in use is kept, so the listeners do not flap", () => {
   const both = [neigh("192.168.1.60", "REACHABLE"), neigh("192.168.1.50", "REACHABLE")];
-  const first = chooseDevice({ leases: [], neighbours: both }, byMac, unknownDevice);
+  const first = chooseDevice({ leases: [], neighbours: both }, byMacDevice, "lan0", unknownDevice);
   assert.equal(first.address, "192.168.1.50", "the lowest, when none is in use");
   const inUse: DeviceChoice = { mac: MAC, address: "192.168.1.60", source: "neighbour", detail: undefined };
-  assert.equal(chooseDevice({ leases: [], neighbours: both }, byMac, inUse).address, "192.168.1.60");
+  assert.equal(
+    chooseDevice({ leases: [], neighbours: both }, byMacDevice, "lan0", inUse).address,
+    "192.168.1.60",
+  );
 });
 
 test("without device.mac the neighbour table is not used: every host on the LAN would be a candidate", () => {
   const single = makeConfig({ device: { leases: "/tmp/dhcp.leases" } });
   const choice = chooseDevice(
     { leases: [], neighbours: [neigh("192.168.1.50", "REACHABLE")] },
-    single,
+    only(single),
+    "lan0",
     unknownDevice,
   );
   assert.equal(choice.address, undefined);
@@ -221,12 +241,12 @@ test("reduce + plan: a static device with an empty lease file is served once its
   state = reduce(state, { type: "neighbours", neighbours: [neigh("192.168.1.50", "REACHABLE")] });
   const serving = plan(state.facts, byMac);
   assert.equal(serving.waitingFor, undefined);
-  assert.equal(serving.desired.snat?.deviceAddress, "192.168.1.50");
-  assert.equal(serving.device.source, "neighbour");
+  assert.equal(serving.desired.snat[0]?.deviceAddress, "192.168.1.50");
+  assert.equal(serving.devices[0]?.device.source, "neighbour");
   // The entry is garbage-collected while the device is quiet: it is most likely still there.
   state = reduce(state, { type: "neighbours", neighbours: [] });
-  assert.equal(plan(state.facts, byMac).desired.snat?.deviceAddress, "192.168.1.50");
-  assert.match(state.facts.device.detail ?? "", /keeping the last known address/);
+  assert.equal(plan(state.facts, byMac).desired.snat[0]?.deviceAddress, "192.168.1.50");
+  assert.match(state.facts.devices.device?.detail ?? "", /keeping the last known address/);
 });
 
 test("the source: a snapshot at start, then one per monitor line naming the MAC or an unanswered entry (other hosts' lines are ignored)", async () => {
@@ -256,7 +276,7 @@ test("the source: a snapshot at start, then one per monitor line naming the MAC 
   };
   lines.subscribe((l) => onLine(l));
   const events = firstValueFrom(
-    neighbourEvents(runner, "lan0", MAC, pino({ level: "silent" })).pipe(take(3), toArray()),
+    neighbourEvents(runner, "lan0", [MAC], pino({ level: "silent" })).pipe(take(3), toArray()),
   );
   await new Promise((r) => setTimeout(r, 20));
   lines.next("192.168.1.77 dev lan0 lladdr 02:00:00:00:0a:0b REACHABLE"); // another host: no snapshot

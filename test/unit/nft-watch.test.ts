@@ -106,13 +106,13 @@ class EchoingFirewall extends FakeFirewall {
   readonly changes = new Subject<void>();
   readBacks = 0;
   neverMatches = false;
-  override async apply(rule: SnatRule): Promise<void> {
-    await super.apply(rule);
+  override async apply(rules: readonly SnatRule[]): Promise<void> {
+    await super.apply(rules);
     setTimeout(() => this.changes.next(), 1);
   }
-  override matches(rule: SnatRule | null): Promise<boolean> {
+  override matches(rules: readonly SnatRule[]): Promise<boolean> {
     this.readBacks++;
-    return this.neverMatches ? Promise.resolve(false) : super.matches(rule);
+    return this.neverMatches ? Promise.resolve(false) : super.matches(rules);
   }
 }
 

@@ -90,7 +90,7 @@ test("saved ports outside allowedTargets are refused at start, with an error nam
   const saved = { enabled: false, ports: [{ listen: 2222, target: 22 }] };
   const config = await gateway(t, saved, { allowedTargets: [80, "8000-8010"] });
   const { log, records: lines } = recordingLogger();
-  assert.deepEqual(await loadOperatorChoices(config, log), { enabled: false, ports: undefined });
+  assert.deepEqual(await loadOperatorChoices(config, log), { device: { enabled: false, ports: undefined } });
   assert.match(
     String(lines.find((l) => l.level === 50)?.error),
     /ports\.0\.target: port 22 is outside allowedTargets \(80, 8000-8010\)/,
@@ -107,12 +107,11 @@ test("saved ports outside allowedTargets are refused at start, with an error nam
 
 test("without allowedTargets, saved ports may use only the config file's own targets", async (t) => {
   const inside = { enabled: true, ports: [{ listen: 8023, target: 23 }] };
-  assert.deepEqual(await loadOperatorChoices(await gateway(t, inside), quiet), inside);
+  assert.deepEqual(await loadOperatorChoices(await gateway(t, inside), quiet), { device: inside });
   const outside = { enabled: true, ports: [{ listen: 8443, target: 443 }] };
   const { log, records: lines } = recordingLogger();
   assert.deepEqual(await loadOperatorChoices(await gateway(t, outside), log), {
-    enabled: true,
-    ports: undefined,
+    device: { enabled: true, ports: undefined },
   });
   assert.match(
     String(lines.find((l) => l.level === 50)?.error),

@@ -242,7 +242,7 @@ describe("ip failing after start: a problem the status names", () => {
     const subscription = neighbourEvents(
       runner,
       "lan0",
-      "02:00:00:00:01:00",
+      ["02:00:00:00:01:00"],
       quiet,
       undefined,
       undefined,

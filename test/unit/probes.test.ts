@@ -17,6 +17,7 @@ import {
   socatConnect,
   tcpConnect,
   type ConnectOptions,
+  type ProbeSpec,
 } from "../../src/effects/probes.js";
 import { sampleStatus } from "../fakes/control.js";
 
@@ -326,6 +327,28 @@ describe("socatConnect: the device hop pinned like the listener's own connection
 
 describe("runProbes", () => {
   /** Every address known: the gateway of the lab. */
+  /** A one-device spec in the form of the 0.1 probes (one device address, its ports). */
+  const single = (o: {
+    deviceAddress: string | null;
+    lanAddress: string | null;
+    lanInterface: string;
+    wanAddress: string | null;
+    ports: { listen: number; target: number }[];
+    timeoutMs?: number;
+  }): ProbeSpec => ({
+    devices: [
+      {
+        name: "device",
+        deviceAddress: o.deviceAddress,
+        lanAddress: o.lanAddress,
+        enabled: true,
+        ports: o.ports,
+      },
+    ],
+    lanInterface: o.lanInterface,
+    wanAddress: o.wanAddress,
+    timeoutMs: o.timeoutMs,
+  });
   const LAB_SPEC = {
     deviceAddress: "192.168.1.100",
     lanAddress: "192.168.1.1",
@@ -343,14 +366,14 @@ describe("runProbes", () => {
   test("device hop from the LAN address to device:target, end to end through [wan]:listen", async () => {
     calls.length = 0;
     const report = await runProbes(
-      {
+      single({
         ...LAB_SPEC,
         ports: [
           { listen: 80, target: 8080 },
           { listen: 2323, target: 23 },
         ],
         timeoutMs: 700,
-      },
+      }),
       fake(() => null),
       () => new Date("2026-01-01T00:00:00Z"),
     );
@@ -378,14 +401,14 @@ describe("runProbes", () => {
   test("one device probe per target port, shared by every listener that leads to it", async () => {
     calls.length = 0;
     const report = await runProbes(
-      {
+      single({
         ...LAB_SPEC,
         ports: [
           { listen: 80, target: 80 },
           { listen: 8080, target: 80 },
           { listen: 2323, target: 23 },
         ],
-      },
+      }),
       fake(() => null),
     );
     assert.deepEqual(
@@ -404,15 +427,15 @@ describe("runProbes", () => {
 
   test("one failing hop fails the report and is named as the reason", async () => {
     const report = await runProbes(
-      {
+      single({
         ...LAB_SPEC,
         ports: [{ listen: 2323, target: 23 }],
-      },
+      }),
       fake((o) => (o.port === 2323 ? "ECONNREFUSED: connect ECONNREFUSED" : null)),
     );
     assert.equal(report.ok, false);
     assert.equal(
-      failingHop(report),
+      failingHop(report, "device"),
       "probe failed: listener port 2323 (end to end): ECONNREFUSED: connect ECONNREFUSED",
     );
   });
@@ -420,13 +443,13 @@ describe("runProbes", () => {
   test("unknown addresses are failures without a connection attempt", async () => {
     calls.length = 0;
     const report = await runProbes(
-      {
+      single({
         deviceAddress: null,
         lanAddress: "192.168.1.1",
         lanInterface: "lan0",
         wanAddress: null,
         ports: [{ listen: 80, target: 80 }],
-      },
+      }),
       fake(() => null),
     );
     assert.equal(calls.length, 0);
@@ -435,19 +458,19 @@ describe("runProbes", () => {
       report.results.map((r) => r.error),
       ["device address not known", "no WAN IPv6 address"],
     );
-    assert.equal(failingHop(report), "probe failed: device port 80: device address not known");
+    assert.equal(failingHop(report, "device"), "probe failed: device port 80: device address not known");
   });
 
   test("no ports: not ok (nothing was shown to work)", async () => {
     const report = await runProbes(
-      {
+      single({
         ...LAB_SPEC,
         ports: [],
-      },
+      }),
       fake(() => null),
     );
     assert.equal(report.ok, false);
-    assert.equal(failingHop(report), undefined);
+    assert.equal(failingHop(report, "device"), undefined);
   });
 
   test("createProber probes what the status says is in force, and only the device while disabled", async () => {
@@ -460,7 +483,11 @@ describe("runProbes", () => {
       calls.map((c) => `${c.host}:${c.port}`).sort(),
       ["192.168.1.100:23", "192.168.1.100:80", "2001:db8::1:2323", "2001:db8::1:80"].sort(),
     );
-    const disabled = await prober(sampleStatus({ enabled: false }));
+    const status = sampleStatus();
+    const disabled = await prober({
+      ...status,
+      devices: status.devices.map((d) => ({ ...d, enabled: false })),
+    });
     assert.deepEqual(
       disabled.results.map((r) => r.hop),
       ["device", "device"],
@@ -486,26 +513,26 @@ describe("runProbes", () => {
     const broken = await proxy(deadPort);
     try {
       const report = await runProbes(
-        {
+        single({
           deviceAddress: "127.0.0.1",
           lanAddress: "127.0.0.1",
           lanInterface: "lo",
           wanAddress: "::1",
           ports: [{ listen: good.port, target: device.port }],
           timeoutMs: 1000,
-        },
+        }),
         connector,
       );
       assert.equal(report.ok, true, JSON.stringify(report));
       const bad = await runProbes(
-        {
+        single({
           deviceAddress: "127.0.0.1",
           lanAddress: "127.0.0.1",
           lanInterface: "lo",
           wanAddress: "::1",
           ports: [{ listen: broken.port, target: deadPort }],
           timeoutMs: 1000,
-        },
+        }),
         connector,
       );
       assert.equal(bad.ok, false);

@@ -12,6 +12,7 @@ import type { SnatRule } from "../../src/core/types.js";
 import { listenerSpec } from "./fixtures.js";
 
 const rule: SnatRule = {
+  device: "device",
   lanInterface: "lan0",
   lanAddress: "192.168.1.1",
   deviceAddress: "192.168.1.100",
@@ -20,7 +21,7 @@ const rule: SnatRule = {
 
 test("nft: one transaction that creates, deletes and recreates only our table", () => {
   assert.equal(
-    renderNftScript(rule),
+    renderNftScript([rule]),
     `table ip sixgate {}
 delete table ip sixgate
 table ip sixgate {
@@ -31,13 +32,13 @@ table ip sixgate {
 }
 `,
   );
-  assert.match(renderNftScript({ ...rule, ports: [80] }), /tcp dport 80 snat/);
-  assert.equal(renderNftScript(null), "table ip sixgate {}\ndelete table ip sixgate\n");
+  assert.match(renderNftScript([{ ...rule, ports: [80] }]), /tcp dport 80 snat/);
+  assert.equal(renderNftScript([]), "table ip sixgate {}\ndelete table ip sixgate\n");
 });
 
 test("iptables: our chain, the jump only when missing, removal of both", () => {
   assert.equal(
-    renderIptablesRestore(rule, 0),
+    renderIptablesRestore([rule], 0),
     `*nat
 :SIXGATE-POSTROUTING - [0:0]
 -A POSTROUTING -j SIXGATE-POSTROUTING
@@ -45,7 +46,7 @@ test("iptables: our chain, the jump only when missing, removal of both", () => {
 COMMIT
 `,
   );
-  assert.ok(!renderIptablesRestore(rule, 1).includes("POSTROUTING -j"));
+  assert.ok(!renderIptablesRestore([rule], 1).includes("POSTROUTING -j"));
   assert.equal(
     renderIptablesRemove(1),
     "*nat\n-D POSTROUTING -j SIXGATE-POSTROUTING\n-F SIXGATE-POSTROUTING\n-X SIXGATE-POSTROUTING\nCOMMIT\n",
@@ -53,7 +54,7 @@ COMMIT
 });
 
 test("iptables: duplicate jumps are deleted down to one, and all of them on removal", () => {
-  const text = renderIptablesRestore(rule, 3);
+  const text = renderIptablesRestore([rule], 3);
   assert.equal(text.match(/^-D POSTROUTING -j SIXGATE-POSTROUTING$/gm)?.length, 2);
   assert.ok(!text.includes("-A POSTROUTING"));
   assert.equal(renderIptablesRemove(3).match(/^-D POSTROUTING/gm)?.length, 3);
@@ -62,13 +63,13 @@ test("iptables: duplicate jumps are deleted down to one, and all of them on remo
 
 test("iptables: at most 15 ports per multiport rule (xt_multiport's limit)", () => {
   const ports = Array.from({ length: 64 }, (_, i) => 1000 + i);
-  const lines = renderIptablesRules({ ...rule, ports });
+  const lines = renderIptablesRules([{ ...rule, ports }]);
   assert.equal(lines.length, 5);
   const listed = lines.map((l) => (/--dports (\S+)/.exec(l)?.[1] ?? "").split(",").map(Number));
   assert.ok(listed.every((p) => p.length <= MULTIPORT_MAX));
   assert.deepEqual(listed.flat(), ports, "every port exactly once, in order");
-  assert.equal(renderIptablesRules({ ...rule, ports: ports.slice(0, 15) }).length, 1);
-  assert.equal(renderIptablesRules({ ...rule, ports: ports.slice(0, 16) }).length, 2);
+  assert.equal(renderIptablesRules([{ ...rule, ports: ports.slice(0, 15) }]).length, 1);
+  assert.equal(renderIptablesRules([{ ...rule, ports: ports.slice(0, 16) }]).length, 2);
 });
 
 const LISTENER = listenerSpec({ listen: 2323, target: 23 });

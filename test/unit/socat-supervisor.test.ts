@@ -46,6 +46,7 @@ const freePort = () => 20000 + Math.floor(Math.random() * 20000);
 
 function spec(listen: number, target: number): ListenerSpec {
   return {
+    device: "device",
     listen,
     target,
     wanInterface: "lo",
@@ -101,7 +102,7 @@ test("start resolves once socat is bound, and a client reaches the device throug
   assert.ok(status !== undefined);
   assert.equal(status.state, "running");
   assert.ok(status.pid !== null && existsSync(`/proc/${status.pid}`));
-  assert.deepEqual(await readdir(join(dir, "pids")), [`listener-${listen}.json`]);
+  assert.deepEqual(await readdir(join(dir, "pids")), [`listener-device-${listen}.json`]);
 });
 
 test("kill -9 of socat: restarted with backoff, counted, serving again", async (t) => {
@@ -146,7 +147,7 @@ test("stop ends socat and forgets its pid", async (t) => {
   await listeners.start(spec(listen, port));
   const pid = listeners.statuses()[0]?.pid;
   assert.ok(typeof pid === "number");
-  await listeners.stop(listen);
+  await listeners.stop(`device/${listen}`);
   // Gone, or at most a zombie (an empty command line) until node reaps it.
   const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
   assert.equal(cmdline, "");
@@ -193,7 +194,7 @@ test("a planned stop logs nothing above debug", async (t) => {
   const first = listeners.statuses()[0]?.pid;
   await listeners.start({ ...spec(listen, port), maxChildren: 4 }); // replaced: the old one is stopped
   const second = listeners.statuses()[0]?.pid;
-  await listeners.stop(listen);
+  await listeners.stop(`device/${listen}`);
   assert.deepEqual(
     lines.filter((l) => l.level > 20).map((l) => l.msg),
     [],

@@ -1,4 +1,4 @@
-// Renders the SNAT rule for iptables-restore --noflush, touching only our own chain and our one jump.
+// Renders the SNAT rules (one set per device) for iptables-restore --noflush, touching only our own chain and our one jump.
 import type { SnatRule } from "../types.js";
 
 export const IPT_CHAIN = "SIXGATE-POSTROUTING";
@@ -12,7 +12,11 @@ export const MULTIPORT_MAX = 15;
  * iptables-save prints them. `-s` limits them to connections from the LAN address (the ones our listeners open),
  * as in the nft rule (see render/nft.ts).
  */
-export function renderIptablesRules(rule: SnatRule): string[] {
+export function renderIptablesRules(rules: readonly SnatRule[]): string[] {
+  return rules.flatMap(renderRule);
+}
+
+function renderRule(rule: SnatRule): string[] {
   const lines: string[] = [];
   for (let i = 0; i < rule.ports.length; i += MULTIPORT_MAX) {
     const ports = rule.ports.slice(i, i + MULTIPORT_MAX).join(",");
@@ -33,10 +37,10 @@ const deleteJumps = (count: number): string[] =>
  * POSTROUTING holds now (the caller reads it): the jump is added when there is none and copies beyond the first
  * are deleted, so it exists exactly once afterwards.
  */
-export function renderIptablesRestore(rule: SnatRule, jumps: number): string {
+export function renderIptablesRestore(rules: readonly SnatRule[], jumps: number): string {
   const lines = ["*nat", `:${IPT_CHAIN} - [0:0]`];
   if (jumps === 0) lines.push(IPT_JUMP);
-  lines.push(...deleteJumps(jumps - 1), ...renderIptablesRules(rule), "COMMIT", "");
+  lines.push(...deleteJumps(jumps - 1), ...renderIptablesRules(rules), "COMMIT", "");
   return lines.join("\n");
 }
 

@@ -8,11 +8,11 @@ import { connectProblem } from "./probe-text.js";
 export function deviceCheck(ctx: DoctorContext): Check {
   const id = "device";
   const title = "Device address";
-  const { address, mac, source } = ctx.plan.device;
+  const { address, mac, source } = ctx.device.device;
   const files = leaseFiles(ctx.config);
   const leases = files.join(", ");
   if (address === undefined) {
-    const why = ctx.facts.device.detail ?? "not known";
+    const why = ctx.device.detail ?? "not known";
     const many = /leases on the LAN/.test(why) && /set device\.mac/.test(why);
     const unrecognised = /unrecognised format/.test(why);
     return {
@@ -36,8 +36,9 @@ export function deviceCheck(ctx: DoctorContext): Check {
     neighbour: `from ${ctx.config.lan.interface}'s neighbour table (MAC ${mac ?? "?"}; a static address)`,
     unknown: "source unknown",
   }[source ?? "unknown"];
-  const note = ctx.facts.device.detail === undefined ? "" : `; ${ctx.facts.device.detail}`;
-  const agentAddress = ctx.agent.status?.device.address ?? null;
+  const detail = ctx.facts.devices[ctx.device.name]?.detail;
+  const note = detail === undefined ? "" : `; ${detail}`;
+  const agentAddress = ctx.agent.status?.devices.find((d) => d.name === ctx.device.name)?.address ?? null;
   if (agentAddress !== null && agentAddress !== address) {
     return {
       id,
@@ -52,8 +53,8 @@ export function deviceCheck(ctx: DoctorContext): Check {
 
 export function devicePortChecks(ctx: DoctorContext): Check[] {
   const targets = [...new Set(ctx.ports.map((p) => p.target))].sort((a, b) => a - b);
-  const device = ctx.plan.device.address;
-  const lanAddress = ctx.plan.lanAddress;
+  const device = ctx.device.device.address;
+  const lanAddress = ctx.device.lanAddress;
   const lan = ctx.config.lan.interface;
   return targets.map((target): Check => {
     const id = `device-port:${target}`;

@@ -28,7 +28,7 @@ export function endToEndChecks(ctx: DoctorContext): Check[] {
         return { id, title, status: "skip", detail: "no usable WAN address (see above)" };
       const probe = ctx.endToEnd.get(p.listen);
       if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
-      const target = `${ctx.plan.device.address ?? "the device"}:${p.target}`;
+      const target = `${ctx.device.device.address ?? "the device"}:${p.target}`;
       const other = foreignHolder(ctx, wan, p.listen);
       if (probe.ok && other !== undefined)
         return {

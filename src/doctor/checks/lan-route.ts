@@ -19,8 +19,8 @@ export function lanRouteCheck(ctx: DoctorContext): Check {
   const id = "lan-route";
   const title = "LAN subnet and route";
   const lan = ctx.config.lan.interface;
-  const lanAddress = ctx.plan.lanAddress;
-  const device = ctx.plan.device.address;
+  const lanAddress = ctx.device.lanAddress;
+  const device = ctx.device.device.address;
   if (!ctx.links.ok) return { id, title, status: "skip", detail: "the interfaces could not be read" };
   const link = ctx.links.value.find((l) => l.name === lan);
   if (link === undefined) return { id, title, status: "skip", detail: `there is no interface ${lan}` };

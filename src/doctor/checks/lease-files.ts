@@ -36,8 +36,8 @@ export function leaseFilesCheck(ctx: DoctorContext): Check {
     return { id, title, status: "skip", detail: `not read (${leaseFiles(ctx.config).join(", ")})` };
   const described = reports.map((r) => ({ ...describe(r), file: r.file }));
   const detail = described.map((d) => `lease file ${d.file}: ${d.text}`).join("; ");
-  if (ctx.config.device.address !== undefined)
-    return { id, title, status: "skip", detail: `not needed: device.address is set (${detail})` };
+  if (ctx.config.devices.every((d) => d.address !== undefined))
+    return { id, title, status: "skip", detail: `not needed: every device has its address set (${detail})` };
   const status = described.map((d) => d.status).reduce((a, b) => (RANK[b] > RANK[a] ? b : a), "ok");
   if (status === "ok") return { id, title, status, detail };
   const fix = described.some((d) => d.status === "fail")

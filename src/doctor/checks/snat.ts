@@ -6,12 +6,13 @@ import type { DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 
 /** The rule lines the plan wants, as the backend lists them. */
-function wantedRule(rule: SnatRule, backend: "nft" | "iptables"): string {
-  if (backend === "iptables") return renderIptablesRules(rule).join(" | ");
-  const line = renderNftScript(rule)
+function wantedRules(rules: readonly SnatRule[], backend: "nft" | "iptables"): string {
+  if (backend === "iptables") return renderIptablesRules(rules).join(" | ");
+  return renderNftScript(rules)
     .split("\n")
-    .find((l) => l.includes(" snat to "));
-  return (line ?? "").trim();
+    .filter((l) => l.includes(" snat to "))
+    .map((l) => l.trim())
+    .join(" | ");
 }
 
 export function snatCheck(ctx: DoctorContext): Check {
@@ -19,7 +20,7 @@ export function snatCheck(ctx: DoctorContext): Check {
   const title = "Source NAT";
   const expected = ctx.plan.desired.snat;
   const snat = ctx.snat;
-  if (snat === undefined || (expected === null && ctx.enabled))
+  if (snat === undefined || (expected.length === 0 && ctx.enabled))
     return {
       id,
       title,
@@ -37,7 +38,7 @@ export function snatCheck(ctx: DoctorContext): Check {
   const { backend, matches, found, present } = snat.value;
   const where = backend === "nft" ? "table ip sixgate" : "chain SIXGATE-POSTROUTING (nat)";
   const foundText = found.length === 0 ? "" : `: ${found.join(" | ")}`;
-  if (expected === null) {
+  if (expected.length === 0) {
     return matches
       ? {
           id,
@@ -53,7 +54,7 @@ export function snatCheck(ctx: DoctorContext): Check {
           fix: "the agent removes it when it reconciles; with no agent running: sixgate cleanup",
         };
   }
-  const want = wantedRule(expected, backend);
+  const want = wantedRules(expected, backend);
   if (matches) return { id, title, status: "ok", detail: `${where}${foundText}` };
   const fix =
     ctx.agent.pid === undefined

@@ -5,10 +5,10 @@ export type FirewallBackend = "nft" | "iptables";
 
 export interface Firewall {
   readonly backend: FirewallBackend;
-  /** Replaces our rules with exactly this rule, atomically. */
-  apply(rule: SnatRule): Promise<void>;
+  /** Replaces our rules with exactly these (one per device), atomically. */
+  apply(rules: readonly SnatRule[]): Promise<void>;
   /** Removes everything of ours; a no-op when nothing is there. */
   remove(): Promise<void>;
-  /** Reads back what is in place: true when it is exactly `rule` (or nothing, for null). */
-  matches(rule: SnatRule | null): Promise<boolean>;
+  /** Reads back what is in place: true when it is exactly `rules` (nothing of ours, for none). */
+  matches(rules: readonly SnatRule[]): Promise<boolean>;
 }

@@ -30,12 +30,12 @@ export function parseNatView(saved: string): NatView {
 }
 
 /**
- * True when the nat table holds exactly `rule` (or nothing of ours, for null): our jump once, and our chain with
+ * True when the nat table holds exactly `rules` (or nothing of ours, for none): our jump once, and our chain with
  * exactly the rendered rules, compared as whole lines (so `--dports 80` is not `80,443`, nor `lan0` `lan0.1`).
  */
-export function natMatches(nat: NatView, rule: SnatRule | null): boolean {
-  if (rule === null) return !nat.chainExists && nat.jumps === 0;
-  const want = renderIptablesRules(rule);
+export function natMatches(nat: NatView, rules: readonly SnatRule[]): boolean {
+  if (rules.length === 0) return !nat.chainExists && nat.jumps === 0;
+  const want = renderIptablesRules(rules);
   return (
     nat.jumps === 1 &&
     nat.rules.length === want.length &&
@@ -48,17 +48,17 @@ export function createIptablesFirewall(runner: Runner): Firewall {
   const restore = (text: string) => runChecked(runner, ["iptables-restore", "--noflush"], { input: text });
   return {
     backend: "iptables",
-    async apply(rule) {
+    async apply(rules) {
       const nat = await readNat();
-      await restore(renderIptablesRestore(rule, nat.jumps));
+      await restore(renderIptablesRestore(rules, nat.jumps));
     },
     async remove() {
       const nat = await readNat();
       if (!nat.chainExists && nat.jumps === 0) return;
       await restore(renderIptablesRemove(nat.jumps));
     },
-    async matches(rule) {
-      return natMatches(await readNat(), rule);
+    async matches(rules) {
+      return natMatches(await readNat(), rules);
     },
   };
 }

@@ -29,18 +29,18 @@ export function nftObjects(stdout: string): NftJson[] {
 export function createNftFirewall(runner: Runner): Firewall {
   return {
     backend: "nft",
-    async apply(rule) {
-      await runChecked(runner, ["nft", "-f", "-"], { input: renderNftScript(rule) });
+    async apply(rules) {
+      await runChecked(runner, ["nft", "-f", "-"], { input: renderNftScript(rules) });
     },
     async remove() {
-      await runChecked(runner, ["nft", "-f", "-"], { input: renderNftScript(null) });
+      await runChecked(runner, ["nft", "-f", "-"], { input: renderNftScript([]) });
     },
-    async matches(rule) {
+    async matches(rules) {
       const listed = await runner.run(["nft", "-j", "list", "table", "ip", NFT_TABLE]);
-      if (rule === null) return listed.exitCode !== 0;
+      if (rules.length === 0) return listed.exitCode !== 0;
       if (listed.exitCode !== 0) return false;
-      // Exactly our chain and rule, nothing more: another rule, set or chain in our table is drift too.
-      return isDeepStrictEqual(nftObjects(listed.stdout), renderNftListing(rule));
+      // Exactly our chain and rules, nothing more: another rule, set or chain in our table is drift too.
+      return isDeepStrictEqual(nftObjects(listed.stdout), renderNftListing(rules));
     },
   };
 }

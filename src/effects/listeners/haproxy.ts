@@ -8,7 +8,7 @@ import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { proxyName, renderHaproxyConfig } from "../../core/render/haproxy.js";
 import type { ListenerStatus } from "../../core/status.js";
-import type { ListenerSpec } from "../../core/types.js";
+import { listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
 import { writeFileAtomic } from "../atomic-file.js";
 import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import type { PidRecords } from "../pid-records.js";
@@ -32,8 +32,8 @@ export interface HaproxyOptions {
 /** The pid record of the master. */
 export const HAPROXY_RECORD = "haproxy";
 
-type Key = number;
-const keyOf = (spec: ListenerSpec): Key => spec.listen;
+type Key = ListenerKey;
+const keyOf = (spec: ListenerSpec): Key => listenerKey(spec);
 
 interface Meta {
   spec: ListenerSpec;
@@ -419,6 +419,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     statuses() {
       return [...wanted.values()]
         .map((m) => ({
+          device: m.spec.device,
           listen: m.spec.listen,
           target: m.spec.target,
           state: m.state,
@@ -429,7 +430,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
           maxChildren: m.spec.maxChildren,
           connectionErrors: m.connectionErrors,
         }))
-        .sort((a, b) => a.listen - b.listen);
+        .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.listen - b.listen));
     },
   };
 }

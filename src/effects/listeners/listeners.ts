@@ -1,12 +1,14 @@
-// The listener adapter's interface: one proxy process per listen port, owned by pid.
+// The listener adapter's interface: what carries each listener's connections (a socat per listener, owned by pid).
+// Listeners are named by listenerKey (device and listen port), never by the address they bind.
 import type { Observable } from "rxjs";
 import type { ListenerStatus } from "../../core/status.js";
-import type { ListenerSpec } from "../../core/types.js";
+import type { ListenerKey, ListenerSpec } from "../../core/types.js";
 
 export interface Listeners {
-  /** Starts (or replaces) the listener for spec.listen; resolves once it is bound, rejects with the reason. */
+  /** Starts (or replaces) the listener listenerKey(spec); resolves once it is bound, rejects with the reason. */
   start(spec: ListenerSpec): Promise<void>;
-  stop(listen: number): Promise<void>;
+  /** Stops the listener of that key (listenerKey); a no-op for none. */
+  stop(key: ListenerKey): Promise<void>;
   stopAll(): Promise<void>;
   statuses(): ListenerStatus[];
   /** Emits whenever a listener's state, pid or restart count changed. */

@@ -1,10 +1,10 @@
-// Supervises one socat per listen port: spawn, wait until bound, restart with backoff, stop by pid.
+// Supervises one socat per listener (a device's listen port): spawn, wait until bound, restart with backoff, stop by pid.
 // Pids are recorded (pid-records.ts) so a restarted agent can find and stop its leftovers.
 import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
-import type { ListenerSpec } from "../../core/types.js";
+import { listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
 import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import { listenerRecordName, type PidRecords } from "../pid-records.js";
 import { countChildren } from "./children.js";
@@ -74,7 +74,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 };
   // Monotonic: only intervals are measured with it, and a step of the wall clock must not distort them.
   const now = options.now ?? (() => performance.now());
-  const entries = new Map<number, Entry>();
+  const entries = new Map<ListenerKey, Entry>();
   const changes = new Subject<void>();
   const countEveryMs = options.countEveryMs ?? 5000;
   let counter: NodeJS.Timeout | undefined;
@@ -124,9 +124,9 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     message: string,
     pid: number,
   ): void => {
-    const { listen } = entry.spec;
+    const { device, listen } = entry.spec;
     if (level !== "error") {
-      log.debug({ listen, pid, socat: message }, "socat");
+      log.debug({ device, listen, pid, socat: message }, "socat");
       return;
     }
     // No change event: a failing port would otherwise republish the state per connection. The next publish (at
@@ -135,11 +135,11 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     const t = now();
     if (entry.errorLoggedAt !== undefined && t - entry.errorLoggedAt < ERROR_LOG_EVERY_MS) {
       entry.errorsUnlogged += 1;
-      log.debug({ listen, pid, socat: message }, "socat");
+      log.debug({ device, listen, pid, socat: message }, "socat");
       return;
     }
     log.warn(
-      { listen, error: message, total: entry.connectionErrors, notLogged: entry.errorsUnlogged },
+      { device, listen, error: message, total: entry.connectionErrors, notLogged: entry.errorsUnlogged },
       "connection failed (at most one line a minute per port)",
     );
     entry.errorLoggedAt = t;
@@ -147,7 +147,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
   };
 
   const launch = (entry: Entry): Promise<void> => {
-    const { listen } = entry.spec;
+    const { device, listen } = entry.spec;
     let lastError: string | null = null;
     const child = runner.spawn(entry.argv, {
       // socat forks a child per connection; stopping the listener stops its connections too.
@@ -156,7 +156,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         const { level, message, pid } = parseSocatLine(line);
         // Our own stop: whatever socat says then (an error of a connection cut short) is expected.
         if (entry.stopping) {
-          log.debug({ listen, pid, socat: message }, "socat");
+          log.debug({ device, listen, pid, socat: message }, "socat");
           return;
         }
         // A forked child serves one connection: its errors are the client's or the device's, not the listener's.
@@ -165,13 +165,15 @@ export function createSocatListeners(options: SocatOptions): Listeners {
           return;
         }
         if (level === "error") lastError = message;
-        log[level]({ listen, pid, socat: message }, "socat");
+        log[level]({ device, listen, pid, socat: message }, "socat");
       },
     });
     // Recorded at once: an agent killed before socat is ready must still leave a trace to clean up.
     entry.recorded = records
-      .record(listenerRecordName(listen), child.pid, entry.argv, { group: true })
-      .catch((e: unknown) => log.warn({ listen, error: String(e) }, "cannot record the listener's pid"));
+      .record(listenerRecordName(entry.spec), child.pid, entry.argv, { group: true })
+      .catch((e: unknown) =>
+        log.warn({ device, listen, error: String(e) }, "cannot record the listener's pid"),
+      );
     entry.child = child;
     entry.startedAt = now();
     entry.state = "starting";
@@ -182,13 +184,13 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       entry.child = undefined;
       entry.lastError =
         lastError ?? exit.error ?? `exited (${exit.signal ?? `code ${exit.exitCode ?? "?"}`})`;
-      if (entry.stopping || entries.get(listen) !== entry) return exit;
+      if (entry.stopping || entries.get(listenerKey(entry.spec)) !== entry) return exit;
       // Unexpected exit: come back after a delay that grows while it keeps failing.
       if (now() - entry.startedAt > backoff.resetAfterMs) entry.backoffMs = backoff.initialMs;
       entry.state = "restarting";
       entry.restarts += 1;
       log.warn(
-        { listen, error: entry.lastError, retryInMs: entry.backoffMs, restarts: entry.restarts },
+        { device, listen, error: entry.lastError, retryInMs: entry.backoffMs, restarts: entry.restarts },
         "listener exited; restarting",
       );
       changes.next();
@@ -224,7 +226,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
       if (outcome === "exited")
         throw new Error(`socat for :${listen} exited: ${entry.lastError ?? "unknown"}`);
       if (outcome === "timeout")
-        log.warn({ listen }, "socat did not bind its port in time; assuming it will");
+        log.warn({ device, listen }, "socat did not bind its port in time; assuming it will");
       if (entry.child === child) {
         entry.state = "running";
         entry.lastError = null;
@@ -233,16 +235,16 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     });
   };
 
-  const stop = async (listen: number): Promise<void> => {
-    const entry = entries.get(listen);
+  const stop = async (key: ListenerKey): Promise<void> => {
+    const entry = entries.get(key);
     if (entry === undefined) return;
     entry.stopping = true;
     if (entry.timer !== undefined) clearTimeout(entry.timer);
-    entries.delete(listen);
+    entries.delete(key);
     keepCounting();
     if (entry.child !== undefined) await stopSpawned(entry.child, 2000);
     await entry.recorded;
-    await records.forget(listenerRecordName(listen));
+    await records.forget(listenerRecordName(entry.spec));
     changes.next();
   };
 
@@ -250,7 +252,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     changes: changes,
 
     async start(spec) {
-      await stop(spec.listen);
+      await stop(listenerKey(spec));
       const entry: Entry = {
         spec,
         argv: renderSocatArgv(spec, socat),
@@ -268,13 +270,13 @@ export function createSocatListeners(options: SocatOptions): Listeners {
         errorLoggedAt: undefined,
         errorsUnlogged: 0,
       };
-      entries.set(spec.listen, entry);
+      entries.set(listenerKey(spec), entry);
       keepCounting();
       try {
         await launch(entry);
       } catch (e) {
         // A listener that never came up is not ours to keep restarting: the reconciler retries it.
-        await stop(spec.listen);
+        await stop(listenerKey(spec));
         throw e;
       }
     },
@@ -288,6 +290,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
     statuses() {
       return [...entries.values()]
         .map((e) => ({
+          device: e.spec.device,
           listen: e.spec.listen,
           target: e.spec.target,
           state: e.state,
@@ -298,7 +301,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
           maxChildren: e.spec.maxChildren,
           connectionErrors: e.connectionErrors,
         }))
-        .sort((a, b) => a.listen - b.listen);
+        .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.listen - b.listen));
     },
   };
 }

@@ -1,0 +1,224 @@
+// The one owner of what is in place: it turns the latest plan into steps (diff), runs them one reconcile at a time,
+// tracks what each step left in place, reads it back on request (drift), keeps the last report and schedules the
+// retry of a failed reconcile. The Agent decides when to reconcile; this decides how.
+import type { Logger } from "pino";
+import { applyStep, diff } from "./core/diff.js";
+import type { ReconcileReport } from "./core/status.js";
+import { listenerKey, type Actual, type Desired, type SnatRule, type Step } from "./core/types.js";
+import type { Firewall } from "./effects/firewall/firewall.js";
+import type { Listeners } from "./effects/listeners/listeners.js";
+import { limitConcurrency } from "./util/limit.js";
+
+export interface ReconcilerDeps {
+  firewall: Firewall;
+  listeners: Listeners;
+  log: Logger;
+  /** The desired state as the core computes it now; read when a reconcile runs, so it never acts on a stale one. */
+  desired: () => Desired;
+  /** Something changed that the status shows (reconciling, what is in place, a report). */
+  changed: () => void;
+  /** Asks for another reconcile (the retry after a failure); the Agent routes it through its coalescing. */
+  retry: () => void;
+  now?: () => number;
+}
+
+export const EMPTY: Actual = { snat: [], listeners: [] };
+const RETRY_MS = { initial: 1000, max: 30000 };
+/** The back-off of a failed reconcile, and of a firewall watch that keeps finding drift (Agent.watchFirewall). */
+export const RETRY_BACKOFF_MS = RETRY_MS;
+/**
+ * Listeners started or stopped at once within a reconcile: a renumbering of 64 ports takes 8 rounds instead of 64
+ * one after the other, and a router with little memory never spawns 64 socats at the same moment.
+ */
+export const PARALLEL_STEPS = 8;
+/** Stands for "our rules are not what we last applied": equal to no plan, so the next diff re-applies. */
+const DRIFTED: SnatRule[] = [{ device: "", lanInterface: "", lanAddress: "", deviceAddress: "", ports: [] }];
+
+export class Reconciler {
+  private actualState: Actual = EMPTY;
+  private tail: Promise<unknown> = Promise.resolve();
+  private reconcilingNow = false;
+  private stopping = false;
+  private report: ReconcileReport | null = null;
+  private generationCount = 0;
+  private retryMs = RETRY_MS.initial;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** What is in place, as the last steps left it and the last read-back confirmed it. */
+  get actual(): Actual {
+    return this.actualState;
+  }
+
+  /** True while a reconcile runs its steps. */
+  get reconciling(): boolean {
+    return this.reconcilingNow;
+  }
+
+  /** The last reconcile that did something; null before the first. */
+  get lastReport(): ReconcileReport | null {
+    return this.report;
+  }
+
+  /** Counts reconciles that changed what is in place: a probe that spans a change tested a setup now gone. */
+  get generation(): number {
+    return this.generationCount;
+  }
+
+  /** True when our firewall rules are in place as last applied (not known to have drifted). */
+  get firewallApplied(): boolean {
+    return this.actualState.snat.length > 0 && this.actualState.snat !== DRIFTED;
+  }
+
+  /** Runs `work` after every change to what is in place queued before it: one at a time, in call order. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Brings what is in place to the desired state, in the exclusive section. verify: read back first (firewall rules,
+   * running listeners), so drift is repaired. Resolves undefined when cut short by stop(); a report of 0 steps when
+   * nothing was to do (not kept as lastReport, so the status does not change at every health tick).
+   */
+  reconcile(verify: boolean): Promise<ReconcileReport | undefined> {
+    return this.exclusive(() => this.reconcileNow(verify));
+  }
+
+  /** Stops every listener, then reconciles (they start again from the plan). */
+  restartListeners(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.deps.listeners.stopAll();
+      this.actualState = { ...this.actualState, listeners: [] };
+      await this.reconcileNow(false);
+    });
+  }
+
+  /** Lets the steps in flight finish, starts no more, then removes every listener and our firewall rules. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    await this.exclusive(async () => {
+      await this.deps.listeners.stopAll();
+      try {
+        await this.deps.firewall.remove();
+      } catch (e) {
+        this.deps.log.error({ error: String(e) }, "cannot remove our firewall rules");
+      }
+      this.actualState = EMPTY;
+    });
+  }
+
+  private async reconcileNow(verify: boolean): Promise<ReconcileReport | undefined> {
+    if (this.stopping) return undefined;
+    if (verify) await this.verify();
+    const steps = diff(this.actualState, this.deps.desired());
+    const started = this.now();
+    const startedMono = performance.now(); // the duration must not include a step of the wall clock
+    if (steps.length === 0)
+      return { at: new Date(started).toISOString(), durationMs: 0, ok: true, steps: 0, error: null };
+    this.reconcilingNow = true;
+    this.deps.changed();
+    const errors: string[] = [];
+    const done = await this.executeAll(steps, errors);
+    this.reconcilingNow = false;
+    if (done > 0) this.generationCount++;
+    if (done < steps.length) {
+      // Cut short by stop(), which removes everything anyway: no report, no retry.
+      this.deps.log.info({ done, steps: steps.length }, "reconcile ended early: stopping");
+      return undefined;
+    }
+    const report: ReconcileReport = {
+      at: new Date(started).toISOString(),
+      durationMs: Math.round(performance.now() - startedMono),
+      ok: errors.length === 0,
+      steps: steps.length,
+      error: errors.length === 0 ? null : errors.join("; "),
+    };
+    this.report = report;
+    this.deps.log.info(
+      { steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok },
+      "reconciled",
+    );
+    this.scheduleRetry(report.ok);
+    this.deps.changed();
+    return report;
+  }
+
+  /** Reads back what is in place and forgets what is no longer there, so the diff repairs it. */
+  private async verify(): Promise<void> {
+    const running = new Set(this.deps.listeners.statuses().map(listenerKey));
+    const listeners = this.actualState.listeners.filter((l) => running.has(listenerKey(l)));
+    let snat = this.actualState.snat;
+    if (!(await this.deps.firewall.matches(snat).catch(() => false))) {
+      this.deps.log.warn({ expected: snat }, "firewall rules changed behind our back; repairing");
+      snat = DRIFTED;
+    }
+    if (listeners.length !== this.actualState.listeners.length)
+      this.deps.log.warn("a listener vanished; repairing");
+    this.actualState = { snat, listeners };
+  }
+
+  private async execute(step: Step): Promise<void> {
+    const { firewall, listeners } = this.deps;
+    switch (step.kind) {
+      case "stop-listener":
+        return listeners.stop(listenerKey(step.spec));
+      case "start-listener":
+        return listeners.start(step.spec);
+      case "apply-snat":
+        return firewall.apply(step.rules);
+      case "remove-snat":
+        return firewall.remove();
+    }
+  }
+
+  /**
+   * Runs diff's steps in its three phases, each finished before the next begins: stops (a changed listener frees its
+   * port), then the firewall (SNAT in place before new listeners accept), then starts. Within a phase the steps touch
+   * different listeners, so up to PARALLEL_STEPS run at once. A stop lets the steps in flight finish and starts no
+   * more. Tracks what is in place step by step; returns how many steps ran (failed ones included).
+   */
+  private async executeAll(steps: Step[], errors: string[]): Promise<number> {
+    const phases = [
+      steps.filter((s) => s.kind === "stop-listener"),
+      steps.filter((s) => s.kind === "apply-snat" || s.kind === "remove-snat"),
+      steps.filter((s) => s.kind === "start-listener"),
+    ];
+    let done = 0;
+    for (const phase of phases) {
+      const limit = limitConcurrency(PARALLEL_STEPS);
+      await Promise.all(
+        phase.map((step) =>
+          limit(async () => {
+            if (this.stopping) return;
+            try {
+              await this.execute(step);
+              this.actualState = applyStep(this.actualState, step);
+            } catch (e) {
+              errors.push(e instanceof Error ? e.message : String(e));
+              this.deps.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
+            }
+            done++;
+          }),
+        ),
+      );
+    }
+    return done;
+  }
+
+  private scheduleRetry(ok: boolean): void {
+    clearTimeout(this.retryTimer);
+    if (ok) {
+      this.retryMs = RETRY_MS.initial;
+      return;
+    }
+    this.retryTimer = setTimeout(() => this.deps.retry(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MS.max);
+  }
+}
