@@ -220,3 +220,17 @@ test("devices: at most MAX_LISTENERS port mappings in all", () => {
     ),
   );
 });
+
+test("the several-devices example in docs/configuration.md is a valid config", () => {
+  const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+  const example = /### Several devices[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example !== undefined, "docs/configuration.md has a yaml block under 'Several devices'");
+  const c = parseConfig(example, "configuration.md");
+  assert.deepEqual(
+    c.devices.map((d) => [d.name, d.ports.length]),
+    [
+      ["cam", 2],
+      ["plc", 1],
+    ],
+  );
+});
