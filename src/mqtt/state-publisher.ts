@@ -25,10 +25,19 @@ export interface StatePublishingOptions {
 export interface StatePart extends Part {
   /** The state as it would be published now. */
   current(): HealthState;
-  /** Takes a probe report (a tick's or a command's) and publishes the state with it. */
-  noteProbe(report: ProbeReport): void;
+  /**
+   * Takes a probe report (a tick's or a command's) and publishes the state with it. A report of one device replaces
+   * that device's results only.
+   */
+  noteProbe(report: ProbeReport, device?: string): void;
   /** Publishes the state now, even when it is unchanged (Home Assistant's birth). */
   republish(): void;
+}
+
+/** The last full report with one device's results replaced by those of a newer report of that device. */
+export function mergeProbe(last: ProbeReport, report: ProbeReport, device: string): ProbeReport {
+  const results = [...last.results.filter((r) => r.device !== device), ...report.results];
+  return { at: report.at, ok: results.every((r) => r.ok), results };
 }
 
 export function startStatePublishing(options: StatePublishingOptions): StatePart {
@@ -61,8 +70,8 @@ export function startStatePublishing(options: StatePublishingOptions): StatePart
     publisher.publish(topic, scrub(JSON.stringify(state)), RETAINED);
   };
 
-  const noteProbe = (report: ProbeReport) => {
-    lastProbe = report;
+  const noteProbe = (report: ProbeReport, device?: string) => {
+    lastProbe = device === undefined || lastProbe === null ? report : mergeProbe(lastProbe, report, device);
     push(true);
   };
 
@@ -85,7 +94,7 @@ export function startStatePublishing(options: StatePublishingOptions): StatePart
   );
   subscriptions.add(
     options.probeReports.subscribe({
-      next: noteProbe,
+      next: (report) => noteProbe(report),
       error: (e: unknown) => log.warn({ error: String(e) }, "probe stream failed"),
     }),
   );

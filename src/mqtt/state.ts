@@ -1,6 +1,6 @@
 // The retained `<base>/state` payload: the agent's health as a dashboard reads it. Built only from AgentStatus and
 // probe results, never from the configuration, so no secret can reach it.
-import type { AgentStatus, ListenerStatus, ReconcileReport } from "../core/status.js";
+import type { AgentStatus, DeviceStatus, ListenerStatus, ReconcileReport } from "../core/status.js";
 import type { PortMap } from "../core/types.js";
 import type { ProbeReport } from "../control.js";
 import type { Instance } from "./publisher-watch.js";
@@ -12,6 +12,38 @@ export interface StatusExtras {
 }
 
 export type PublishedStatus = AgentStatus & Partial<StatusExtras>;
+
+/** A listener as published: its status without the device name (it sits under its device, or carries no use). */
+export type PublishedListener = Pick<
+  ListenerStatus,
+  | "listen"
+  | "target"
+  | "state"
+  | "pid"
+  | "restarts"
+  | "lastError"
+  | "connections"
+  | "maxChildren"
+  | "connectionErrors"
+>;
+
+/** One LAN device in the state: `devices.<name>` (Home Assistant's per-device entities read it). */
+export interface DeviceState {
+  phase: DeviceStatus["phase"];
+  reason: string | null;
+  waitingFor: DeviceStatus["waitingFor"];
+  enabled: boolean;
+  mac: string | null;
+  address: string | null;
+  source: DeviceStatus["source"];
+  /** Every end-to-end probe of this device succeeded; null before its first probe. */
+  reachable: boolean | null;
+  listeners: PublishedListener[];
+  listenersUp: number;
+  listenersTotal: number;
+  ports: PortMap[];
+  portsSource: "config" | "runtime";
+}
 
 export interface HealthState {
   phase: AgentStatus["phase"];
@@ -27,22 +59,14 @@ export interface HealthState {
     /** Every end-to-end probe through [wan]:listen succeeded; null before the first probe. */
     reachable: boolean | null;
   };
-  listeners: Pick<
-    ListenerStatus,
-    | "listen"
-    | "target"
-    | "state"
-    | "pid"
-    | "restarts"
-    | "lastError"
-    | "connections"
-    | "maxChildren"
-    | "connectionErrors"
-  >[];
+  /** Every listener of every device. */
+  listeners: PublishedListener[];
   listenersUp: number;
   listenersTotal: number;
   ports: PortMap[];
   portsSource: "config" | "runtime";
+  /** Each LAN device by name. `device`, `ports` and `portsSource` above are the first device's, as in 0.1. */
+  devices: Record<string, DeviceState>;
   firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
   lastReconcile: ReconcileReport | null;
   probes: ProbeReport | null;
@@ -54,22 +78,20 @@ export interface HealthState {
   instance?: Instance;
 }
 
-/** Reachable over IPv6 means every end-to-end probe succeeded (and there was at least one). */
-export function reachableFrom(report: ProbeReport | null): boolean | null {
+/**
+ * Reachable over IPv6 means every end-to-end probe succeeded (and there was at least one); of one device when a
+ * name is given, else of all.
+ */
+export function reachableFrom(report: ProbeReport | null, device?: string): boolean | null {
   if (report === null) return null;
-  const e2e = report.results.filter((r) => r.hop === "end-to-end");
+  const e2e = report.results.filter(
+    (r) => r.hop === "end-to-end" && (device === undefined || r.device === device),
+  );
   return e2e.length > 0 && e2e.every((r) => r.ok);
 }
 
-export function buildState(
-  status: PublishedStatus,
-  probes: ProbeReport | null,
-  version: string,
-  nowMs: number,
-): HealthState {
-  const report = probes ?? status.lastProbe ?? null;
-  const started = Date.parse(status.startedAt);
-  const listeners = status.listeners.map((l) => ({
+function publishedListeners(listeners: readonly ListenerStatus[]): PublishedListener[] {
+  return listeners.map((l) => ({
     listen: l.listen,
     target: l.target,
     state: l.state,
@@ -80,6 +102,42 @@ export function buildState(
     maxChildren: l.maxChildren,
     connectionErrors: l.connectionErrors,
   }));
+}
+
+const running = (listeners: readonly PublishedListener[]) =>
+  listeners.filter((l) => l.state === "running").length;
+
+function deviceState(device: DeviceStatus, report: ProbeReport | null): DeviceState {
+  const listeners = publishedListeners(device.listeners);
+  return {
+    phase: device.phase,
+    reason: device.reason,
+    waitingFor: device.waitingFor,
+    enabled: device.enabled,
+    mac: device.mac,
+    address: device.address,
+    source: device.source,
+    // A probe taken before this device existed has no result for it: not known yet, rather than unreachable.
+    reachable: report?.results.some((r) => r.device === device.name)
+      ? reachableFrom(report, device.name)
+      : null,
+    listeners,
+    listenersUp: running(listeners),
+    listenersTotal: listeners.length,
+    ports: device.ports.map((p) => ({ listen: p.listen, target: p.target })),
+    portsSource: device.portsSource,
+  };
+}
+
+export function buildState(
+  status: PublishedStatus,
+  probes: ProbeReport | null,
+  version: string,
+  nowMs: number,
+): HealthState {
+  const report = probes ?? status.lastProbe ?? null;
+  const started = Date.parse(status.startedAt);
+  const listeners = publishedListeners(status.listeners);
   return {
     phase: status.phase,
     reason: status.reason,
@@ -94,10 +152,11 @@ export function buildState(
       reachable: reachableFrom(report),
     },
     listeners,
-    listenersUp: listeners.filter((l) => l.state === "running").length,
+    listenersUp: running(listeners),
     listenersTotal: listeners.length,
     ports: status.ports.map((p) => ({ listen: p.listen, target: p.target })),
     portsSource: status.portsSource,
+    devices: Object.fromEntries(status.devices.map((d) => [d.name, deviceState(d, report)])),
     firewall: {
       backend: status.firewall.backend,
       applied: status.firewall.applied,

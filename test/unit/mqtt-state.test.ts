@@ -4,6 +4,7 @@ import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { pino, type Logger } from "pino";
 import { mqttRedactPaths, scrubSecrets } from "../../src/mqtt/redact.js";
+import { mergeProbe } from "../../src/mqtt/state-publisher.js";
 import { buildState, reachableFrom, stateKey } from "../../src/mqtt/state.js";
 import { sampleReport, sampleStatus } from "../fakes/control.js";
 
@@ -14,6 +15,7 @@ describe("mqtt state payload", () => {
     const state = buildState(sampleStatus(), sampleReport, "1.2.3", NOW);
     assert.deepEqual(Object.keys(state).sort(), [
       "device",
+      "devices",
       "enabled",
       "firewall",
       "lan",
@@ -82,6 +84,104 @@ describe("mqtt state payload", () => {
       },
     ];
     assert.equal(reachableFrom({ at: "", ok: false, results: oneDown }), false);
+  });
+
+  test("each device under its name: phase, address, source, listeners, ports and its own reachability", () => {
+    const base = sampleStatus();
+    const [first] = base.devices;
+    const [listener] = first?.listeners ?? [];
+    assert.ok(first && listener);
+    const cam = {
+      ...first,
+      name: "cam",
+      phase: "waiting" as const,
+      waitingFor: "device" as const,
+      reason: "no lease or neighbour entry for 02:00:00:00:02:00",
+      mac: "02:00:00:00:02:00",
+      address: null,
+      source: null,
+      ports: [{ listen: 8554, target: 554 }],
+      portsSource: "runtime" as const,
+      listeners: [{ ...listener, device: "cam", listen: 8554, target: 554, state: "stopped" as const }],
+    };
+    const status = { ...base, devices: [first, cam], listeners: [...first.listeners, ...cam.listeners] };
+    const report = {
+      at: "2026-01-01T00:00:02.000Z",
+      ok: false,
+      results: [
+        ...sampleReport.results,
+        {
+          device: "cam",
+          hop: "end-to-end" as const,
+          listen: 8554,
+          target: 554,
+          ok: false,
+          ms: 5,
+          error: "refused",
+        },
+      ],
+    };
+    const state = buildState(status, report, "1", NOW);
+    assert.deepEqual(Object.keys(state.devices), ["device", "cam"]);
+    assert.deepEqual(state.devices.cam, {
+      phase: "waiting",
+      reason: "no lease or neighbour entry for 02:00:00:00:02:00",
+      waitingFor: "device",
+      enabled: true,
+      mac: "02:00:00:00:02:00",
+      address: null,
+      source: null,
+      reachable: false,
+      listeners: [
+        {
+          listen: 8554,
+          target: 554,
+          state: "stopped",
+          pid: 1001,
+          restarts: 0,
+          lastError: null,
+          connections: 0,
+          maxChildren: 64,
+          connectionErrors: 0,
+        },
+      ],
+      listenersUp: 0,
+      listenersTotal: 1,
+      ports: [{ listen: 8554, target: 554 }],
+      portsSource: "runtime",
+    });
+    const device = state.devices.device;
+    assert.ok(device);
+    assert.equal(device.reachable, true, "one device down leaves the other reachable");
+    assert.equal(device.address, "192.168.1.100");
+    assert.equal(device.source, "lease-mac");
+    assert.equal(device.listenersUp, 2);
+    // 0.1's fields stay for existing templates: all listeners, the first device, reachable = every probe.
+    assert.equal(state.listenersTotal, 3);
+    assert.equal(state.device.address, "192.168.1.100");
+    assert.equal(state.device.reachable, false);
+    // A device added after the last probe is not known yet, rather than unreachable.
+    assert.equal(buildState(status, sampleReport, "1", NOW).devices.cam?.reachable, null);
+    assert.equal(buildState(status, null, "1", NOW).devices.device?.reachable, null);
+  });
+
+  test("a probe of one device replaces that device's results only", () => {
+    const result = (device: string, ok: boolean) => ({
+      device,
+      hop: "end-to-end" as const,
+      listen: 80,
+      target: 80,
+      ok,
+      ms: 1,
+      error: ok ? null : "refused",
+    });
+    const last = { at: "t1", ok: false, results: [result("cam", false), result("plc", true)] };
+    const merged = mergeProbe(last, { at: "t2", ok: true, results: [result("cam", true)] }, "cam");
+    assert.deepEqual(merged, { at: "t2", ok: true, results: [result("plc", true), result("cam", true)] });
+    const worse = mergeProbe(merged, { at: "t3", ok: false, results: [result("plc", false)] }, "plc");
+    assert.equal(worse.ok, false);
+    assert.equal(reachableFrom(worse, "cam"), true);
+    assert.equal(reachableFrom(worse, "plc"), false);
   });
 
   test("the change key ignores the uptime and nothing else", () => {
