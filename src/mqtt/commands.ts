@@ -1,7 +1,7 @@
 // Dashboard commands on `<base>/request`, answered on `<base>/response` (the zigbee2mqtt bridge/request pattern).
 // Everything is validated before anything is called: a refused request changes nothing.
 import * as z from "zod";
-import { formatIssues, portsSchema } from "../config/schema.js";
+import { deviceSchema, formatIssues, portsSchema } from "../config/schema.js";
 import type { PortMap } from "../core/types.js";
 import type { AgentControl, ProbeReport } from "../control.js";
 
@@ -19,7 +19,15 @@ export const COMMANDS = [
 
 export type CommandName = (typeof COMMANDS)[number];
 
-export type Command = { name: Exclude<CommandName, "set-ports"> } | { name: "set-ports"; ports: PortMap[] };
+/** The commands that concern one device: `args.device` names it (left out: every device, or the only one). */
+export const DEVICE_COMMANDS = ["probe", "enable", "disable", "set-ports", "reset-ports"] as const;
+
+type DeviceCommandName = (typeof DEVICE_COMMANDS)[number];
+
+export type Command =
+  | { name: Exclude<CommandName, DeviceCommandName> }
+  | { name: Exclude<DeviceCommandName, "set-ports">; device?: string }
+  | { name: "set-ports"; ports: PortMap[]; device?: string };
 
 export type RequestId = string | number | null;
 
@@ -88,7 +96,14 @@ const envelopeSchema = z.strictObject({
 });
 
 const noArgs = z.strictObject({}).optional();
-const setPortsArgs = z.strictObject({ ports: portsSchema });
+/** A device name as the config spells it (the same schema, so the same rule and message). */
+const deviceArg = deviceSchema.shape.name.optional();
+const deviceArgs = z.strictObject({ device: deviceArg }).optional();
+const setPortsArgs = z.strictObject({ ports: portsSchema, device: deviceArg });
+
+const isDeviceCommand = (name: CommandName): name is DeviceCommandName =>
+  (DEVICE_COMMANDS as readonly string[]).includes(name);
+const withDevice = (device: string | undefined) => (device === undefined ? {} : { device });
 
 function issues(prefix: string, error: z.ZodError): string {
   return formatIssues(error)
@@ -138,7 +153,12 @@ export function parseRequest(payload: Buffer | string): ParsedRequest {
   if (name === "set-ports") {
     const parsed = setPortsArgs.safeParse(args);
     if (!parsed.success) return fail(id, issues("args", parsed.error));
-    return { ok: true, id, command: { name, ports: parsed.data.ports } };
+    return { ok: true, id, command: { name, ports: parsed.data.ports, ...withDevice(parsed.data.device) } };
+  }
+  if (isDeviceCommand(name)) {
+    const parsed = deviceArgs.safeParse(args);
+    if (!parsed.success) return fail(id, `${issues("args", parsed.error)} (${name} takes only device)`);
+    return { ok: true, id, command: { name, ...withDevice(parsed.data?.device) } };
   }
   const parsed = noArgs.safeParse(args);
   if (!parsed.success) return fail(id, `${issues("args", parsed.error)} (${name} takes no arguments)`);
@@ -149,13 +169,38 @@ export interface CommandContext {
   control: AgentControl;
   /** The state as it would be published now. */
   state: () => unknown;
-  /** Told about a probe report a command produced, so the state can show it. */
-  onProbe: (report: ProbeReport) => void;
+  /** Told about a probe report a command produced (of one device, when named), so the state can show it. */
+  onProbe: (report: ProbeReport, device?: string) => void;
 }
 
-/** Runs a validated command. Rejections of the control become the error text. */
+/**
+ * Checks a device command's `args.device` against the devices the agent has now; the error names the field and
+ * the devices there are. A device may be left out, except by set-ports and reset-ports with several devices.
+ */
+export function deviceProblem(command: Command, devices: readonly string[]): string | undefined {
+  if (!isDeviceCommand(command.name)) return undefined;
+  const device = "device" in command ? command.device : undefined;
+  const known = `devices: ${devices.join(", ")}`;
+  if (device !== undefined) {
+    return devices.includes(device) ? undefined : `args.device: no device named "${device}" (${known})`;
+  }
+  const needsName = command.name === "set-ports" || command.name === "reset-ports";
+  return needsName && devices.length > 1
+    ? `args.device: ${command.name} needs the device's name (${known})`
+    : undefined;
+}
+
+/**
+ * Runs a validated command. A device command naming no device the agent has (deviceProblem) is refused before the
+ * agent is asked anything. Rejections of the control become the error text.
+ */
 export async function executeCommand(command: Command, ctx: CommandContext): Promise<unknown> {
   const { control } = ctx;
+  const problem = deviceProblem(
+    command,
+    control.status().devices.map((d) => d.name),
+  );
+  if (problem !== undefined) throw new Error(problem);
   switch (command.name) {
     case "status":
       return ctx.state();
@@ -165,24 +210,24 @@ export async function executeCommand(command: Command, ctx: CommandContext): Pro
       await control.restartListeners();
       return {};
     case "probe": {
-      const report = await control.probe();
-      ctx.onProbe(report);
+      const report = await control.probe(command.device);
+      ctx.onProbe(report, command.device);
       return report;
     }
     case "enable":
     case "disable": {
       const enabled = command.name === "enable";
-      await control.setEnabled(enabled);
-      return { enabled };
+      await control.setEnabled(enabled, command.device);
+      return { enabled, ...withDevice(command.device) };
     }
     case "reload-config":
       return control.reloadConfig();
     case "set-ports":
-      await control.setPorts(command.ports);
-      return { ports: command.ports };
+      await control.setPorts(command.ports, command.device);
+      return { ports: command.ports, ...withDevice(command.device) };
     case "reset-ports":
-      await control.resetPorts();
-      return {};
+      await control.resetPorts(command.device);
+      return withDevice(command.device);
   }
 }
 

@@ -60,7 +60,7 @@ export function startResponder(options: ResponderOptions): Part {
     const work = executeCommand(command, {
       control,
       state: () => state.current(),
-      onProbe: (report) => state.noteProbe(report),
+      onProbe: (report, device) => state.noteProbe(report, device),
     });
     void work.finally(() => running--).catch(() => undefined);
     withTimeout(work, commandTimeoutMs, `${command.name} timed out after ${commandTimeoutMs} ms`).then(

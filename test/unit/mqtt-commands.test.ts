@@ -9,7 +9,25 @@ import {
   parseRequest,
   type Command,
 } from "../../src/mqtt/commands.js";
-import { FakeControl, sampleReport } from "../fakes/control.js";
+import { FakeControl, sampleReport, sampleStatus } from "../fakes/control.js";
+
+/** A control with these devices whose calls are recorded with every argument given. */
+function devicesControl(names: string[]): { control: FakeControl; calls: unknown[][] } {
+  const status = sampleStatus();
+  const [first] = status.devices;
+  assert.ok(first);
+  const control = new FakeControl({ ...status, devices: names.map((name) => ({ ...first, name })) });
+  const calls: unknown[][] = [];
+  const methods = ["probe", "setEnabled", "setPorts", "resetPorts", "reconcile", "reloadConfig"] as const;
+  for (const method of methods) {
+    const original = control[method].bind(control) as (...args: unknown[]) => Promise<unknown>;
+    (control as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      calls.push([method, ...args]);
+      return original(...args);
+    };
+  }
+  return { control, calls };
+}
 
 const accepted: [payload: string, id: string | number | null, command: Command][] = [
   ['{"id":"1","command":"status"}', "1", { name: "status" }],
@@ -32,6 +50,16 @@ const accepted: [payload: string, id: string | number | null, command: Command][
     },
   ],
   ['  {"id":"ws","command":"status"}\n', "ws", { name: "status" }],
+  // Commands that concern one device take its name; agent-wide ones do not (below).
+  ['{"id":"e","command":"enable","args":{"device":"cam"}}', "e", { name: "enable", device: "cam" }],
+  ['{"id":"d","command":"disable","args":{"device":"cam-2"}}', "d", { name: "disable", device: "cam-2" }],
+  ['{"id":"p","command":"probe","args":{"device":"plc_1"}}', "p", { name: "probe", device: "plc_1" }],
+  ['{"id":"x","command":"reset-ports","args":{"device":"cam"}}', "x", { name: "reset-ports", device: "cam" }],
+  [
+    '{"id":"s","command":"set-ports","args":{"device":"cam","ports":[{"listen":8554,"target":554}]}}',
+    "s",
+    { name: "set-ports", device: "cam", ports: [{ listen: 8554, target: 554 }] },
+  ],
 ];
 
 const refused: [payload: string, error: RegExp, id: string | number | null][] = [
@@ -122,6 +150,35 @@ const refused: [payload: string, error: RegExp, id: string | number | null][] = 
     /^args: unknown key\(s\): force$/,
     "q",
   ],
+  [
+    '{"id":"q","command":"reconcile","args":{"device":"cam"}}',
+    /^args: unknown key\(s\): device \(reconcile takes no arguments\)$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"reload-config","args":{"device":"cam"}}',
+    /^args: unknown key\(s\): device \(reload-config takes no arguments\)$/,
+    "q",
+  ],
+  [
+    '{"id":"q","command":"enable","args":{"device":"Cam"}}',
+    /^args\.device: must be 1-32 of a-z 0-9 _ -/,
+    "q",
+  ],
+  ['{"id":"q","command":"probe","args":{"device":""}}', /^args\.device: must be 1-32 of a-z 0-9 _ -/, "q"],
+  ['{"id":"q","command":"probe","args":{"device":7}}', /^args\.device: /, "q"],
+  [
+    `{"id":"q","command":"disable","args":{"device":"${"a".repeat(33)}"}}`,
+    /^args\.device: must be 1-32/,
+    "q",
+  ],
+  ['{"id":"q","command":"enable","args":{"device":"cam;reboot"}}', /^args\.device: contains shell/, "q"],
+  [
+    '{"id":"q","command":"enable","args":{"device":"cam","all":true}}',
+    /^args: unknown key\(s\): all \(enable takes only device\)$/,
+    "q",
+  ],
+  ['{"id":"q","command":"set-ports","args":{"device":"cam"}}', /^args\.ports: /, "q"],
 ];
 
 describe("mqtt request validation", () => {
@@ -225,7 +282,11 @@ describe("mqtt command execution", () => {
     const probes: unknown[] = [];
     return {
       probes,
-      ctx: { control, state: () => ({ the: "state" }), onProbe: (r: unknown) => probes.push(r) },
+      ctx: {
+        control,
+        state: () => ({ the: "state" }),
+        onProbe: (r: unknown, device?: string) => probes.push(device === undefined ? r : [r, device]),
+      },
     };
   };
 
@@ -266,6 +327,70 @@ describe("mqtt command execution", () => {
     assert.deepEqual(await executeCommand({ name: "reset-ports" }, context), {});
     const report = (await executeCommand({ name: "reconcile" }, context)) as { ok: boolean };
     assert.equal(report.ok, true);
+  });
+
+  test("a device command reaches the agent with its device; without one, every device (or the only one)", async () => {
+    const { control, calls } = devicesControl(["cam", "printer"]);
+    const { ctx: context, probes } = ctx(control);
+    assert.deepEqual(await executeCommand({ name: "disable", device: "cam" }, context), {
+      enabled: false,
+      device: "cam",
+    });
+    assert.deepEqual(await executeCommand({ name: "enable" }, context), { enabled: true });
+    const ports = [{ listen: 8554, target: 554 }];
+    assert.deepEqual(await executeCommand({ name: "set-ports", ports, device: "printer" }, context), {
+      ports,
+      device: "printer",
+    });
+    assert.deepEqual(await executeCommand({ name: "reset-ports", device: "printer" }, context), {
+      device: "printer",
+    });
+    await executeCommand({ name: "probe", device: "cam" }, context);
+    assert.deepEqual(calls, [
+      ["setEnabled", false, "cam"],
+      ["setEnabled", true, undefined],
+      ["setPorts", ports, "printer"],
+      ["resetPorts", "printer"],
+      ["probe", "cam"],
+    ]);
+    assert.deepEqual(probes, [[sampleReport, "cam"]], "the state learns whose probe it was");
+  });
+
+  test("an unknown device, or none where several need a name, is refused before the agent is asked", async () => {
+    const { control, calls } = devicesControl(["cam", "printer"]);
+    const { ctx: context } = ctx(control);
+    const refusals: [Command, RegExp][] = [
+      [
+        { name: "enable", device: "camera" },
+        /: args\.device: no device named "camera" \(devices: cam, printer\)$/,
+      ],
+      [{ name: "disable", device: "x" }, /: args\.device: no device named "x"/],
+      [{ name: "probe", device: "x" }, /: args\.device: no device named "x"/],
+      [{ name: "reset-ports", device: "x" }, /: args\.device: no device named "x"/],
+      [
+        { name: "set-ports", ports: [{ listen: 1, target: 1 }], device: "x" },
+        /: args\.device: no device named "x"/,
+      ],
+      [
+        { name: "set-ports", ports: [{ listen: 1, target: 1 }] },
+        /: args\.device: set-ports needs the device's name \(devices: cam, printer\)$/,
+      ],
+      [{ name: "reset-ports" }, /: args\.device: reset-ports needs the device's name/],
+    ];
+    for (const [command, error] of refusals) await assert.rejects(executeCommand(command, context), error);
+    assert.deepEqual(calls, [], "nothing reached the agent");
+    assert.deepEqual(
+      control.status().devices.map((d) => [d.name, d.enabled]),
+      [
+        ["cam", true],
+        ["printer", true],
+      ],
+    );
+
+    // One device: set-ports and reset-ports need no name.
+    const single = devicesControl(["cam"]);
+    await executeCommand({ name: "reset-ports" }, ctx(single.control).ctx);
+    assert.deepEqual(single.calls, [["resetPorts", undefined]]);
   });
 
   test("a rejection of the agent propagates with its message", async () => {
