@@ -7,15 +7,18 @@ import { brokerForLog, clientOptions, withTimeout } from "./connection.js";
 import { RETAINED } from "./latest-publisher.js";
 import { scrubSecrets } from "./redact.js";
 import { loadSecrets, secretStrings } from "./secrets.js";
-import { topicsFor } from "./topics.js";
+import { subDeviceTopic, topicsFor } from "./topics.js";
 
 /**
- * Connects without a last will, clears our retained discovery, state and availability, and disconnects. Rejects
- * when the broker cannot be reached within timeoutMs (default 5 s).
+ * Connects without a last will, clears our retained discovery (the gateway's and, with `devices`, each LAN
+ * device's), state and availability, and disconnects. Rejects when the broker cannot be reached within timeoutMs
+ * (default 5 s).
  */
 export async function cleanupMqtt(options: {
   config: MqttConfig;
   log: Logger;
+  /** The names of a `devices:` list (each is its own Home Assistant device); none for the shorthand. */
+  devices?: readonly string[];
   timeoutMs?: number;
 }): Promise<void> {
   const { config } = options;
@@ -43,9 +46,12 @@ export async function cleanupMqtt(options: {
     );
     await withTimeout(
       Promise.all(
-        [topics.discovery, topics.state, topics.availability].map((t) =>
-          client.publishAsync(t, "", RETAINED),
-        ),
+        [
+          topics.discovery,
+          ...(options.devices ?? []).map((name) => subDeviceTopic(topics, name)),
+          topics.state,
+          topics.availability,
+        ].map((t) => client.publishAsync(t, "", RETAINED)),
       ),
       timeoutMs,
       "broker did not acknowledge the removal",

@@ -10,7 +10,7 @@ import type { AgentControl, ProbeReport } from "../control.js";
 import { startAvailability } from "./availability.js";
 import { topicHostname, type MqttConfig } from "./config.js";
 import { openConnection, type Part } from "./connection.js";
-import { buildDiscovery } from "./discovery.js";
+import { buildDeviceDiscovery, buildDiscovery } from "./discovery.js";
 import { startDiscovery } from "./ha-discovery.js";
 import { machineFingerprint } from "./identity.js";
 import { watchPublishers, type Instance } from "./publisher-watch.js";
@@ -36,6 +36,11 @@ export interface StartMqttOptions {
   reconnect?: { initialMs: number; maxMs: number };
   /** A command that takes longer is answered with an error (the action itself may still complete). Default 30 s. */
   commandTimeoutMs?: number;
+  /**
+   * The config used the one-device shorthand (config.shorthand): one Home Assistant device with 0.1's entities.
+   * False: the gateway and each LAN device as its own Home Assistant device. Default true.
+   */
+  shorthand?: boolean;
 }
 
 export interface MqttView {
@@ -58,7 +63,7 @@ export interface MqttHandle {
   view(): MqttView;
   /** Publishes `offline` (retained), disconnects cleanly, stops the tick. Bounded: at most about 4 s. */
   stop(): Promise<void>;
-  /** Empty retained payloads on the discovery and state topics: Home Assistant forgets the device. */
+  /** Empty retained payloads on the discovery topics and the state topic: Home Assistant forgets the devices. */
   removeDiscovery(): Promise<void>;
 }
 
@@ -117,12 +122,20 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     log,
     scrub,
   });
+  const discoveryOptions = { topics, version, tickIntervalSec, commands: !config.readOnly };
+  const perDevice = options.shorthand === false;
   const discovery = startDiscovery({
     connection,
     topics,
-    payload: JSON.stringify(
-      buildDiscovery({ topics, version, hostname, tickIntervalSec, commands: !config.readOnly }),
-    ),
+    payload: JSON.stringify(buildDiscovery({ ...discoveryOptions, hostname, perDevice })),
+    ...(perDevice
+      ? {
+          perDevice: {
+            payload: (name: string) => JSON.stringify(buildDeviceDiscovery(discoveryOptions, name)),
+            control,
+          },
+        }
+      : {}),
     state,
     log,
   });

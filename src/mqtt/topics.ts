@@ -38,3 +38,13 @@ export function topicsFor(config: { baseTopic: string; discoveryPrefix: string }
     deviceId,
   };
 }
+
+/** The Home Assistant device id of one LAN device of a `devices:` list: `<gateway id>_device_<name>`. */
+export function subDeviceId(topics: Pick<Topics, "deviceId">, name: string): string {
+  return `${topics.deviceId}_device_${name}`;
+}
+
+/** Where a LAN device's discovery config goes: next to the gateway's, under its own id. */
+export function subDeviceTopic(topics: Pick<Topics, "discovery" | "deviceId">, name: string): string {
+  return topics.discovery.replace(/\/[^/]+\/config$/, `/${subDeviceId(topics, name)}/config`);
+}

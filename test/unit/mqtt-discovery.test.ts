@@ -5,9 +5,16 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { PHASES } from "../../src/core/phase.js";
 import { longestTickGapSec } from "../../src/config/health.js";
-import { buildDiscovery, EXPIRE_AFTER_TICKS, type DevicePayload } from "../../src/mqtt/discovery.js";
-import { buildState } from "../../src/mqtt/state.js";
-import { topicsFor } from "../../src/mqtt/topics.js";
+import { createHash } from "node:crypto";
+import { parseRequest } from "../../src/mqtt/commands.js";
+import {
+  buildDeviceDiscovery,
+  buildDiscovery,
+  EXPIRE_AFTER_TICKS,
+  type DevicePayload,
+} from "../../src/mqtt/discovery.js";
+import { buildState, type HealthState } from "../../src/mqtt/state.js";
+import { subDeviceTopic, topicsFor } from "../../src/mqtt/topics.js";
 import { sampleReport, sampleStatus } from "../fakes/control.js";
 
 const topics = topicsFor({ baseTopic: "sixgate/gw-1.lan", discoveryPrefix: "homeassistant" });
@@ -159,6 +166,114 @@ function isPublishTopic(t: unknown): boolean {
   return typeof t === "string" && t.length > 0 && !t.includes("#") && !t.includes("+") && !t.includes("\0");
 }
 
+/** Home Assistant's rules for each component: platform, keys, ids, device class, topics. Returns the unique ids. */
+function checkComponents(payload: DevicePayload): Set<string> {
+  const uniqueIds = new Set<string>();
+  const entityIds = new Set<string>();
+  for (const [key, component] of Object.entries(payload.components)) {
+    assert.ok(SUPPORTED_COMPONENTS.has(component.platform), `${key}: platform ${component.platform}`);
+    const platform = PLATFORMS[component.platform];
+    assert.ok(platform, `${key}: a platform this test knows`);
+    // check_unique_id: a component with options needs a unique_id.
+    assert.ok(component.unique_id.length > 0, `${key}: unique_id`);
+    assert.ok(!uniqueIds.has(component.unique_id), `${key}: unique_id must be unique`);
+    uniqueIds.add(component.unique_id);
+    assert.match(component.default_entity_id, VALID_ENTITY_ID, `${key}: default_entity_id`);
+    assert.equal(component.default_entity_id.split(".")[0], component.platform, `${key}: entity id domain`);
+    assert.ok(!entityIds.has(component.default_entity_id), `${key}: default_entity_id must be unique`);
+    entityIds.add(component.default_entity_id);
+    assert.equal("object_id" in component, false, `${key}: object_id is deprecated`);
+    assert.ok(component.name.length > 0, `${key}: name`);
+    for (const required of platform.required)
+      assert.ok(required in component, `${key}: ${required} is required`);
+    const allowed = new Set([...COMMON_KEYS, ...platform.allowed]);
+    for (const k of Object.keys(component)) assert.ok(allowed.has(k), `${key}: unknown key ${k}`);
+    if ("device_class" in component) {
+      assert.ok(platform.deviceClasses.includes(String(component.device_class)), `${key}: device_class`);
+    }
+    if ("entity_category" in component) {
+      assert.ok(
+        ["config", "diagnostic"].includes(String(component.entity_category)),
+        `${key}: entity_category`,
+      );
+    }
+    for (const [k, v] of Object.entries(component)) {
+      if (k.endsWith("_topic"))
+        assert.ok(isPublishTopic(v), `${key}: ${k} must be a topic without wildcards`);
+    }
+  }
+  return uniqueIds;
+}
+
+/** No abbreviated key anywhere (Home Assistant would expand them; full names are what we document). */
+function checkNoAbbreviations(payload: DevicePayload): void {
+  const walk = (value: unknown, path: string) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return;
+    for (const [k, v] of Object.entries(value)) {
+      if (path !== "components") assert.ok(!ABBREVIATIONS.includes(k), `${path}.${k} is an abbreviation`);
+      walk(v, path ? `${path}.${k}` : k);
+    }
+  };
+  walk(payload, "");
+}
+
+/** The device keys of homeassistant/components/mqtt/schemas.py (MQTT_ENTITY_DEVICE_INFO_SCHEMA). */
+const DEVICE_KEYS = [
+  "identifiers",
+  "connections",
+  "manufacturer",
+  "model",
+  "model_id",
+  "name",
+  "serial_number",
+  "hw_version",
+  "sw_version",
+  "suggested_area",
+  "via_device",
+  "configuration_url",
+];
+
+/**
+ * Every `value_json.a.b` and `value_json.devices['x'].b` a template reads exists in the state; braces balance.
+ * Returns how many references were checked.
+ */
+function checkTemplates(payload: DevicePayload, state: HealthState, stateTopic: string): number {
+  const resolve = (path: string[]): unknown => {
+    let value: unknown = state;
+    for (const part of path) {
+      if (typeof value !== "object" || value === null || !(part in value)) return undefined;
+      value = (value as Record<string, unknown>)[part];
+    }
+    return value;
+  };
+  let checked = 0;
+  for (const [key, component] of Object.entries(payload.components)) {
+    for (const [k, v] of Object.entries(component)) {
+      if (!k.endsWith("_template")) continue;
+      const template = String(v);
+      for (const [open, close] of [
+        [/{{/g, /}}/g],
+        [/{%/g, /%}/g],
+      ] as const) {
+        assert.equal(
+          (template.match(open) ?? []).length,
+          (template.match(close) ?? []).length,
+          `${key}.${k}`,
+        );
+      }
+      for (const ref of template.matchAll(/value_json((?:\.[A-Za-z_][A-Za-z0-9_]*|\['[a-z0-9_-]+'\])+)/g)) {
+        const path = [...(ref[1] ?? "").matchAll(/\.([A-Za-z_][A-Za-z0-9_]*)|\['([a-z0-9_-]+)'\]/g)].map(
+          (m) => m[1] ?? m[2] ?? "",
+        );
+        assert.notEqual(resolve(path), undefined, `${key}.${k} reads value_json${ref[1]}, not in the state`);
+        checked++;
+      }
+    }
+    if ("state_topic" in component) assert.equal(component.state_topic, stateTopic, key);
+  }
+  return checked;
+}
+
 describe("Home Assistant device discovery payload", () => {
   test("goes to <prefix>/device/<id>/config with an id Home Assistant accepts", () => {
     assert.equal(topics.discovery, "homeassistant/device/sixgate_gw-1_lan/config");
@@ -191,51 +306,11 @@ describe("Home Assistant device discovery payload", () => {
   });
 
   test("every component is a valid entity of a supported platform", () => {
-    const uniqueIds = new Set<string>();
-    const entityIds = new Set<string>();
-    for (const [key, component] of Object.entries(payload.components)) {
-      assert.ok(SUPPORTED_COMPONENTS.has(component.platform), `${key}: platform ${component.platform}`);
-      const platform = PLATFORMS[component.platform];
-      assert.ok(platform, `${key}: a platform this test knows`);
-      // check_unique_id: a component with options needs a unique_id.
-      assert.ok(component.unique_id.length > 0, `${key}: unique_id`);
-      assert.ok(!uniqueIds.has(component.unique_id), `${key}: unique_id must be unique`);
-      uniqueIds.add(component.unique_id);
-      assert.match(component.default_entity_id, VALID_ENTITY_ID, `${key}: default_entity_id`);
-      assert.equal(component.default_entity_id.split(".")[0], component.platform, `${key}: entity id domain`);
-      assert.ok(!entityIds.has(component.default_entity_id), `${key}: default_entity_id must be unique`);
-      entityIds.add(component.default_entity_id);
-      assert.equal("object_id" in component, false, `${key}: object_id is deprecated`);
-      assert.ok(component.name.length > 0, `${key}: name`);
-      for (const required of platform.required)
-        assert.ok(required in component, `${key}: ${required} is required`);
-      const allowed = new Set([...COMMON_KEYS, ...platform.allowed]);
-      for (const k of Object.keys(component)) assert.ok(allowed.has(k), `${key}: unknown key ${k}`);
-      if ("device_class" in component) {
-        assert.ok(platform.deviceClasses.includes(String(component.device_class)), `${key}: device_class`);
-      }
-      if ("entity_category" in component) {
-        assert.ok(
-          ["config", "diagnostic"].includes(String(component.entity_category)),
-          `${key}: entity_category`,
-        );
-      }
-      for (const [k, v] of Object.entries(component)) {
-        if (k.endsWith("_topic"))
-          assert.ok(isPublishTopic(v), `${key}: ${k} must be a topic without wildcards`);
-      }
-    }
+    checkComponents(payload);
   });
 
   test("uses full key names only: no abbreviation anywhere", () => {
-    const walk = (value: unknown, path: string) => {
-      if (typeof value !== "object" || value === null || Array.isArray(value)) return;
-      for (const [k, v] of Object.entries(value)) {
-        if (path !== "components") assert.ok(!ABBREVIATIONS.includes(k), `${path}.${k} is an abbreviation`);
-        walk(v, path ? `${path}.${k}` : k);
-      }
-    };
-    walk(payload, "");
+    checkNoAbbreviations(payload);
   });
 
   test("has the entities the issue asks for", () => {
@@ -309,8 +384,7 @@ describe("Home Assistant device discovery payload", () => {
     assert.ok(!JSON.stringify(readOnly).includes(topics.request));
   });
 
-  test("buttons and the switch send requests the command parser accepts", async () => {
-    const { parseRequest } = await import("../../src/mqtt/commands.js");
+  test("buttons and the switch send requests the command parser accepts", () => {
     const c = payload.components;
     const commands = [
       c.reconcile?.payload_press,
@@ -331,41 +405,163 @@ describe("Home Assistant device discovery payload", () => {
 
   test("every template reads fields the state payload really has", () => {
     const state = buildState(sampleStatus(), sampleReport, "1.2.3", Date.parse("2026-01-01T00:05:00Z"));
-    const resolve = (path: string[]): unknown => {
-      let value: unknown = state;
-      for (const part of path) {
-        if (typeof value !== "object" || value === null || !(part in value)) return undefined;
-        value = (value as Record<string, unknown>)[part];
-      }
-      return value;
-    };
-    let checked = 0;
-    for (const [key, component] of Object.entries(payload.components)) {
-      for (const [k, v] of Object.entries(component)) {
-        if (!k.endsWith("_template")) continue;
-        const template = String(v);
-        assert.equal(
-          (template.match(/{{/g) ?? []).length,
-          (template.match(/}}/g) ?? []).length,
-          `${key}.${k}`,
-        );
-        assert.equal(
-          (template.match(/{%/g) ?? []).length,
-          (template.match(/%}/g) ?? []).length,
-          `${key}.${k}`,
-        );
-        for (const ref of template.matchAll(/value_json((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
-          const path = (ref[1] ?? "").slice(1).split(".");
-          assert.notEqual(
-            resolve(path),
-            undefined,
-            `${key}.${k} reads value_json.${path.join(".")}, not in the state`,
-          );
-          checked++;
-        }
-      }
-      if ("state_topic" in component) assert.equal(component.state_topic, topics.state, key);
-    }
+    const checked = checkTemplates(payload, state, topics.state);
     assert.ok(checked >= 10, `only ${checked} template references checked`);
+  });
+});
+
+describe("Home Assistant discovery with several devices", () => {
+  const names = ["cam", "printer-2", "plc_1"];
+  const common = { topics, version: "1.2.3", tickIntervalSec: 30 };
+  const gateway = buildDiscovery({ ...common, hostname: "gw-1.lan", perDevice: true });
+  const cases = names.map((name) => ({
+    name,
+    sub: buildDeviceDiscovery(common, name),
+    readOnly: buildDeviceDiscovery({ ...common, commands: false }, name),
+  }));
+  const subs = cases.map((c) => c.sub);
+
+  test("the one-device shorthand keeps 0.1's unique ids, entity ids and payload, byte for byte", () => {
+    // Taken from sixgate 0.1's buildDiscovery (main at b260264) with these options: an upgrade must not give
+    // Home Assistant new entities, or their history is lost.
+    const snapshot: Record<string, { sha256: string; ids: string[] }> = {
+      commands: {
+        sha256: "56fcc04d9744435b3f0df4f4fd9eae09802b9b8e1f109d0baecc0b806c330982",
+        ids: [
+          "binary_sensor.sixgate_gw_1_lan_reachable sixgate_gw-1_lan_reachable",
+          "sensor.sixgate_gw_1_lan_phase sixgate_gw-1_lan_phase",
+          "sensor.sixgate_gw_1_lan_wan_ipv6 sixgate_gw-1_lan_wan_ipv6",
+          "sensor.sixgate_gw_1_lan_device_ipv4 sixgate_gw-1_lan_device_ipv4",
+          "sensor.sixgate_gw_1_lan_listeners_up sixgate_gw-1_lan_listeners_up",
+          "sensor.sixgate_gw_1_lan_reconcile_duration sixgate_gw-1_lan_reconcile_duration",
+          "button.sixgate_gw_1_lan_reconcile sixgate_gw-1_lan_reconcile",
+          "button.sixgate_gw_1_lan_restart_listeners sixgate_gw-1_lan_restart_listeners",
+          "switch.sixgate_gw_1_lan_proxy_enabled sixgate_gw-1_lan_proxy_enabled",
+        ],
+      },
+      readOnly: {
+        sha256: "021835a4524820ff2564f260431821d3a47b64931485ed0150cdaf14e9941ace",
+        ids: [
+          "binary_sensor.sixgate_gw_1_lan_reachable sixgate_gw-1_lan_reachable",
+          "sensor.sixgate_gw_1_lan_phase sixgate_gw-1_lan_phase",
+          "sensor.sixgate_gw_1_lan_wan_ipv6 sixgate_gw-1_lan_wan_ipv6",
+          "sensor.sixgate_gw_1_lan_device_ipv4 sixgate_gw-1_lan_device_ipv4",
+          "sensor.sixgate_gw_1_lan_listeners_up sixgate_gw-1_lan_listeners_up",
+          "sensor.sixgate_gw_1_lan_reconcile_duration sixgate_gw-1_lan_reconcile_duration",
+          "binary_sensor.sixgate_gw_1_lan_proxy_enabled sixgate_gw-1_lan_proxy_enabled",
+        ],
+      },
+    };
+    for (const [mode, expected] of Object.entries(snapshot)) {
+      const shorthand = buildDiscovery({ ...common, hostname: "gw-1.lan", commands: mode === "commands" });
+      const ids = Object.values(shorthand.components).map((c) => `${c.default_entity_id} ${c.unique_id}`);
+      assert.deepEqual(ids, expected.ids, mode);
+      assert.equal(
+        createHash("sha256").update(JSON.stringify(shorthand)).digest("hex"),
+        expected.sha256,
+        mode,
+      );
+    }
+  });
+
+  test("the gateway and every LAN device pass the schema checks; unique ids are unique across them all", () => {
+    const all = new Set<string>();
+    for (const p of [gateway, ...subs]) {
+      for (const id of checkComponents(p)) {
+        assert.ok(!all.has(id), `unique id ${id} is used twice`);
+        all.add(id);
+      }
+      checkNoAbbreviations(p);
+      assert.deepEqual(Object.keys(p).sort(), Object.keys(payload).sort());
+      for (const k of Object.keys(p.device)) assert.ok(DEVICE_KEYS.includes(k), `device.${k}`);
+      assert.equal(p.availability_topic, topics.availability, "the agent's availability");
+    }
+    // Read-only announces the same entities (the switch a binary sensor): the same ids, so nothing is lost.
+    for (const { sub, readOnly } of cases) {
+      checkNoAbbreviations(readOnly);
+      assert.deepEqual(
+        checkComponents(readOnly),
+        new Set(Object.values(sub.components).map((c) => c.unique_id)),
+      );
+    }
+    assert.equal(all.size, Object.keys(gateway.components).length + 5 * names.length);
+  });
+
+  test("each LAN device is its own Home Assistant device linked to the gateway, on its own topic", () => {
+    const seen = new Set<string>();
+    for (const { name, sub, readOnly } of cases) {
+      assert.equal(sub.device.via_device, gateway.device.identifiers[0]);
+      assert.equal(sub.device.name, name);
+      assert.equal(sub.device.sw_version, undefined, "the device's software is not sixgate's");
+      const [id] = sub.device.identifiers;
+      assert.ok(id !== undefined && !seen.has(id) && id !== gateway.device.identifiers[0], id);
+      seen.add(id);
+      const topic = subDeviceTopic(topics, name);
+      assert.equal(topic, `homeassistant/device/${id}/config`);
+      assert.notEqual(topic, topics.discovery);
+      const match = TOPIC_MATCHER.exec(topic.slice("homeassistant/".length));
+      assert.ok(match, topic);
+      const c = sub.components;
+      assert.equal(c.reachable?.platform, "binary_sensor");
+      assert.equal(c.reachable.device_class, "connectivity");
+      assert.equal(c.address?.platform, "sensor");
+      assert.equal(c.listeners_up?.platform, "sensor");
+      assert.equal(c.phase?.platform, "sensor");
+      assert.deepEqual(c.phase.options, [...PHASES]);
+      assert.equal(c.proxy_enabled?.platform, "switch");
+      assert.equal(readOnly.components.proxy_enabled?.platform, "binary_sensor");
+      assert.ok(!JSON.stringify(readOnly).includes(topics.request), "read-only: no command topic");
+    }
+  });
+
+  test("the gateway of a devices list leaves the per-device entities to the devices", () => {
+    const c = gateway.components;
+    assert.equal(c.reachable, undefined);
+    assert.equal(c.device_ipv4, undefined);
+    for (const key of [
+      "phase",
+      "wan_ipv6",
+      "listeners_up",
+      "reconcile_duration",
+      "reconcile",
+      "proxy_enabled",
+    ]) {
+      assert.ok(c[key], key);
+      assert.equal(c[key].unique_id, payload.components[key]?.unique_id, `${key} keeps its id`);
+    }
+  });
+
+  test("a LAN device's templates read its own entry of the state", () => {
+    const status = sampleStatus();
+    const [first] = status.devices;
+    assert.ok(first);
+    const state = buildState(
+      { ...status, devices: names.map((name) => ({ ...first, name })) },
+      sampleReport,
+      "1.2.3",
+      Date.parse("2026-01-01T00:05:00Z"),
+    );
+    assert.ok(checkTemplates(gateway, state, topics.state) >= 8);
+    for (const { name, sub } of cases) {
+      assert.ok(checkTemplates(sub, state, topics.state) >= 12, name);
+      assert.match(String(sub.components.address?.value_template), new RegExp(`devices\\['${name}'\\]`));
+    }
+    // The check can fail: a device the state does not have.
+    assert.throws(() => checkTemplates(buildDeviceDiscovery(common, "ghost"), state, topics.state), /ghost/);
+  });
+
+  test("a LAN device's switch sends enable and disable with its name", () => {
+    const c = buildDeviceDiscovery(common, "printer-2").components.proxy_enabled;
+    assert.ok(c);
+    const sent = [c.payload_on, c.payload_off].map((p) => {
+      const parsed = parseRequest(String(p));
+      assert.ok(parsed.ok, String(p));
+      return parsed.command;
+    });
+    assert.deepEqual(sent, [
+      { name: "enable", device: "printer-2" },
+      { name: "disable", device: "printer-2" },
+    ]);
+    assert.equal(c.command_topic, topics.request);
   });
 });
