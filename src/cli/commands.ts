@@ -114,7 +114,8 @@ export async function cleanupCommand(config: Config, log: Logger, keepMqtt = fal
   // Home Assistant forgets the device and its entities: nothing of ours stays retained on the broker.
   if (config.mqtt !== undefined && !keepMqtt) {
     const { cleanupMqtt } = await import("../mqtt/index.js");
-    await cleanupMqtt({ config: config.mqtt, log });
+    const devices = config.shorthand ? [] : config.devices.map((d) => d.name);
+    await cleanupMqtt({ config: config.mqtt, log, devices });
   }
   await removeRuntimeFiles(config.runtimeDir);
   log.info({ listenersStopped: stopped }, "cleaned up");
