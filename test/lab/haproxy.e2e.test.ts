@@ -215,8 +215,13 @@ describe("haproxy backend", { skip: !statSync(HAPROXY, { throwIfNoEntry: false }
 
       // A crash: restarted, counted, serving again.
       process.kill(first, "SIGKILL");
-      const restarted = await agent.waitPhase("serving", 20_000, (s) =>
-        s.listeners.every((l) => l.state === "running" && l.restarts === 1 && l.pid !== first),
+      // Any phase: a health probe that ran while it was down leaves "degraded" until the next probe.
+      const restarted = await waitFor(
+        async () => {
+          const s = await agent.status();
+          return s.listeners.every((l) => l.state === "running" && l.restarts === 1 && l.pid !== first) && s;
+        },
+        { timeoutMs: 20_000, message: () => `not restarted\n${agent.tail()}` },
       );
       await waitAnswers(lab, agent, 80, 80);
       const second = restarted.listeners[0]?.pid ?? 0;
@@ -228,10 +233,9 @@ describe("haproxy backend", { skip: !statSync(HAPROXY, { throwIfNoEntry: false }
         ["socat", "-u", `TCP6:[${lab.wanAddress}]:2323`, "OPEN:/dev/null"],
         "held",
       );
-      await agent.waitPhase(
-        "serving",
-        15_000,
-        (s) => s.listeners.find((l) => l.listen === 2323)?.connections === 1,
+      await waitFor(
+        async () => (await agent.status()).listeners.find((l) => l.listen === 2323)?.connections === 1,
+        { timeoutMs: 15_000, message: () => `the held connection was not counted\n${agent.tail()}` },
       );
       held.child.kill("SIGTERM");
 

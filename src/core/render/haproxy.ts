@@ -22,7 +22,10 @@ export const HAPROXY_IDLE_DEFAULT = "24d";
 /** Runtime API sessions HAProxy admits beyond the listeners' own maxconn (the adapter uses one at a time). */
 const STATS_SESSIONS = 8;
 
-/** The section name of a listener: it names the frontend and backend in `show stat` (pxname). */
+/**
+ * The section name of a listener: it names the frontend and backend in `show stat` (pxname). A listen port is
+ * unique across devices (the config refuses a shared one), so the port alone names it.
+ */
 export function proxyName(spec: Pick<ListenerSpec, "listen">): string {
   return `port-${spec.listen}`;
 }

@@ -32,9 +32,6 @@ export interface HaproxyOptions {
 /** The pid record of the master. */
 export const HAPROXY_RECORD = "haproxy";
 
-type Key = ListenerKey;
-const keyOf = (spec: ListenerSpec): Key => listenerKey(spec);
-
 interface Meta {
   spec: ListenerSpec;
   state: ListenerStatus["state"];
@@ -103,11 +100,11 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
   const changes = new Subject<void>();
 
   /** What the callers want, by key; what the worker serves, and the configuration text it was given. */
-  const wanted = new Map<Key, Meta>();
-  let applied = new Map<Key, ListenerSpec>();
+  const wanted = new Map<ListenerKey, Meta>();
+  let applied = new Map<ListenerKey, ListenerSpec>();
   let appliedText: string | undefined;
   /** stop() callers waiting until their key is no longer served. */
-  const stopWaiters: { key: Key; resolve: () => void }[] = [];
+  const stopWaiters: { key: ListenerKey; resolve: () => void }[] = [];
 
   let master: Spawned | undefined;
   let workerPid: number | undefined;
@@ -370,7 +367,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     }
   };
 
-  const stop = async (key: Key): Promise<void> => {
+  const stop = async (key: ListenerKey): Promise<void> => {
     const meta = wanted.get(key);
     if (meta === undefined && !applied.has(key)) return;
     wanted.delete(key);
@@ -385,7 +382,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     changes,
 
     start(spec) {
-      const key = keyOf(spec);
+      const key = listenerKey(spec);
       const before = wanted.get(key);
       before?.settle?.reject(new Error(`listener :${spec.listen} replaced before it served`));
       stopping = false;
