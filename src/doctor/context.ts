@@ -1,6 +1,6 @@
 // Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
 import type { AgentStatus } from "../core/status.js";
-import type { Config, DevicePlan, Facts, Plan, PortMap } from "../core/types.js";
+import type { Config, DevicePlan, Facts, Plan } from "../core/types.js";
 import type { ToolCheck } from "../effects/preflight.js";
 import type { LinkDetail } from "../sources/ip-addr.js";
 import type { NftChain } from "./parse/nft-ruleset.js";
@@ -45,26 +45,31 @@ export interface DoctorContext {
   /** The facts and plan from this moment's snapshot, seeded with the running agent's choices. */
   facts: Facts;
   plan: Plan;
-  /** The device the device checks look at (the first configured one). */
-  device: DevicePlan;
-  /** The device's port mappings in force (run-time ones if the operator set any) and whether the proxy is enabled. */
-  ports: PortMap[];
-  enabled: boolean;
   agent: AgentView;
   sockets: Reading<ListeningSocket[]>;
-  /** Pids of our socat for each listen port, from the agent's status and pid records. */
-  ourPids: ReadonlyMap<number, readonly number[]>;
   nft: Reading<NftChain[]>;
   /** Rules in ip6tables-legacy's filter table (x_tables, which nft cannot list); 0 when it has none. */
   ip6tablesLegacyRules: Reading<number>;
   routes: Reading<Route[]>;
-  /** `ip route get <device>`; undefined when the device address is not known. */
-  routeToDevice: Reading<Route | undefined> | undefined;
   /** Effective reverse-path filter mode on the LAN interface (max of all and the interface): 0 off, 1 strict, 2 loose. */
   rpFilter: number | undefined;
   /** undefined when there is no plan to compare with. */
   snat: Reading<SnatView> | undefined;
-  /** TCP connect to device:target from the LAN address, by target port. */
+  /** Every configured device, in config order, with what was observed of it. */
+  devices: DeviceView[];
+  /** How long an end-to-end connection had to stay open to pass. */
+  settleMs: number;
+}
+
+/** One device: its plan and what was observed of it (the device checks run once per device). */
+export interface DeviceView {
+  /** Its name, address and source, LAN address, port mappings in force (run-time ones if the operator set any), enabled. */
+  plan: DevicePlan;
+  /** Pids of our socat for each of its listen ports, from the agent's status and pid records. */
+  ourPids: ReadonlyMap<number, readonly number[]>;
+  /** `ip route get <device>`; undefined when the device address is not known. */
+  routeToDevice: Reading<Route | undefined> | undefined;
+  /** TCP connect to device:target from its LAN address, by target port. */
   deviceProbes: ReadonlyMap<number, ProbeView>;
   /** TCP connect to [wan]:listen from the gateway, by listen port. */
   endToEnd: ReadonlyMap<number, ProbeView>;
@@ -74,6 +79,4 @@ export interface DoctorContext {
    * but cannot reach the device.
    */
   unansweredTargets: ReadonlySet<number>;
-  /** How long an end-to-end connection had to stay open to pass. */
-  settleMs: number;
 }

@@ -9,7 +9,7 @@ import { plan as makePlan } from "../core/plan.js";
 import { IPT_CHAIN } from "../core/render/iptables.js";
 import { NFT_TABLE } from "../core/render/nft.js";
 import type { AgentStatus } from "../core/status.js";
-import type { Config, SnatRule, State } from "../core/types.js";
+import type { Config, DevicePlan, SnatRule, State } from "../core/types.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftObjects } from "../effects/firewall/nft.js";
@@ -21,7 +21,7 @@ import { readLeases } from "../sources/leases.js";
 import { readNeighbours } from "../sources/neighbours.js";
 import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
-import type { AgentView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
+import type { AgentView, DeviceView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
 import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
 import { describeRule, nftChains } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
@@ -143,8 +143,6 @@ async function ip6tablesLegacyRules(runner: Runner): Promise<number> {
 
 export async function gather(config: Config, options: GatherOptions): Promise<DoctorContext> {
   const { runner, log } = options;
-  const connect = options.connect ?? createConnector(runner);
-  const timeoutMs = options.probeTimeoutMs ?? 2000;
   const settleMs = options.settleMs ?? 500;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
 
@@ -175,17 +173,72 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   if (neighbours !== undefined) state = reduce(state, neighbours);
   const facts = state.facts;
   const plan = makePlan(facts, config);
-  const first = plan.devices[0];
-  if (first === undefined) throw new Error("the config lists no device");
-  const ports = first.ports;
-  const enabled = first.enabled;
-  const device = first.device.address;
-  const lanAddress = first.lanAddress;
-  const wanAddress = facts.wanAddress;
+  if (plan.devices.length === 0) throw new Error("the config lists no device");
   const expected = plan.desired.snat;
-
+  const anyEnabled = plan.devices.some((d) => d.enabled);
+  const connect = options.connect ?? createConnector(runner);
   const probe = (o: Parameters<Connector>[0]): Promise<ProbeView> =>
     connect(o).then((r) => ({ ok: r.ok, ms: r.ms, error: r.error }));
+  const env: DeviceEnv = {
+    config,
+    runner,
+    log,
+    probe,
+    timeoutMs: options.probeTimeoutMs ?? 2000,
+    settleMs,
+    agent: agent.status,
+    wanAddress: facts.wanAddress,
+  };
+  const observeOne = (device: DevicePlan) => observeDevice(device, env);
+  const [rp, snat, devices] = await Promise.all([
+    rpFilter(config.lan.interface),
+    expected.length === 0 && anyEnabled
+      ? Promise.resolve(undefined)
+      : observe(async () => readSnat(runner, config, agent.status, expected, (await tools).backend)),
+    Promise.all(plan.devices.map(observeOne)),
+  ]);
+  return {
+    config,
+    tools: await tools,
+    links,
+    facts,
+    plan,
+    agent,
+    sockets,
+    nft,
+    ip6tablesLegacyRules: legacy,
+    routes,
+    rpFilter: rp,
+    snat,
+    devices,
+    settleMs,
+  };
+}
+
+/** What every device's observation shares. */
+interface DeviceEnv {
+  config: Config;
+  runner: Runner;
+  log: Logger;
+  probe: (o: Parameters<Connector>[0]) => Promise<ProbeView>;
+  /** Per probe. */
+  timeoutMs: number;
+  /** How long an end-to-end connection must stay open. */
+  settleMs: number;
+  /** The running agent's status, if any. */
+  agent: AgentStatus | undefined;
+  wanAddress: string | undefined;
+}
+
+/**
+ * One device's own observations: its route, its hop (device:target from its LAN address, per target), end to end
+ * through each of its listen ports, the SYNs its listeners left unanswered, and our socat pids for its listeners.
+ */
+async function observeDevice(dp: DevicePlan, env: DeviceEnv): Promise<DeviceView> {
+  const { config, runner, probe, timeoutMs, settleMs, wanAddress } = env;
+  const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
+  const { ports, enabled, lanAddress } = dp;
+  const device = dp.device.address;
   const targets = [...new Set(ports.map((p) => p.target))];
   const deviceProbes = Promise.all(
     targets.map(async (target) =>
@@ -210,20 +263,16 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
         : ([p.listen, await probe({ host: wanAddress, port: p.listen, timeoutMs, settleMs })] as const),
     ),
   );
-  const [route, rp, snat, ours, deviceResults, e2eResults] = await Promise.all([
+  const [route, ours, deviceResults, e2eResults] = await Promise.all([
     device === undefined
       ? Promise.resolve(undefined)
       : observe(async () => parseRouteGet(await stdout(["ip", "-json", "route", "get", device]))),
-    rpFilter(config.lan.interface),
-    expected.length === 0 && enabled
-      ? Promise.resolve(undefined)
-      : observe(async () => readSnat(runner, config, agent.status, expected, (await tools).backend)),
     ourListenerPids(
       config.runtimeDir,
-      agent.status,
-      first.name,
+      env.agent,
+      dp.name,
       ports.map((p) => p.listen),
-      log,
+      env.log,
     ),
     deviceProbes,
     endToEnd,
@@ -245,26 +294,11 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
       );
   }
   return {
-    config,
-    tools: await tools,
-    links,
-    facts,
-    plan,
-    device: first,
-    ports,
-    enabled,
-    agent,
-    sockets,
+    plan: dp,
     ourPids: ours,
-    nft,
-    ip6tablesLegacyRules: legacy,
-    routes,
     routeToDevice: route,
-    rpFilter: rp,
-    snat,
     deviceProbes: new Map(deviceResults.filter(defined)),
     endToEnd: e2e,
     unansweredTargets: unanswered,
-    settleMs,
   };
 }

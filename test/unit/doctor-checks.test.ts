@@ -5,9 +5,9 @@ import { describe, test } from "node:test";
 import { initialFacts, reduce } from "../../src/core/facts.js";
 import { plan as makePlan } from "../../src/core/plan.js";
 import type { LeaseFileReport } from "../../src/core/leases.js";
-import type { Config, Lease, State } from "../../src/core/types.js";
+import type { Config, DevicePlan, Lease, State } from "../../src/core/types.js";
 import { runChecks } from "../../src/doctor/checks/index.js";
-import type { AgentView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
+import type { AgentView, DeviceView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
 import { formatReport } from "../../src/doctor/format.js";
 import type { AddressDetail, LinkDetail } from "../../src/sources/ip-addr.js";
 import type { NftChain } from "../../src/doctor/parse/nft-ruleset.js";
@@ -74,6 +74,10 @@ interface Scenario {
   nft?: NftChain[];
   routes?: Route[];
   routeToDevice?: Route;
+  /** The first device's observations (and whether the operator disabled it). */
+  device?: Partial<Omit<DeviceView, "plan">> & { enabled?: boolean };
+  /** The observations of every device after the first; default: nothing observed. */
+  others?: (plan: DevicePlan) => DeviceView;
   /** Anything else, applied last. */
   over?: Partial<DoctorContext>;
 }
@@ -93,39 +97,18 @@ function context(s: Scenario = {}): DoctorContext {
   ];
   state = reduce(state, { type: "leases", leases, files });
   const plan = makePlan(state.facts, config);
-  const device = plan.devices[0];
-  if (device === undefined) throw new Error("no device");
-  const ports = device.ports;
-  return {
-    config,
-    tools: { faults: [], backend: "nft" },
-    links: readingOk(links),
-    facts: state.facts,
-    plan,
-    device,
-    ports,
-    enabled: device.enabled,
-    agent: s.agent ?? runningAgent(),
-    sockets: readingOk(parseSsListening(s.ss ?? SS_HEALTHY)),
+  const [first, ...others] = plan.devices;
+  if (first === undefined) throw new Error("no device");
+  const { enabled, ...observed } = s.device ?? {};
+  const firstView: DeviceView = {
+    plan: enabled === undefined ? first : { ...first, enabled },
     ourPids: new Map([
       [80, [1001]],
       [2323, [1002]],
     ]),
-    nft: readingOk(s.nft ?? []),
-    ip6tablesLegacyRules: readingOk(0),
-    routes: readingOk(
-      s.routes ?? [{ dst: "192.168.1.0/24", dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" }],
-    ),
     routeToDevice: readingOk(
       s.routeToDevice ?? { dst: DEVICE, dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" },
     ),
-    rpFilter: 0,
-    snat: readingOk({
-      backend: "nft",
-      matches: true,
-      present: true,
-      found: [`oifname "lan0" ip daddr ${DEVICE} tcp dport { 23, 80 } snat to 192.168.1.1`],
-    }),
     deviceProbes: new Map([
       [80, ok()],
       [23, ok()],
@@ -135,10 +118,43 @@ function context(s: Scenario = {}): DoctorContext {
       [2323, ok(501)],
     ]),
     unansweredTargets: new Set(),
+    ...observed,
+  };
+  return {
+    config,
+    tools: { faults: [], backend: "nft" },
+    links: readingOk(links),
+    facts: state.facts,
+    plan,
+    agent: s.agent ?? runningAgent(),
+    sockets: readingOk(parseSsListening(s.ss ?? SS_HEALTHY)),
+    nft: readingOk(s.nft ?? []),
+    ip6tablesLegacyRules: readingOk(0),
+    routes: readingOk(
+      s.routes ?? [{ dst: "192.168.1.0/24", dev: "lan0", gateway: undefined, prefsrc: "192.168.1.1" }],
+    ),
+    rpFilter: 0,
+    snat: readingOk({
+      backend: "nft",
+      matches: true,
+      present: true,
+      found: [`oifname "lan0" ip daddr ${DEVICE} tcp dport { 23, 80 } snat to 192.168.1.1`],
+    }),
+    devices: [firstView, ...others.map((dp) => (s.others ?? unobserved)(dp))],
     settleMs: 500,
     ...s.over,
   };
 }
+
+/** A device nothing was observed of. */
+const unobserved = (plan: DevicePlan): DeviceView => ({
+  plan,
+  ourPids: new Map(),
+  routeToDevice: undefined,
+  deviceProbes: new Map(),
+  endToEnd: new Map(),
+  unansweredTargets: new Set(),
+});
 
 function check(ctx: DoctorContext, id: string): Check {
   const found = runChecks(ctx).find((c) => c.id === id);
@@ -402,7 +418,7 @@ describe("doctor checks", () => {
       assert.match(orphan.detail, /left by an agent that no longer runs/);
     });
     test("disabled proxy, unreadable sockets", () => {
-      const disabled = context({ over: { enabled: false } });
+      const disabled = context({ device: { enabled: false } });
       assert.equal(check(disabled, "listener:80").status, "skip");
       assert.equal(check(disabled, "end-to-end:80").status, "skip");
       assert.equal(
@@ -490,13 +506,16 @@ describe("doctor checks", () => {
       // The device probe is pinned to lan0 like socat, so its failure is the device's (or the reply path's), whatever
       // the routing table says.
       const probe = check(
-        {
-          ...ctx,
-          deviceProbes: new Map([
-            [80, bad("timed out after 2000 ms")],
-            [23, ok()],
-          ]),
-        },
+        context({
+          routes: [upstream, lanRoute],
+          routeToDevice: via,
+          device: {
+            deviceProbes: new Map([
+              [80, bad("timed out after 2000 ms")],
+              [23, ok()],
+            ]),
+          },
+        }),
         "device-port:80",
       );
       assert.equal(probe.status, "fail");
@@ -568,7 +587,7 @@ describe("doctor checks", () => {
     });
     test("a closed target port: fail with the mapping; a silent device: fail", () => {
       const refused = context({
-        over: {
+        device: {
           deviceProbes: new Map([
             [80, ok()],
             [23, bad("ECONNREFUSED: connect ECONNREFUSED")],
@@ -580,7 +599,7 @@ describe("doctor checks", () => {
       assert.match(c.detail, /refused: nothing listens on 192\.168\.1\.100 port 23/);
       assert.match(c.fix ?? "", /listen 2323 -> target 23/);
       const silent = context({
-        over: {
+        device: {
           deviceProbes: new Map([
             [80, bad("timed out after 2000 ms")],
             [23, ok()],
@@ -634,7 +653,7 @@ describe("doctor checks", () => {
   describe("end to end", () => {
     test("closed right after connect: the listener could not reach the device", () => {
       const ctx = context({
-        over: {
+        device: {
           endToEnd: new Map([
             [80, ok()],
             [2323, bad("connection closed by the far end right after connect")],
@@ -649,7 +668,7 @@ describe("doctor checks", () => {
       );
     });
     test("accepted, but the listener's SYN to the device is unanswered: fail, even though the client was held", () => {
-      const c = check(context({ over: { unansweredTargets: new Set([80]) } }), "end-to-end:80");
+      const c = check(context({ device: { unansweredTargets: new Set([80]) } }), "end-to-end:80");
       assert.equal(c.status, "fail");
       assert.match(
         c.detail,
@@ -657,13 +676,13 @@ describe("doctor checks", () => {
       );
       assert.match(c.fix ?? "", /reverse-path filtering/);
       assert.equal(
-        check(context({ over: { unansweredTargets: new Set([80]) } }), "end-to-end:2323").status,
+        check(context({ device: { unansweredTargets: new Set([80]) } }), "end-to-end:2323").status,
         "ok",
       );
     });
     test("refused: points at the listener", () => {
       const ctx = context({
-        over: {
+        device: {
           endToEnd: new Map([
             [80, bad("ECONNREFUSED: x")],
             [2323, ok()],
@@ -737,5 +756,94 @@ describe("doctor report", () => {
     assert.match(text, /^ +fix: check the device is powered/m);
     assert.match(lines.at(-1) ?? "", /^verdict: FAIL: \d+ failed, .* start with: Device address$/);
     assert.ok(statuses(ctx).device === "fail");
+  });
+});
+
+describe("several devices", () => {
+  const PLC_MAC = "02:00:00:00:02:00";
+  const PLC = "192.168.1.101";
+  const twoDevices = makeConfig({
+    device: undefined,
+    ports: undefined,
+    leases: ["/tmp/dhcp.leases"],
+    devices: [
+      {
+        name: "cam",
+        mac: MAC,
+        ports: [
+          { listen: 80, target: 80 },
+          { listen: 2323, target: 23 },
+        ],
+      },
+      { name: "plc", mac: PLC_MAC, ports: [{ listen: 8080, target: 502 }] },
+    ],
+  });
+
+  test("each device is checked under its name: the healthy one passes, the unknown one fails naming it", () => {
+    const ctx = context({ config: twoDevices });
+    const checks = runChecks(ctx);
+    assert.deepEqual(
+      checks.map((c) => `${c.id} ${c.status}`),
+      [
+        "tools ok",
+        "wan-link ok",
+        "wan-address ok",
+        "cam/listener:80 ok",
+        "cam/listener:2323 ok",
+        "plc/listener:8080 fail",
+        "host-firewall ok",
+        "lan-link ok",
+        "cam/lan-route ok",
+        "plc/lan-route ok",
+        "lease-files ok",
+        "cam/device ok",
+        "cam/device-port:23 ok",
+        "cam/device-port:80 ok",
+        "plc/device fail",
+        "plc/device-port:502 skip",
+        "snat ok",
+        "cam/end-to-end:80 ok",
+        "cam/end-to-end:2323 ok",
+        "plc/end-to-end:8080 skip",
+        "agent ok",
+        "mqtt skip",
+      ],
+    );
+    const plc = check(ctx, "plc/device");
+    assert.equal(plc.title, "plc: device address");
+    assert.match(plc.detail, /device address unknown/);
+    assert.match(plc.fix ?? "", /or set devices\[1\]\.address to its static address/);
+    assert.equal(check(ctx, "cam/device-port:80").title, "cam: device port 80");
+    // The agent serves cam and waits for plc's address: plc's missing listener points at plc's own check.
+    const waiting = context({
+      config: twoDevices,
+      agent: runningAgent({
+        phase: "degraded",
+        devices: sampleStatus().devices.flatMap((d) => [
+          { ...d, name: "cam" },
+          { ...d, name: "plc", phase: "waiting" as const, waitingFor: "device" as const, address: null },
+        ]),
+      }),
+    });
+    assert.equal(check(waiting, "plc/listener:8080").fix, "see the plc: device address check");
+    const text = formatReport(summarize(checks), ctx.config);
+    assert.match(text, /^FAIL {2}plc: device address +device address unknown/m);
+    assert.match(text, /^ok {4}cam: device address +192\.168\.1\.100, from the DHCP lease/m);
+  });
+
+  test("SNAT: the device whose rule is missing is named", () => {
+    const leases = [lease(MAC, DEVICE), lease(PLC_MAC, PLC)];
+    const found = [
+      `oifname "lan0" ip saddr 192.168.1.1 ip daddr ${DEVICE} tcp dport { 23, 80 } snat to 192.168.1.1`,
+    ];
+    const ctx = context({
+      config: twoDevices,
+      leases,
+      over: { snat: readingOk({ backend: "nft", matches: false, present: true, found }) },
+    });
+    const c = check(ctx, "snat");
+    assert.equal(c.status, "fail");
+    assert.match(c.detail, /no rule for plc \(192\.168\.1\.101\)/);
+    assert.doesNotMatch(c.detail, /no rule for cam/);
   });
 });

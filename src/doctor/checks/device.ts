@@ -1,18 +1,21 @@
 // Device address known (and from which source); device answering on each target port from the LAN address, on the
 // LAN interface (pinned as the listener's own connection is).
 import { leaseFiles } from "../../config/schema.js";
-import type { DoctorContext } from "../context.js";
+import type { DeviceView, DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
+import { deviceField } from "./naming.js";
 import { connectProblem } from "./probe-text.js";
 
-export function deviceCheck(ctx: DoctorContext): Check {
+export function deviceCheck(ctx: DoctorContext, dv: DeviceView): Check {
   const id = "device";
   const title = "Device address";
-  const { address, mac, source } = ctx.device.device;
+  const { address, mac, source } = dv.plan.device;
+  const macField = deviceField(ctx, dv, "mac");
+  const addressField = deviceField(ctx, dv, "address");
   const files = leaseFiles(ctx.config);
   const leases = files.join(", ");
   if (address === undefined) {
-    const why = ctx.device.detail ?? "not known";
+    const why = dv.plan.detail ?? "not known";
     const many = /leases on the LAN/.test(why) && /set device\.mac/.test(why);
     const unrecognised = /unrecognised format/.test(why);
     return {
@@ -21,24 +24,24 @@ export function deviceCheck(ctx: DoctorContext): Check {
       status: "fail",
       detail: `device address unknown: ${why} (lease file${files.length === 1 ? "" : "s"} ${leases})`,
       fix: many
-        ? "set device.mac in the config to the device's MAC address"
+        ? `set ${macField} in the config to the device's MAC address`
         : unrecognised
           ? "see the lease-files check: point leases at a dnsmasq or odhcpd lease file"
           : `check the device is powered and takes a DHCP lease on ${ctx.config.lan.interface} (the DHCP server writes ${leases}), ` +
             "or, with a static address, that it has talked on the LAN lately (it then shows in `ip neigh`); " +
-            "or set device.address to its static address",
+            `or set ${addressField} to its static address`,
     };
   }
   const from = {
-    config: "from device.address in the config",
+    config: `from ${addressField} in the config`,
     "lease-mac": `from the DHCP lease of ${mac ?? "?"} in ${leases}`,
     "lease-single": `the only DHCP lease in ${leases}${mac === undefined ? "" : ` (MAC ${mac})`}`,
     neighbour: `from ${ctx.config.lan.interface}'s neighbour table (MAC ${mac ?? "?"}; a static address)`,
     unknown: "source unknown",
   }[source ?? "unknown"];
-  const detail = ctx.facts.devices[ctx.device.name]?.detail;
+  const detail = ctx.facts.devices[dv.plan.name]?.detail;
   const note = detail === undefined ? "" : `; ${detail}`;
-  const agentAddress = ctx.agent.status?.devices.find((d) => d.name === ctx.device.name)?.address ?? null;
+  const agentAddress = ctx.agent.status?.devices.find((d) => d.name === dv.plan.name)?.address ?? null;
   if (agentAddress !== null && agentAddress !== address) {
     return {
       id,
@@ -51,17 +54,18 @@ export function deviceCheck(ctx: DoctorContext): Check {
   return { id, title, status: "ok", detail: `${address}, ${from}${note}` };
 }
 
-export function devicePortChecks(ctx: DoctorContext): Check[] {
-  const targets = [...new Set(ctx.ports.map((p) => p.target))].sort((a, b) => a - b);
-  const device = ctx.device.device.address;
-  const lanAddress = ctx.device.lanAddress;
+export function devicePortChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
+  const ports = dv.plan.ports;
+  const targets = [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b);
+  const device = dv.plan.device.address;
+  const lanAddress = dv.plan.lanAddress;
   const lan = ctx.config.lan.interface;
   return targets.map((target): Check => {
     const id = `device-port:${target}`;
     const title = `Device port ${target}`;
     if (device === undefined || lanAddress === undefined)
       return { id, title, status: "skip", detail: "needs the device and LAN addresses (see above)" };
-    const probe = ctx.deviceProbes.get(target);
+    const probe = dv.deviceProbes.get(target);
     if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
     if (probe.ok)
       return {
@@ -71,7 +75,7 @@ export function devicePortChecks(ctx: DoctorContext): Check[] {
         detail: `${device}:${target} accepts connections from ${lanAddress} on ${lan} (${probe.ms} ms)`,
       };
     const problem = connectProblem(probe.error ?? "failed", device, target);
-    const listens = ctx.ports.filter((p) => p.target === target).map((p) => p.listen);
+    const listens = ports.filter((p) => p.target === target).map((p) => p.listen);
     return {
       id,
       title,

@@ -7,7 +7,9 @@ export function hostFirewallCheck(ctx: DoctorContext): Check {
   const id = "host-firewall";
   const title = "Host firewall (input)";
   const wan = ctx.config.wan.interface;
-  const listens = [...new Set(ctx.ports.map((p) => p.listen))].sort((a, b) => a - b);
+  const listens = [...new Set(ctx.devices.flatMap((d) => d.plan.ports.map((p) => p.listen)))].sort(
+    (a, b) => a - b,
+  );
   if (!ctx.nft.ok) {
     return {
       id,

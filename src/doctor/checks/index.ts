@@ -1,6 +1,6 @@
 // Every check, in the order a client's connection meets the hops, then the agent that keeps them; first the tools,
 // without which the agent does not start.
-import type { DoctorContext } from "../context.js";
+import type { DeviceView, DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { agentCheck, mqttCheck } from "./agent.js";
 import { deviceCheck, devicePortChecks } from "./device.js";
@@ -10,24 +10,38 @@ import { lanRouteCheck } from "./lan-route.js";
 import { leaseFilesCheck } from "./lease-files.js";
 import { linkCheck } from "./links.js";
 import { listenerChecks } from "./listeners.js";
+import { deviceCheckId, deviceCheckTitle } from "./naming.js";
 import { snatCheck } from "./snat.js";
 import { toolsCheck } from "./tools.js";
 import { wanAddressCheck } from "./wan-address.js";
+
+/**
+ * A device's checks under its name when the config lists several devices (`cam/device-port:80`, "cam: device port
+ * 80"); the one-device shorthand keeps the plain ids and titles that scripts and 0.1 users read.
+ */
+function perDevice(ctx: DoctorContext, checks: (dv: DeviceView) => Check[]): Check[] {
+  return ctx.devices.flatMap((dv) =>
+    checks(dv).map((c) =>
+      ctx.config.shorthand
+        ? c
+        : { ...c, id: deviceCheckId(ctx, dv, c.id), title: deviceCheckTitle(ctx, dv, c.title) },
+    ),
+  );
+}
 
 export function runChecks(ctx: DoctorContext): Check[] {
   return [
     toolsCheck(ctx),
     linkCheck(ctx, "wan"),
     wanAddressCheck(ctx),
-    ...listenerChecks(ctx),
+    ...perDevice(ctx, (dv) => listenerChecks(ctx, dv)),
     hostFirewallCheck(ctx),
     linkCheck(ctx, "lan"),
-    lanRouteCheck(ctx),
+    ...perDevice(ctx, (dv) => [lanRouteCheck(ctx, dv)]),
     leaseFilesCheck(ctx),
-    deviceCheck(ctx),
-    ...devicePortChecks(ctx),
+    ...perDevice(ctx, (dv) => [deviceCheck(ctx, dv), ...devicePortChecks(ctx, dv)]),
     snatCheck(ctx),
-    ...endToEndChecks(ctx),
+    ...perDevice(ctx, (dv) => endToEndChecks(ctx, dv)),
     agentCheck(ctx),
     mqttCheck(ctx),
   ];

@@ -1,9 +1,10 @@
 // The LAN address shares a subnet with the device, and the gateway routes that subnet through the LAN alone.
 // An upstream network on the same subnet (192.168.1.0/24 is common) is the classic way this breaks.
 import { formatIPv4, parseIPv4, sameIPv4Subnet } from "../../core/addr.js";
-import type { DoctorContext } from "../context.js";
+import type { DeviceView, DoctorContext } from "../context.js";
 import { formatRoute, overlappingRoutes, type Route } from "../parse/route.js";
 import type { Check } from "../types.js";
+import { deviceField } from "./naming.js";
 
 const RENUMBER = "renumber the LAN or the upstream network so the two subnets differ";
 
@@ -15,12 +16,12 @@ function networkOf(address: string, prefix: number): string {
 
 const devices = (routes: readonly Route[]) => [...new Set(routes.map((r) => r.dev ?? "?"))].join(", ");
 
-export function lanRouteCheck(ctx: DoctorContext): Check {
+export function lanRouteCheck(ctx: DoctorContext, dv: DeviceView): Check {
   const id = "lan-route";
   const title = "LAN subnet and route";
   const lan = ctx.config.lan.interface;
-  const lanAddress = ctx.device.lanAddress;
-  const device = ctx.device.device.address;
+  const lanAddress = dv.plan.lanAddress;
+  const device = dv.plan.device.address;
   if (!ctx.links.ok) return { id, title, status: "skip", detail: "the interfaces could not be read" };
   const link = ctx.links.value.find((l) => l.name === lan);
   if (link === undefined) return { id, title, status: "skip", detail: `there is no interface ${lan}` };
@@ -45,7 +46,7 @@ export function lanRouteCheck(ctx: DoctorContext): Check {
       title,
       status: "fail",
       detail: `the device ${device} is outside ${lan}'s subnet ${subnet} (${lanAddress}/${own.prefixlen})`,
-      fix: `give the device an address in ${subnet} (DHCP on ${lan}), or correct device.address / lan.address`,
+      fix: `give the device an address in ${subnet} (DHCP on ${lan}), or correct ${deviceField(ctx, dv, "address")} / lan.address`,
     };
   }
   if (!ctx.routes.ok) {
@@ -60,7 +61,7 @@ export function lanRouteCheck(ctx: DoctorContext): Check {
   const overlaps = overlappingRoutes(ctx.routes.value, { address: lanAddress, prefix: own.prefixlen }, lan);
   const overlapText = overlaps.map(formatRoute).join("; ");
   const pinned = `sixgate's socat pins its connections to ${lan} (so-bindtodevice=${lan}), so the proxy itself is not misrouted`;
-  const route = ctx.routeToDevice;
+  const route = dv.routeToDevice;
   if (device !== undefined && route !== undefined) {
     if (!route.ok || route.value === undefined) {
       return {

@@ -1,9 +1,10 @@
 // Each listener bound on [wan]:listen, and by whom: our socat (by pid, from the agent's own records), or another
 // program already holding the port.
-import type { DoctorContext } from "../context.js";
+import type { DeviceView, DoctorContext } from "../context.js";
 import { blocksIPv6Bind, formatOwners, formatSocket, type ListeningSocket } from "../parse/ss.js";
 import type { Check } from "../types.js";
 import { waitingCheck } from "./agent.js";
+import { deviceCheckTitle } from "./naming.js";
 
 const LOGS = "the agent's log (journalctl -u sixgate; on OpenWrt: logread -e sixgate)";
 
@@ -11,16 +12,24 @@ const LOGS = "the agent's log (journalctl -u sixgate; on OpenWrt: logread -e six
 const blocksAnyIPv6 = (s: ListeningSocket) =>
   s.family === "any" || (s.family === "inet6" && s.address === "::");
 
-function whyNothing(ctx: DoctorContext, listen: number): { detail: string; fix: string } {
+function whyNothing(ctx: DoctorContext, dv: DeviceView, listen: number): { detail: string; fix: string } {
   const status = ctx.agent.status;
   if (ctx.agent.pid === undefined)
     return { detail: "", fix: "start the agent (systemctl start sixgate, or /etc/init.d/sixgate start)" };
   if (status === undefined) return { detail: "", fix: `see ${LOGS}` };
-  const mine = status.listeners.find((l) => l.listen === listen);
-  if (status.phase === "waiting")
+  const mine = status.listeners.find((l) => l.device === dv.plan.name && l.listen === listen);
+  // A wait of the gateway's (the agent's phase), else this device's own (its address, with several devices).
+  const own = status.devices.find((d) => d.name === dv.plan.name);
+  const waiting = status.phase === "waiting" ? status : own?.phase === "waiting" ? own : undefined;
+  if (waiting !== undefined)
     return {
-      detail: `; the agent is waiting for ${status.waitingFor ?? "something"}`,
-      fix: `see the ${waitingCheck(status.waitingFor)} check`,
+      detail: `; the agent is waiting for ${waiting.waitingFor ?? "something"}`,
+      // Its own address and LAN route are checks of this device (named after it when there are several).
+      fix: `see the ${
+        waiting.waitingFor === "device" || waiting.waitingFor === "lan-address"
+          ? deviceCheckTitle(ctx, dv, waitingCheck(waiting.waitingFor))
+          : waitingCheck(waiting.waitingFor)
+      } check`,
     };
   if (mine === undefined) return { detail: "; the agent has no listener for it", fix: `see ${LOGS}` };
   return {
@@ -29,11 +38,16 @@ function whyNothing(ctx: DoctorContext, listen: number): { detail: string; fix: 
   };
 }
 
-function listenerCheck(ctx: DoctorContext, sockets: ListeningSocket[], listen: number): Check {
+function listenerCheck(
+  ctx: DoctorContext,
+  dv: DeviceView,
+  sockets: ListeningSocket[],
+  listen: number,
+): Check {
   const wan = ctx.facts.wanAddress;
   const id = `listener:${listen}`;
   const title = wan === undefined ? `Listener :${listen}` : `Listener [${wan}]:${listen}`;
-  const pids = ctx.ourPids.get(listen) ?? [];
+  const pids = dv.ourPids.get(listen) ?? [];
   const onPort = sockets.filter((s) => s.port === listen);
   const isOurs = (s: ListeningSocket) => s.owners.some((o) => pids.includes(o.pid));
   const ours = onPort.filter(isOurs);
@@ -114,7 +128,7 @@ function listenerCheck(ctx: DoctorContext, sockets: ListeningSocket[], listen: n
       fix: "the agent moves its listeners when the WAN address changes; if this persists, restart it",
     };
   }
-  const why = whyNothing(ctx, listen);
+  const why = whyNothing(ctx, dv, listen);
   return {
     id,
     title,
@@ -124,12 +138,13 @@ function listenerCheck(ctx: DoctorContext, sockets: ListeningSocket[], listen: n
   };
 }
 
-export function listenerChecks(ctx: DoctorContext): Check[] {
-  const listens = ctx.ports.map((p) => p.listen).sort((a, b) => a - b);
+export function listenerChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
+  const listens = dv.plan.ports.map((p) => p.listen).sort((a, b) => a - b);
   return listens.map((listen): Check => {
     const id = `listener:${listen}`;
     const title = `Listener :${listen}`;
-    if (!ctx.enabled) return { id, title, status: "skip", detail: "the proxy is disabled by the operator" };
+    if (!dv.plan.enabled)
+      return { id, title, status: "skip", detail: "the proxy is disabled by the operator" };
     if (!ctx.sockets.ok)
       return {
         id,
@@ -138,6 +153,6 @@ export function listenerChecks(ctx: DoctorContext): Check[] {
         detail: `cannot list listening sockets: ${ctx.sockets.error}`,
         fix: "install ss (iproute2) and run doctor as root",
       };
-    return listenerCheck(ctx, ctx.sockets.value, listen);
+    return listenerCheck(ctx, dv, ctx.sockets.value, listen);
   });
 }

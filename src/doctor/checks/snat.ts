@@ -15,12 +15,19 @@ function wantedRules(rules: readonly SnatRule[], backend: "nft" | "iptables"): s
     .join(" | ");
 }
 
+/** The devices none of whose found lines send to their address (nft `ip daddr A`, iptables `-d A/32`). */
+function devicesWithoutRule(rules: readonly SnatRule[], found: readonly string[]): SnatRule[] {
+  const toAddress = (line: string, address: string) =>
+    line.includes(`ip daddr ${address} `) || line.includes(`-d ${address}/32 `);
+  return rules.filter((r) => !found.some((line) => toAddress(line, r.deviceAddress)));
+}
+
 export function snatCheck(ctx: DoctorContext): Check {
   const id = "snat";
   const title = "Source NAT";
   const expected = ctx.plan.desired.snat;
   const snat = ctx.snat;
-  if (snat === undefined || (expected.length === 0 && ctx.enabled))
+  if (snat === undefined || (expected.length === 0 && ctx.plan.devices.some((d) => d.enabled)))
     return {
       id,
       title,
@@ -61,12 +68,18 @@ export function snatCheck(ctx: DoctorContext): Check {
       ? "start the agent: it applies its rules when it starts"
       : "the agent re-applies its rules when it reconciles: restart it (or send the MQTT reconcile command); " +
         "if they vanish again, something else reloads the firewall (fw4 reload, iptables-restore without --noflush, nft flush ruleset)";
+  // With several devices, say whose rule is missing (a present table can lack one device's rule).
+  const lacking = devicesWithoutRule(expected, found);
+  const whose =
+    ctx.config.shorthand || lacking.length === 0 || !present
+      ? ""
+      : `; no rule for ${lacking.map((r) => `${r.device} (${r.deviceAddress})`).join(", ")}`;
   return {
     id,
     title,
     status: "fail",
     detail: present
-      ? `${where} differs from the plan${foundText}; want: ${want}`
+      ? `${where} differs from the plan${foundText}${whose}; want: ${want}`
       : `${where} is missing; want: ${want}`,
     fix,
   };
