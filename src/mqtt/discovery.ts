@@ -160,7 +160,14 @@ function phase(component: ComponentFactory, topics: Topics, path: string): Disco
   });
 }
 
-const origin = (version: string) => ({ name: "sixgate", sw_version: version });
+/** What every payload of ours carries besides device and components: origin, and the agent's availability. */
+const envelope = (topics: Topics, version: string) => ({
+  origin: { name: "sixgate", sw_version: version },
+  availability_topic: topics.availability,
+  payload_available: AVAILABLE,
+  payload_not_available: NOT_AVAILABLE,
+  qos: 1 as const,
+});
 
 export function buildDiscovery({
   topics,
@@ -208,11 +215,7 @@ export function buildDiscovery({
       model: "IPv6 to IPv4 port gateway",
       sw_version: version,
     },
-    origin: origin(version),
-    availability_topic: topics.availability,
-    payload_available: AVAILABLE,
-    payload_not_available: NOT_AVAILABLE,
-    qos: 1,
+    ...envelope(topics, version),
     components: {
       ...(perDevice ? {} : shorthandDevice()),
       phase: phase(component, topics, "value_json"),
@@ -267,11 +270,7 @@ export function buildDeviceDiscovery(
       model: "LAN device served over IPv6",
       via_device: topics.deviceId,
     },
-    origin: origin(version),
-    availability_topic: topics.availability,
-    payload_available: AVAILABLE,
-    payload_not_available: NOT_AVAILABLE,
-    qos: 1,
+    ...envelope(topics, version),
     components: {
       reachable: component("reachable", "binary_sensor", "Reachable over IPv6", {
         device_class: "connectivity",

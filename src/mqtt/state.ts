@@ -27,17 +27,12 @@ export type PublishedListener = Pick<
   | "connectionErrors"
 >;
 
-/** One LAN device in the state: `devices.<name>` (Home Assistant's per-device entities read it). */
-export interface DeviceState {
+/** What the agent as a whole and each device show alike: phase, the switch, listeners and ports. */
+interface ServingState {
   phase: DeviceStatus["phase"];
   reason: string | null;
   waitingFor: DeviceStatus["waitingFor"];
   enabled: boolean;
-  mac: string | null;
-  address: string | null;
-  source: DeviceStatus["source"];
-  /** Every end-to-end probe of this device succeeded; null before its first probe. */
-  reachable: boolean | null;
   listeners: PublishedListener[];
   listenersUp: number;
   listenersTotal: number;
@@ -45,11 +40,17 @@ export interface DeviceState {
   portsSource: "config" | "runtime";
 }
 
-export interface HealthState {
-  phase: AgentStatus["phase"];
-  reason: string | null;
-  waitingFor: AgentStatus["waitingFor"];
-  enabled: boolean;
+/** One LAN device in the state: `devices.<name>` (Home Assistant's per-device entities read it). */
+export interface DeviceState extends ServingState {
+  mac: string | null;
+  address: string | null;
+  source: DeviceStatus["source"];
+  /** Every end-to-end probe of this device succeeded; null before its first probe. */
+  reachable: boolean | null;
+}
+
+/** The agent's state; its `listeners` are every device's, `ports` and `portsSource` the first device's (0.1). */
+export interface HealthState extends ServingState {
   wan: { interface: string; address: string | null };
   lan: { interface: string; address: string | null };
   device: {
@@ -59,12 +60,6 @@ export interface HealthState {
     /** Every end-to-end probe through [wan]:listen succeeded; null before the first probe. */
     reachable: boolean | null;
   };
-  /** Every listener of every device. */
-  listeners: PublishedListener[];
-  listenersUp: number;
-  listenersTotal: number;
-  ports: PortMap[];
-  portsSource: "config" | "runtime";
   /** Each LAN device by name. `device`, `ports` and `portsSource` above are the first device's, as in 0.1. */
   devices: Record<string, DeviceState>;
   firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
