@@ -1,5 +1,6 @@
 // The short commands: plan, status, cleanup.
 import type { Logger } from "pino";
+import { renderHaproxyConfig } from "../core/render/haproxy.js";
 import { renderIptablesRestore } from "../core/render/iptables.js";
 import { renderNftScript } from "../core/render/nft.js";
 import { renderSocatArgv } from "../core/render/socat.js";
@@ -8,6 +9,7 @@ import type { Config } from "../core/types.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
+import { haproxyFiles } from "../effects/listeners/haproxy.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
 import { observePlan } from "./inspect.js";
@@ -45,8 +47,12 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
     out("# nft -f -");
     out(renderNftScript(desired.snat));
   }
-  out(`# listeners (${desired.listeners.length})`);
-  for (const spec of desired.listeners) out(renderSocatArgv(spec).map(quote).join(" "));
+  out(`# listeners (${desired.listeners.length}, ${config.listener.backend})`);
+  if (config.listener.backend === "haproxy") {
+    // What the HAProxy backend would load.
+    const { statsSocket } = haproxyFiles(config.runtimeDir);
+    if (desired.listeners.length > 0) out(renderHaproxyConfig({ specs: desired.listeners, statsSocket }));
+  } else for (const spec of desired.listeners) out(renderSocatArgv(spec).map(quote).join(" "));
   return 0;
 }
 

@@ -31,9 +31,16 @@ const RESTART_ONLY = (Object.keys(RELOAD_BEHAVIOUR) as (keyof Config)[]).filter(
   (field) => RELOAD_BEHAVIOUR[field] === "restart",
 );
 
+/**
+ * Fields inside an applied section that are read once at start all the same: the listener backend (the adapter,
+ * socat or HAProxy, is built at start). Named by their dotted path.
+ */
+const RESTART_ONLY_NESTED = ["listener.backend"] as const;
+
 /** The outcome of a reload: the fields whose change waits for a restart (empty when everything was applied). */
 export interface ReloadReport {
-  restartNeeded: (keyof Config)[];
+  /** Top-level field names, and the dotted paths of RESTART_ONLY_NESTED. */
+  restartNeeded: string[];
 }
 
 /**
@@ -41,7 +48,12 @@ export interface ReloadReport {
  * value in `current` (the old stateDir stays in use), and `restartNeeded` names the restart-only fields that changed.
  */
 export function reloadedConfig(current: Config, next: Config): { config: Config } & ReloadReport {
-  const restartNeeded = RESTART_ONLY.filter((field) => !isDeepStrictEqual(current[field], next[field]));
+  const restartNeeded: string[] = RESTART_ONLY.filter(
+    (field) => !isDeepStrictEqual(current[field], next[field]),
+  );
   const kept = Object.fromEntries(RESTART_ONLY.map((field) => [field, current[field]]));
-  return { config: { ...next, ...kept }, restartNeeded };
+  if (current.listener.backend !== next.listener.backend) restartNeeded.push(RESTART_ONLY_NESTED[0]);
+  // The rest of `listener` is applied; its backend stays the one in use.
+  const listener = { ...next.listener, backend: current.listener.backend };
+  return { config: { ...next, ...kept, listener }, restartNeeded };
 }

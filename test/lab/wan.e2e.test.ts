@@ -242,3 +242,46 @@ describe("WAN address choice in the lab", () => {
     },
   );
 });
+
+describe("sixgate plan with several devices", () => {
+  it(
+    "names each device and what it waits for, and prints what the chosen backend would load",
+    TEST,
+    async (t) => {
+      const lab = await createLabFor(t);
+      const cam = { name: "cam", address: "192.168.1.100", ports: [{ listen: 8080, target: 80 }] };
+      const printer = { name: "printer", mac: "02:00:00:00:09:09", ports: [{ listen: 9100, target: 9100 }] };
+      const devices = [cam, printer];
+      const base = { device: undefined, ports: undefined, devices };
+      const socat = await run(
+        cliArgv(lab.ns.gw, ["plan", "--config", await lab.writeConfig(base, "socat.yaml")]),
+        {
+          timeoutMs: 15_000,
+        },
+      );
+      assert.equal(socat.exitCode, 0, socat.stderr);
+      assert.match(socat.stdout, /^# device cam: 192\.168\.1\.100, 1 listeners$/m);
+      assert.match(
+        socat.stdout,
+        /^# device printer: unknown \(02:00:00:00:09:09\), 0 listeners: waiting for its address/m,
+      );
+      assert.equal([...socat.stdout.matchAll(/TCP6-LISTEN:8080,/g)].length, 1, socat.stdout);
+      assert.doesNotMatch(socat.stdout, /TCP6-LISTEN:9100/);
+      assert.equal([...socat.stdout.matchAll(/ snat to /g)].length, 1, "one rule: only cam has an address");
+
+      const haproxy = await run(
+        cliArgv(lab.ns.gw, [
+          "plan",
+          "--config",
+          await lab.writeConfig({ ...base, listener: { backend: "haproxy" } }, "haproxy.yaml"),
+        ]),
+        { timeoutMs: 15_000 },
+      );
+      assert.equal(haproxy.exitCode, 0, haproxy.stderr);
+      assert.match(haproxy.stdout, /^# listeners \(1, haproxy\)$/m);
+      assert.match(haproxy.stdout, /^listen \S+$/m, haproxy.stdout);
+      assert.match(haproxy.stdout, /server device 192\.168\.1\.100:80 source 192\.168\.1\.1 interface lan0/);
+      assert.doesNotMatch(haproxy.stdout, /TCP6-LISTEN/, "no socat lines for the haproxy backend");
+    },
+  );
+});

@@ -147,3 +147,14 @@ test("reloadedConfig: only a changed restart-only field needs a restart, compare
       field,
     );
 });
+
+test("reloadedConfig: listener.backend is read at start: a change waits for a restart, the rest of listener applies", () => {
+  const current = makeConfig();
+  const { config, restartNeeded } = reloadedConfig(
+    current,
+    makeConfig({ listener: { backend: "haproxy", maxChildren: 7 } }),
+  );
+  assert.deepEqual(restartNeeded, ["listener.backend"]);
+  assert.equal(config.listener.backend, "socat");
+  assert.equal(config.listener.maxChildren, 7);
+});

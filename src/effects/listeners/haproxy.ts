@@ -87,12 +87,16 @@ export function proxiesInAlerts(alerts: readonly string[], config: string): Set<
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Where the backend keeps HAProxy's files under runtimeDir: its configuration and the runtime API's socket. */
+export function haproxyFiles(runtimeDir: string): { dir: string; configFile: string; statsSocket: string } {
+  const dir = join(runtimeDir, "haproxy");
+  return { dir, configFile: join(dir, "haproxy.cfg"), statsSocket: join(dir, "stats.sock") };
+}
+
 export function createHaproxyListeners(options: HaproxyOptions): Listeners {
   const { runner, log, records } = options;
   const haproxy = options.haproxyPath ?? "haproxy";
-  const dir = join(options.runtimeDir, "haproxy");
-  const configFile = join(dir, "haproxy.cfg");
-  const statsSocket = join(dir, "stats.sock");
+  const { dir, configFile, statsSocket } = haproxyFiles(options.runtimeDir);
   const argv = [haproxy, "-W", "-S", `${join(dir, "master.sock")},mode,600`, "-f", configFile];
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30000, resetAfterMs: 60000 };
