@@ -27,9 +27,9 @@ import { reloadedConfig, type ReloadReport } from "./config/reload.js";
 import { leaseFiles, portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { sameDesired, sameListener, sameSnat, sameSnatRule } from "./core/diff.js";
-import { initialFacts, reduce } from "./core/facts.js";
+import { deviceHopsOf, initialFacts, reduce } from "./core/facts.js";
 import { devicePhaseOf, failingHop, phaseOf, type DevicePhase } from "./core/phase.js";
-import { plan as makePlan } from "./core/plan.js";
+import { plan as makePlan, UNREACHABLE_AFTER } from "./core/plan.js";
 import type { AgentStatus, DeviceStatus, ReconcileReport } from "./core/status.js";
 import {
   choicesOf,
@@ -250,16 +250,31 @@ export class Agent implements AgentControl {
     return { ...report, ok: results.every((r) => r.ok), results };
   }
 
+  /**
+   * Probes, and feeds the device hops in as facts. A device that failed every hop for the first time is probed again
+   * at once: the second failure in a row leaves its listeners out (plan.ts UNREACHABLE_AFTER), within this call.
+   */
   private async probeNow(): Promise<ProbeReport> {
+    const report = await this.probeOnce();
+    const suspect = Object.values(this.state.facts.unreachable).some(
+      (r) => r.failedProbes < UNREACHABLE_AFTER,
+    );
+    return suspect && !this.stopping ? this.probeOnce() : report;
+  }
+
+  private async probeOnce(): Promise<ProbeReport> {
     const { probe } = this.deps;
     if (probe === undefined) throw new Error("probes are not available");
     let report: ProbeReport;
+    let status: AgentStatus;
     for (let attempt = 1; ; attempt++) {
       const generation = this.reconciler.generation;
-      report = await probe(this.buildStatus());
+      status = this.buildStatus();
+      report = await probe(status);
       if (generation === this.reconciler.generation || attempt >= PROBE_ATTEMPTS) break;
     }
     this.lastProbe = report;
+    this.dispatch({ type: "device-hops", hops: deviceHopsOf(report, status) });
     this.publish();
     return report;
   }

@@ -1,7 +1,8 @@
 // Folds events into facts. Pure: the same events in the same order give the same facts.
 import { compareIPv6, isUniqueLocal } from "./addr.js";
 import { chooseDevices } from "./device.js";
-import type { AddrInfo, Config, Event, Facts, LinkInfo, State } from "./types.js";
+import type { AgentStatus, ProbeReport } from "./status.js";
+import type { AddrInfo, Config, DeviceHop, DeviceReach, Event, Facts, LinkInfo, State } from "./types.js";
 
 export const initialFacts: Facts = {
   links: undefined,
@@ -12,6 +13,7 @@ export const initialFacts: Facts = {
   devices: {},
   choices: {},
   flaps: {},
+  unreachable: {},
 };
 
 /** Why an address cannot carry the listeners; see wanAddressProblem. */
@@ -77,6 +79,37 @@ export function wanAddressInterface(config: Config): string {
 const devicesOf = (facts: Facts, config: Config) =>
   chooseDevices(facts, config.devices, config.lan.interface, facts.devices);
 
+/** The device hops of a probe report, each with the address probed (from the status the probe was given). */
+export function deviceHopsOf(report: ProbeReport, probed: AgentStatus): DeviceHop[] {
+  return report.results.flatMap((r) => {
+    const address = probed.devices.find((d) => d.name === r.device)?.address;
+    if (r.hop !== "device" || address == null) return [];
+    return [{ device: r.device, address, target: r.target, ok: r.ok, error: r.error }];
+  });
+}
+
+/**
+ * Folds one probe's device hops into the unreachable devices: a device whose every hop failed counts one more failed
+ * probe in a row (a new address starts again at one); a device with a hop that answered, or not probed at all (no
+ * address), is dropped.
+ */
+export function foldDeviceHops(
+  before: Record<string, DeviceReach>,
+  hops: readonly DeviceHop[],
+): Record<string, DeviceReach> {
+  const after: Record<string, DeviceReach> = {};
+  for (const name of new Set(hops.map((h) => h.device))) {
+    const own = hops.filter((h) => h.device === name);
+    const first = own[0];
+    if (first === undefined || own.some((h) => h.ok)) continue;
+    const previous = before[name];
+    const failedProbes = (previous?.address === first.address ? previous.failedProbes : 0) + 1;
+    const error = `device port ${first.target}: ${first.error ?? "failed"}`;
+    after[name] = { address: first.address, failedProbes, error };
+  }
+  return after;
+}
+
 export function reduce(state: State, event: Event): State {
   const { config, facts } = state;
   switch (event.type) {
@@ -102,6 +135,8 @@ export function reduce(state: State, event: Event): State {
     }
     case "choices":
       return { config, facts: { ...facts, choices: event.choices } };
+    case "device-hops":
+      return { config, facts: { ...facts, unreachable: foldDeviceHops(facts.unreachable, event.hops) } };
     case "config": {
       const next = event.config;
       const links = facts.links;

@@ -45,6 +45,7 @@ export function devicePhaseOf(input: DevicePhaseInput): DevicePhase {
   if (plan.waitingFor !== undefined)
     return { name, phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
   if (input.converging) return { name, phase: "converging" };
+  if (plan.unreachable !== undefined) return { name, phase: "degraded", reason: plan.unreachable };
   const down = input.listeners.filter((l) => l.state !== "running").map((l) => `:${l.listen} ${l.state}`);
   if (down.length > 0) return { name, phase: "degraded", reason: `listener ${down.join(", ")}` };
   // At max-children socat stops accepting, while the kernel still completes handshakes into the backlog: the

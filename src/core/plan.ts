@@ -42,6 +42,22 @@ function held(facts: Facts, config: Config, name: string): string | undefined {
   return `${name} is flapping (${f.flaps} flaps): held down until steady for ${config.flapDamping.holdSec} s`;
 }
 
+/**
+ * Failed probes in a row (every device hop of the device failed in each) after which its listeners are left out, so
+ * a new connection is refused at once (nothing listens: the kernel answers RST) instead of accepted and dropped. Two,
+ * because one probe can fail on its own (a reboot's first second, a lost SYN and its retry); the agent takes the
+ * second probe at once after the first (agent.ts probeNow), so two cost no extra tick.
+ */
+export const UNREACHABLE_AFTER = 2;
+
+/** Why the device's listeners are left out, or undefined while it is not known unreachable at `address`. */
+function unreachable(facts: Facts, device: string, address: string): string | undefined {
+  const reach = facts.unreachable[device];
+  if (reach === undefined || reach.address !== address || reach.failedProbes < UNREACHABLE_AFTER)
+    return undefined;
+  return `unreachable: refusing connections (${reach.error})`;
+}
+
 /** What the gateway itself lacks (a link, an address): every device waits for it. */
 interface GatewayWait {
   waitingFor: WaitingFor;
@@ -115,6 +131,9 @@ function planDevice(
   };
   if (wait !== undefined || facts.wanAddress === undefined)
     return result(wait?.waitingFor ?? "wan-address", wait?.detail ?? "no WAN address", snat);
+  // The SNAT rule stays (it serves nothing without a listener), so a device back needs only its listeners again.
+  const refusing = unreachable(facts, device.name, snat.deviceAddress);
+  if (refusing !== undefined) return { ...result(undefined, undefined, snat), unreachable: refusing };
   const wanAddress = facts.wanAddress;
   const listeners: ListenerSpec[] = ports
     .map((p) => ({

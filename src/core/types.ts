@@ -65,6 +65,26 @@ export interface Facts {
   choices: OperatorChoices;
   /** Flaps counted and holds for flapping, per watched interface (from the damping operator; empty without it). */
   flaps: Record<string, LinkFlaps>;
+  /** Devices whose every device hop failed in the latest probe, by device name (see reduce's "device-hops"). */
+  unreachable: Record<string, DeviceReach>;
+}
+
+/** One device hop of a health probe: did the gateway reach device:target from its LAN address. */
+export interface DeviceHop {
+  device: string;
+  /** The address probed: a failure says nothing about another address the device may get. */
+  address: string;
+  target: number;
+  ok: boolean;
+  error: string | null;
+}
+
+/** A device that answered none of its device hops, in `failedProbes` probes in a row. */
+export interface DeviceReach {
+  address: string;
+  failedProbes: number;
+  /** The latest probe's first failure, "device port 80: ECONNREFUSED: ...". */
+  error: string;
 }
 
 /** What the operator chose for one device at run time (MQTT), kept across restarts (state-store.ts). */
@@ -93,7 +113,9 @@ export type Event =
   | { type: "leases"; leases: Lease[]; files?: LeaseFileReport[] }
   | { type: "neighbours"; neighbours: Neighbour[] }
   | { type: "config"; config: Config }
-  | { type: "choices"; choices: OperatorChoices };
+  | { type: "choices"; choices: OperatorChoices }
+  /** The device hops of one whole probe (every device with an address); a device not in it is not known unreachable. */
+  | { type: "device-hops"; hops: DeviceHop[] };
 
 export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device";
 
@@ -176,6 +198,8 @@ export interface DevicePlan {
   device: { mac: string | undefined; address: string | undefined; source: DeviceSource | undefined };
   snat: SnatRule | null;
   listeners: ListenerSpec[];
+  /** Set while its listeners are left out because the device is unreachable (plan.ts UNREACHABLE_AFTER): the reason. */
+  unreachable?: string;
 }
 
 export interface Plan {

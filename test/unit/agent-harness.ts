@@ -21,6 +21,8 @@ export async function until(check: () => boolean, what: string, timeoutMs = 2000
 export interface HarnessOptions {
   debounceMs?: number;
   probeOk?: () => boolean | Promise<boolean>;
+  /** The hop the fake probe reports; "device" (default): a failure makes the device unreachable after two. */
+  probeHop?: "device" | "end-to-end";
   config?: Record<string, unknown>;
   firewall?: FakeFirewall;
   /** Hints that the firewall changed behind the agent's back (the nft watch). */
@@ -48,7 +50,7 @@ export function setup(options: HarnessOptions = {}) {
       const results = [
         {
           device: "device",
-          hop: "device" as const,
+          hop: options.probeHop ?? "device",
           listen: 80,
           target: 80,
           ok,

@@ -127,7 +127,8 @@ test("stop removes listeners and rules", async () => {
 
 test("the health tick repairs drift and a failing probe degrades the phase, naming the hop", async (t) => {
   let deviceUp = true;
-  const { agent, leases, firewall, snapshot } = setup({ probeOk: () => deviceUp });
+  // An end-to-end failure: a failing device hop refuses the device instead (refuse.test.ts).
+  const { agent, leases, firewall, snapshot } = setup({ probeOk: () => deviceUp, probeHop: "end-to-end" });
   t.after(() => agent.stop());
   snapshot(link("wan0", [addr("2001:db8:1::1")]));
   leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
@@ -138,7 +139,7 @@ test("the health tick repairs drift and a failing probe degrades the phase, nami
   assert.equal(report.ok, false);
   assert.equal(firewall.rule?.deviceAddress, "192.168.1.100", "drift repaired");
   assert.equal(agent.status().phase, "degraded");
-  assert.equal(agent.status().reason, "probe failed: device port 80: ECONNREFUSED");
+  assert.equal(agent.status().reason, "probe failed: listener port 80 (end to end): ECONNREFUSED");
   assert.deepEqual(agent.status().lastProbe, report);
   deviceUp = true;
   await agent.healthTick();
@@ -175,13 +176,13 @@ test("a probe that spans a renumbering is taken again: the switch is not reporte
 
 test("a failed probe is taken again as soon as a reconcile changes what is in place", async (t) => {
   let deviceUp = false;
-  const { agent, snapshot, healthy } = setup({ probeOk: () => deviceUp });
+  const { agent, snapshot, healthy } = setup({ probeOk: () => deviceUp, probeHop: "end-to-end" });
   t.after(() => agent.stop());
   healthy();
   await until(() => agent.status().phase === "serving", "serving");
   await agent.healthTick();
   assert.equal(agent.status().phase, "degraded");
-  // The device is back and the prefix moves: no tick, yet the verdict follows the new setup.
+  // The path is whole again and the prefix moves: no tick, yet the verdict follows the new setup.
   deviceUp = true;
   snapshot(link("wan0", [addr("2001:db8:2::1")]));
   await until(() => agent.status().phase === "serving", "serving without a tick");
