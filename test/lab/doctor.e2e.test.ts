@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import {
   DEFAULT_PORTS,
+  DEVICE_MAC,
   WAN_ADDRESS,
   createLabFor,
   signalPid,
@@ -359,5 +360,57 @@ describe("sixgate doctor in the lab", () => {
     // The listeners are gone because the agent waits for the LAN, and they say so.
     assertCheck(report, "listener:80", "fail", /the agent is waiting for lan-link/);
     assert.equal(checkOf(report, "listener:80").fix, "see the LAN link check");
+  });
+
+  it("two devices, one answering and one absent: each device's checks under its name", TEST, async (t) => {
+    const lab = await createLabFor(t);
+    // ghost: a static address in the LAN subnet where no host is.
+    const config = await lab.writeConfig({
+      device: undefined,
+      ports: undefined,
+      leases: [lab.leaseFile],
+      devices: [
+        { name: "cam", mac: DEVICE_MAC, ports: DEFAULT_PORTS.map((p) => ({ ...p })) },
+        { name: "ghost", address: "192.168.1.250", ports: [{ listen: 8081, target: 80 }] },
+      ],
+    });
+    const agent = lab.startAgent(config);
+    // Its listeners are up for both (ghost's address is configured); whether its phase says so yet does not matter.
+    await waitFor(
+      async () => (await agent.status()).listeners.filter((l) => l.state === "running").length === 3,
+      { timeoutMs: 15_000, intervalMs: 100, message: () => agent.tail() },
+    );
+    const { exitCode, report } = await runDoctor(lab, config);
+    assert.equal(exitCode, 1, describeReport(report));
+    const camAddress = (await lab.deviceAddress()) ?? "?";
+    assertCheck(
+      report,
+      "cam/device",
+      "ok",
+      new RegExp(`${camAddress}, from the DHCP lease of ${DEVICE_MAC}`),
+    );
+    assertCheck(report, "ghost/device", "ok", /192\.168\.1\.250, from devices\[1\]\.address in the config/);
+    for (const p of DEFAULT_PORTS) {
+      assertCheck(report, `cam/listener:${p.listen}`, "ok", /by our socat \(pid \d+\)/);
+      assertCheck(report, `cam/device-port:${p.target}`, "ok");
+      assertCheck(report, `cam/end-to-end:${p.listen}`, "ok");
+    }
+    assertCheck(report, "ghost/listener:8081", "ok", /by our socat \(pid \d+\)/);
+    assertCheck(report, "ghost/device-port:80", "fail", /192\.168\.1\.250:80 from 192\.168\.1\.1 on lan0/);
+    assert.notEqual(checkOf(report, "ghost/end-to-end:8081").status, "ok", describeReport(report));
+    assert.equal(report.firstFailure, "ghost/device-port:80", describeReport(report));
+    // No check is left under the shorthand's plain ids.
+    assert.deepEqual(
+      report.checks.filter((c) => /^(device|listener|device-port|end-to-end|lan-route)\b/.test(c.id)),
+      [],
+    );
+
+    const text = await runDoctorText(lab, config);
+    t.diagnostic(`\n${text.text}`);
+    assert.match(text.text, /^sixgate doctor: wan0 -> lan0, ports cam 80->80, 2323->23; ghost 8081->80$/m);
+    assert.match(text.text, /^ok {4}cam: device port 80 +/m);
+    assert.match(text.text, /^ok {4}ghost: LAN subnet and route +/m);
+    assert.match(text.text, /^FAIL {2}ghost: device port 80 +192\.168\.1\.250:80/m);
+    assert.match(text.text, /^verdict: FAIL: .*; start with: ghost: device port 80$/m);
   });
 });

@@ -814,6 +814,7 @@ describe("several devices", () => {
     assert.match(plc.detail, /device address unknown/);
     assert.match(plc.fix ?? "", /or set devices\[1\]\.address to its static address/);
     assert.equal(check(ctx, "cam/device-port:80").title, "cam: device port 80");
+    assert.equal(check(ctx, "cam/lan-route").title, "cam: LAN subnet and route");
     // The agent serves cam and waits for plc's address: plc's missing listener points at plc's own check.
     const waiting = context({
       config: twoDevices,

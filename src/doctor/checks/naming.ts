@@ -9,8 +9,12 @@ export function deviceCheckId(ctx: DoctorContext, dv: DeviceView, id: string): s
 
 /** "cam: device port 80" with `devices:`, "Device port 80" with the shorthand. */
 export function deviceCheckTitle(ctx: DoctorContext, dv: DeviceView, title: string): string {
-  return ctx.config.shorthand ? title : `${dv.plan.name}: ${title.charAt(0).toLowerCase()}${title.slice(1)}`;
+  return ctx.config.shorthand ? title : `${dv.plan.name}: ${lowerFirst(title)}`;
 }
+
+/** "Device port" -> "device port"; an acronym ("LAN subnet") stays as it is. */
+const lowerFirst = (title: string) =>
+  /^[A-Z][A-Z]/.test(title) ? title : `${title.charAt(0).toLowerCase()}${title.slice(1)}`;
 
 /** Where the device's `mac` / `address` are set in the file: `device.mac` in the shorthand, else `devices[i].mac`. */
 export function deviceField(ctx: DoctorContext, dv: DeviceView, field: "mac" | "address"): string {
