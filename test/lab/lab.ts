@@ -147,6 +147,8 @@ export class Lab {
   readonly deviceMac = DEVICE_MAC;
   private readonly processes: LabProcess[] = [];
   private readonly agents: AgentProcess[] = [];
+  /** Namespaces of the extra LAN hosts (addLanHost), removed by destroy() with the lab's own. */
+  private readonly lanHosts: string[] = [];
   private udhcpc: LabProcess | undefined;
   private destroying: Promise<void> | undefined;
   private destroyed = false;
@@ -196,9 +198,14 @@ export class Lab {
 
   /** Starts a long-running process inside a namespace, tracked by pid and killed by destroy(). */
   spawn(role: Role, argv: readonly string[], name: string): LabProcess {
+    return this.spawnIn(this.ns[role], argv, name);
+  }
+
+  /** spawn() in any namespace of the lab (an extra LAN host's, see addLanHost). */
+  spawnIn(nsName: string, argv: readonly string[], name: string): LabProcess {
     const logFd = openSync(join(this.dir, `${name}.log`), "a");
     try {
-      const child = spawn("ip", ["netns", "exec", this.ns[role], ...argv], {
+      const child = spawn("ip", ["netns", "exec", nsName, ...argv], {
         stdio: ["ignore", logFd, logFd],
       });
       if (child.pid === undefined) throw new Error(`could not start ${name}`);
@@ -421,6 +428,51 @@ export class Lab {
     } catch {
       return `--- ${name}.log missing ---\n`;
     }
+  }
+
+  // ---------------------------------------------------------------- more LAN hosts
+
+  /**
+   * Another IPv4-only host on the LAN, as a second device behind the same switch: namespace `sg<id>-<suffix>` with
+   * an `eth0` (MAC `mac`) that is a macvlan (bridge mode) of the device namespace's link to the gateway's lan0, so
+   * the gateway sees several MACs on one wire. No address yet; `ip link set eth0 down` in it pulls its cable.
+   * Returns the namespace's name; destroy() removes it and everything running in it.
+   */
+  async addLanHost(suffix: string, mac: string): Promise<string> {
+    if (!/^h[a-z0-9]{1,7}$/.test(suffix))
+      throw new Error(`LAN host suffix ${suffix}: want h + 1-7 of a-z 0-9`);
+    const nsName = `sg${this.id}-${suffix}`;
+    await runOk(["ip", "netns", "add", nsName]);
+    this.lanHosts.push(nsName);
+    await writeFile(
+      join(this.dir, "lab.json"),
+      JSON.stringify({
+        owner: process.pid,
+        namespaces: [...Object.values(this.ns), ...this.lanHosts],
+        etcNetns: this.etcNetnsDir,
+      } satisfies LabRecord),
+    );
+    const link = `mv${suffix}`;
+    await this.ipOk("dev", [
+      "link",
+      "add",
+      "link",
+      "eth0",
+      "name",
+      link,
+      "type",
+      "macvlan",
+      "mode",
+      "bridge",
+    ]);
+    await this.ipOk("dev", ["link", "set", link, "netns", nsName]);
+    const inHost = (args: readonly string[]) => runOk(["ip", "-n", nsName, ...args]);
+    await inHost(["link", "set", link, "name", "eth0"]);
+    await inHost(["link", "set", "eth0", "address", mac]);
+    await runOk(["ip", "netns", "exec", nsName, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]);
+    await inHost(["link", "set", "lo", "up"]);
+    await inHost(["link", "set", "eth0", "up"]);
+    return nsName;
   }
 
   // ---------------------------------------------------------------- WAN
@@ -697,13 +749,14 @@ export class Lab {
     }
     await Promise.all(this.processes.map((p) => this.stopProcess(p, 1_000)));
     // Anything still inside our namespaces (e.g. socat orphaned by a SIGKILLed agent) is ours.
+    const namespaces = [...ROLES.map((r) => this.ns[r]), ...this.lanHosts];
     for (let attempt = 0; attempt < 20; attempt++) {
-      const left = (await Promise.all(ROLES.map((r) => nsPids(this.ns[r])))).flat();
+      const left = (await Promise.all(namespaces.map(nsPids))).flat();
       if (left.length === 0) break;
       for (const pid of left) signalPid(pid, "SIGKILL");
       await sleep(50);
     }
-    for (const role of ROLES) await run(["ip", "netns", "delete", this.ns[role]]);
+    for (const name of namespaces) await run(["ip", "netns", "delete", name]);
     await rm(this.etcNetnsDir, { recursive: true, force: true });
     if (process.env.SIXGATE_LAB_KEEP === "1") process.stderr.write(`sixgate lab: kept ${this.dir}\n`);
     else await rm(this.dir, { recursive: true, force: true });
@@ -718,7 +771,7 @@ export class Lab {
     liveLabs.delete(this);
     for (const agent of this.agents) agent.stop("SIGKILL");
     for (const p of this.processes) if (p.exitInfo === undefined) signalPid(p.pid, "SIGKILL");
-    destroyNamespacesSync(Object.values(this.ns));
+    destroyNamespacesSync([...Object.values(this.ns), ...this.lanHosts]);
     rmSync(this.etcNetnsDir, { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -764,7 +817,9 @@ export function sweepStaleLabs(): void {
       continue;
     }
     if (pidAlive(record.owner)) continue;
-    destroyNamespacesSync(record.namespaces.filter((n) => /^sg[a-z0-9]{6}-(cli|gw|dev)$/.test(n)));
+    destroyNamespacesSync(
+      record.namespaces.filter((n) => /^sg[a-z0-9]{6}-(cli|gw|dev|h[a-z0-9]{1,7})$/.test(n)),
+    );
     if (record.etcNetns.startsWith("/etc/netns/sg"))
       rmSync(record.etcNetns, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
