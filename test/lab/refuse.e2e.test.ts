@@ -113,10 +113,13 @@ describe("refuse when down", () => {
       const refusals = await connectFromClient(lab, ports);
       t.diagnostic(`refused in ms: ${refusals.map((r) => r.ms.toFixed(2)).join(" ")}`);
       assert.equal(refusals.length, ATTEMPTS * ports.length);
-      for (const r of refusals) {
+      for (const r of refusals)
         assert.equal(r.outcome, "refused", `[${lab.wanAddress}]:${r.port}: ${JSON.stringify(r)}`);
-        assert.ok(r.ms < 50, `refused within 50 ms: ${JSON.stringify(r)}`);
-      }
+      // The median: the RST comes from the kernel at once, but on a busy machine (2 cores, labs in parallel) one
+      // attempt of ten can wait that long for the client process to be scheduled. A hang would take seconds.
+      const ms = refusals.map((r) => r.ms).sort((a, b) => a - b);
+      const median = ms[Math.floor(ms.length / 2)] ?? Infinity;
+      assert.ok(median < 50, `refused within 50 ms (median): ${ms.join(" ")}`);
 
       await setDeviceDown(lab, false);
       const back = performance.now();
