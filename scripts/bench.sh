@@ -2,10 +2,13 @@
 # npm run bench: lab benchmarks (root, namespaces); prints figures and writes bench/results/latest.json.
 # Then what one hook event costs, the socat hook against `sixgate notify` (bench/results/hooks.json), the idle
 # agent's memory per Node line and flags (bench/results/memory.json) and by module (bench/results/heap-by-module.json),
+# several devices (bench/results/devices.json),
 # and the data plane (bench/results/dataplane.json, docs/benchmarks.md).
 #
 #   npm run bench                  all of the above (a few minutes)
 #   npm run bench -- idle-hour     only the one-hour idle run: memory growth (bench/results/idle-hour.json)
+#   npm run bench -- devices       only several devices: reconcile time and processes for 1, 8, 32 devices, idle
+#                                  RSS at 32 (bench/results/devices.json; about 3 minutes)
 #   npm run bench -- dataplane     only the data plane against kernel routing, socat, 6tunnel and HAProxy
 #                                  (bench/results/dataplane.json, docs/benchmarks.md; about 8 minutes)
 set -euo pipefail
@@ -31,6 +34,10 @@ idle-hour)
   node --import tsx bench/idle-hour.ts
   exit
   ;;
+devices)
+  node --import tsx bench/devices.ts
+  exit
+  ;;
 dataplane)
   dataplane_tools
   node --import tsx bench/dataplane.ts
@@ -38,7 +45,7 @@ dataplane)
   ;;
 '') ;;
 *)
-  echo "usage: npm run bench [-- idle-hour | dataplane]" >&2
+  echo "usage: npm run bench [-- idle-hour | devices | dataplane]" >&2
   exit 64
   ;;
 esac
@@ -46,5 +53,6 @@ node --import tsx bench/lab-bench.ts
 node --import tsx bench/hook-cost.ts
 node --import tsx bench/idle-memory.ts
 node --import tsx bench/heap-by-module.ts
+node --import tsx bench/devices.ts
 dataplane_tools
 node --import tsx bench/dataplane.ts
