@@ -10,7 +10,7 @@
 // Reconcile time: the agent's "reconciled" log records (durationMs: from the first step to the last). Processes
 // spawned: the runner's debug records ("command" = a one-shot such as nft, "spawned" = a long-running child such
 // as socat) logged inside a reconcile's window; socat listeners are also counted in the gateway namespace.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import {
   createLab,
@@ -21,6 +21,7 @@ import {
   type JsonValue,
   type Lab,
 } from "../test/lab/lab.js";
+import { rssKiB } from "./memory-lab.js";
 
 const COUNTS = (process.env.BENCH_DEVICE_COUNTS ?? "1 8 32").split(/\s+/).filter(Boolean).map(Number);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
@@ -70,10 +71,6 @@ async function stopAgent(agent: AgentProcess): Promise<void> {
     agent.stop("SIGKILL");
     await agent.waitExit(5_000);
   }
-}
-
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(pid)}/status`, "utf8"))?.[1] ?? NaN);
 }
 
 /** Starts an agent for n devices and waits until every device serves and every socat listens. */
