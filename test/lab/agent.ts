@@ -33,6 +33,21 @@ export const statusSchema = z.object({
     address: z.string().nullable().optional(),
     source: z.string().nullable().optional(),
   }),
+  /** Every device (several-devices agents); absent from a 0.1 agent's status. */
+  devices: z
+    .array(
+      z.object({
+        name: z.string(),
+        phase: z.enum(PHASES),
+        reason: z.string().nullable(),
+        address: z.string().nullable(),
+        source: z.string().nullable(),
+        listeners: z.array(
+          z.object({ listen: z.number().int(), pid: z.number().int().nullable(), state: z.string() }),
+        ),
+      }),
+    )
+    .optional(),
   listeners: z.array(
     z.object({
       listen: z.number().int(),
