@@ -50,7 +50,7 @@ function reloadable(config: Config, store = createStateStore("/nonexistent", pin
 
 test("a reload that changes logLevel to debug: debug lines appear from then on, also from child loggers", async () => {
   const { agent, log, lines, file, runner } = reloadable(makeConfig({ logLevel: "info" }));
-  const mqttLog = log.child({ component: "mqtt" }); // created at start, as src/mqtt/client.ts does
+  const mqttLog = log.child({ component: "mqtt" }); // created at start, as src/mqtt/session.ts does
   await runner.run(["true"]);
   mqttLog.debug("before");
   assert.deepEqual(
