@@ -101,7 +101,15 @@ describe("refuse when down", () => {
           message: () => `still: ${JSON.stringify(seen)}\n${agent.tail()}`,
         },
       );
-      const down = await agent.status();
+      // The first refusal comes as the reconcile stops the listeners; the status says so once it has finished.
+      let down = await agent.status();
+      await waitFor(
+        async () => {
+          down = await agent.status();
+          return down.phase !== "converging";
+        },
+        { timeoutMs: 5_000, message: () => `still converging: ${JSON.stringify(down)}` },
+      );
       assert.equal(down.phase, "degraded");
       assert.match(
         down.reason ?? "",
