@@ -78,8 +78,10 @@ describe("operator choices in the lab", () => {
 
       const file = join(lab.dir, "state", "state.json");
       const text = await readFile(file, "utf8");
-      const saved = JSON.parse(text) as Choices;
-      assert.deepEqual(saved, expected, text);
+      // The one-device shorthand's choices are those of the device named "device".
+      const onDisk = JSON.parse(text) as { devices: Record<string, Choices> };
+      assert.deepEqual(onDisk, { devices: { device: expected } }, text);
+      const saved = onDisk.devices.device;
       const reported = status.result ?? {};
       assert.equal(reported.enabled, saved.enabled, "MQTT status: enabled");
       assert.deepEqual(
