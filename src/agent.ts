@@ -26,14 +26,13 @@ import { refusedTargets } from "./config/allowed-targets.js";
 import { reloadedConfig, type ReloadReport } from "./config/reload.js";
 import { leaseFiles, portsSchema, formatIssues } from "./config/schema.js";
 import type { AgentControl, ProbeReport } from "./control.js";
-import { sameDesired, sameListener, sameSnat, sameSnatRule } from "./core/diff.js";
+import { sameDesired, sameSnat } from "./core/diff.js";
 import { deviceHopsOf, initialFacts, reduce } from "./core/facts.js";
 import { devicePhaseOf, failingHop, phaseOf, type DevicePhase } from "./core/phase.js";
 import { plan as makePlan, UNREACHABLE_AFTER } from "./core/plan.js";
 import type { AgentStatus, DeviceStatus, ReconcileReport } from "./core/status.js";
 import {
   choicesOf,
-  listenerKey,
   type Config,
   type DeviceChoices,
   type DeviceConfig,
@@ -484,16 +483,12 @@ export class Agent implements AgentControl {
     const { actual } = this.reconciler;
     const listeners = this.deps.listeners.statuses().filter((l) => l.device === device.name);
     const inPlace = actual.listeners.filter((l) => l.device === device.name);
-    const rule = actual.snat.find((r) => r.device === device.name);
-    const snatConverging =
-      device.snat === null ? rule !== undefined : rule === undefined || !sameSnatRule(rule, device.snat);
-    const converging =
-      snatConverging ||
-      inPlace.length !== device.listeners.length ||
-      device.listeners.some((want) => {
-        const have = inPlace.find((l) => listenerKey(l) === listenerKey(want));
-        return have === undefined || !sameListener(have, want);
-      });
+    const rules = actual.snat.filter((r) => r.device === device.name);
+    // The device's share of what is in place against its share of the plan, compared as the Reconciler does.
+    const converging = !sameDesired(
+      { snat: rules, listeners: inPlace },
+      { snat: device.snat === null ? [] : [device.snat], listeners: device.listeners },
+    );
     const phase = devicePhaseOf({
       plan: device,
       converging: converging || this.reconciler.reconciling,

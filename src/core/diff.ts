@@ -28,7 +28,7 @@ export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
   );
 }
 
-export function sameSnatRule(a: SnatRule, b: SnatRule): boolean {
+function sameSnatRule(a: SnatRule, b: SnatRule): boolean {
   return (
     a.device === b.device &&
     a.lanInterface === b.lanInterface &&

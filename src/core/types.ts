@@ -170,8 +170,10 @@ export const listenerKey = (spec: { device: string; listen: number }): ListenerK
 export const compareByDevice = (a: { device: string }, b: { device: string }): number =>
   a.device < b.device ? -1 : a.device > b.device ? 1 : 0;
 
-export const compareListeners = (a: ListenerSpec, b: ListenerSpec): number =>
-  compareByDevice(a, b) || a.listen - b.listen;
+export const compareListeners = (
+  a: { device: string; listen: number },
+  b: { device: string; listen: number },
+): number => compareByDevice(a, b) || a.listen - b.listen;
 
 export type DeviceSource = "config" | "lease-mac" | "lease-single" | "neighbour";
 

@@ -8,7 +8,7 @@ import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { proxyName, renderHaproxyConfig } from "../../core/render/haproxy.js";
 import type { ListenerStatus } from "../../core/status.js";
-import { listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
+import { compareListeners, listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
 import { writeFileAtomic } from "../atomic-file.js";
 import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import type { PidRecords } from "../pid-records.js";
@@ -431,7 +431,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
           maxChildren: m.spec.maxChildren,
           connectionErrors: m.connectionErrors,
         }))
-        .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.listen - b.listen));
+        .sort(compareListeners);
     },
   };
 }

@@ -4,7 +4,7 @@ import { Subject } from "rxjs";
 import type { Logger } from "pino";
 import { renderSocatArgv } from "../../core/render/socat.js";
 import type { ListenerStatus } from "../../core/status.js";
-import { listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
+import { compareListeners, listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
 import { stopSpawned, type Runner, type Spawned } from "../exec.js";
 import { listenerRecordName, type PidRecords } from "../pid-records.js";
 import { countChildren } from "./children.js";
@@ -301,7 +301,7 @@ export function createSocatListeners(options: SocatOptions): Listeners {
           maxChildren: e.spec.maxChildren,
           connectionErrors: e.connectionErrors,
         }))
-        .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.listen - b.listen));
+        .sort(compareListeners);
     },
   };
 }
