@@ -37,18 +37,24 @@ function recordingConnection(): { connection: Connection; sent: string[] } {
 const state = { republish: () => undefined } as unknown as StatePart;
 const device = (name: string, payload: string) => `${subDeviceTopic(topics, name)} ${payload}`;
 
+/** The discovery part with a devices list of cam and printer, recording what it sends. */
+function startWithCamAndPrinter() {
+  const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["cam", "printer"]) });
+  const { connection, sent } = recordingConnection();
+  const part = startDiscovery({
+    connection,
+    topics,
+    payload: "GATEWAY",
+    perDevice: { payload: (name) => `CONFIG(${name})`, control },
+    state,
+    log,
+  });
+  return { control, sent, part };
+}
+
 describe("discovery part", () => {
   test("a devices list: one config per LAN device; a reload announces the added and clears the removed", () => {
-    const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["cam", "printer"]) });
-    const { connection, sent } = recordingConnection();
-    const part = startDiscovery({
-      connection,
-      topics,
-      payload: "GATEWAY",
-      perDevice: { payload: (name) => `CONFIG(${name})`, control },
-      state,
-      log,
-    });
+    const { control, sent, part } = startWithCamAndPrinter();
     part.onConnect?.();
     assert.deepEqual(sent.splice(0), [
       `${topics.discovery} GATEWAY`,
@@ -82,16 +88,7 @@ describe("discovery part", () => {
   });
 
   test("removal clears the gateway, every LAN device (removed ones too) and the state", async () => {
-    const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["cam", "printer"]) });
-    const { connection, sent } = recordingConnection();
-    const part = startDiscovery({
-      connection,
-      topics,
-      payload: "GATEWAY",
-      perDevice: { payload: (name) => `CONFIG(${name})`, control },
-      state,
-      log,
-    });
+    const { control, sent, part } = startWithCamAndPrinter();
     control.update({ devices: withDevices(["cam"]) });
     sent.splice(0);
     await part.remove();
