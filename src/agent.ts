@@ -30,7 +30,8 @@ import { sameDesired, sameSnat } from "./core/diff.js";
 import { deviceHopsOf, initialFacts, reduce } from "./core/facts.js";
 import { devicePhaseOf, failingHop, phaseOf, type DevicePhase } from "./core/phase.js";
 import { plan as makePlan, UNREACHABLE_AFTER } from "./core/plan.js";
-import type { AgentStatus, DeviceStatus, ReconcileReport } from "./core/status.js";
+import { deviceHostname } from "./core/dns.js";
+import type { AgentStatus, DeviceStatus, DnsStatus, ReconcileReport } from "./core/status.js";
 import {
   choicesOf,
   type Config,
@@ -82,6 +83,8 @@ export interface AgentDeps {
    * read-back and repair of `reconcile()` at once, instead of at the next health tick.
    */
   firewallChanges?: Observable<unknown>;
+  /** The DNS updater (src/dns/updater.ts), beside the pipeline: its records are shown in the status. */
+  dns?: { status(): DnsStatus; readonly changes: Observable<void> };
   /** Problems outside the pipeline (files under runtimeDir that cannot be written), shown in the status. */
   problems?: Problems;
   version: string;
@@ -207,6 +210,7 @@ export class Agent implements AgentControl {
     if (deps.firewallChanges !== undefined) this.subscriptions.add(this.watchFirewall(deps.firewallChanges));
     if (deps.problems !== undefined)
       this.subscriptions.add(deps.problems.changes.subscribe(() => this.publish()));
+    if (deps.dns !== undefined) this.subscriptions.add(deps.dns.changes.subscribe(() => this.publish()));
     this.publish();
   }
 
@@ -508,6 +512,10 @@ export class Agent implements AgentControl {
       ports: device.ports,
       portsSource: device.portsSource,
       listeners,
+      hostname: deviceHostname(
+        this.state.config.devices.find((d) => d.name === device.name)?.hostname,
+        this.state.config.dns?.zone,
+      ),
     };
     return { phase, status };
   }
@@ -552,6 +560,7 @@ export class Agent implements AgentControl {
       },
       lastReconcile: lastReport,
       lastProbe: this.lastProbe,
+      dns: this.deps.dns?.status() ?? null,
       problems,
     };
   }

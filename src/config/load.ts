@@ -1,6 +1,7 @@
 // Reads and validates the config file. Errors carry every problem found, each naming its field.
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
+import { readTsigKey } from "../dns/key.js";
 import { configSchema, formatIssues, type Config } from "./schema.js";
 
 export class ConfigError extends Error {
@@ -53,5 +54,11 @@ export async function loadConfig(file: string): Promise<Config> {
   }
   if (text.length > MAX_CONFIG_BYTES)
     throw new ConfigError(file, [`(file): larger than ${MAX_CONFIG_BYTES} bytes`]);
-  return parseConfig(text, file);
+  const config = parseConfig(text, file);
+  // The key file is part of the config: a missing or malformed one is refused here, naming the field.
+  if (config.dns !== undefined)
+    await readTsigKey(config.dns.keyFile).catch((e: unknown) => {
+      throw new ConfigError(file, [`dns.keyFile: ${(e as Error).message}`]);
+    });
+  return config;
 }

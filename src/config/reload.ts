@@ -25,6 +25,7 @@ export const RELOAD_BEHAVIOUR: Record<keyof Config, "applied" | "restart"> = {
   logLevel: "applied",
   health: "restart",
   mqtt: "restart",
+  dns: "restart",
 };
 
 const RESTART_ONLY = (Object.keys(RELOAD_BEHAVIOUR) as (keyof Config)[]).filter(

@@ -4,6 +4,7 @@ import * as z from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
 import { allowedTargetsSchema } from "./allowed-targets.js";
+import { checkHostnames, dnsConfigSchema, dnsLabel } from "./dns.js";
 import { healthConfigSchema } from "./health.js";
 
 const interfaceName = z
@@ -67,6 +68,8 @@ const deviceName = z
 
 export const deviceSchema = z.strictObject({
   name: deviceName,
+  /** Its DNS name in `dns.zone` (the AAAA record sixgate keeps), or without `dns:` a name shown in status and MQTT. */
+  hostname: dnsLabel.optional(),
   /** Found by MAC: its lease, else the LAN's neighbour table (src/core/device.ts). */
   mac: mac.optional(),
   /** A static address: served as given. */
@@ -98,6 +101,7 @@ const configFields = z.strictObject({
     .strictObject({
       mac: mac.optional(),
       address: ipv4.optional(),
+      hostname: dnsLabel.optional(),
       /** The shorthand's lease file; the top-level `leases` list is the general form. */
       leases: absolutePath.optional(),
     })
@@ -154,6 +158,8 @@ const configFields = z.strictObject({
   health: healthConfigSchema,
   /** Optional: without it the agent does its whole job and publishes nothing. */
   mqtt: mqttConfigSchema.optional(),
+  /** Optional: RFC 2136 updates that keep each `hostname`'s AAAA record at its current address (src/dns/). */
+  dns: dnsConfigSchema.optional(),
 });
 
 type RawConfig = z.output<typeof configFields>;
@@ -165,6 +171,8 @@ function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
   // Refused rather than merged: a file naming both most likely moved device.leases up and forgot to delete it.
   if (c.leases !== undefined && c.device?.leases !== undefined)
     issue(["leases"], "give leases or device.leases, not both");
+  if (c.device?.hostname !== undefined && c.device.hostname === c.dns?.gatewayName)
+    issue(["device", "hostname"], `"${c.device.hostname}" is also dns.gatewayName`);
   if (c.devices === undefined) {
     if (c.ports === undefined) issue(["ports"], "needs the port mappings (or a devices list)");
     return;
@@ -195,6 +203,7 @@ function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
       claim(`listen ${p.listen}`, i, ["ports", j, "listen"], `listen port ${p.listen}`),
     );
   });
+  checkHostnames(c.devices, c.dns?.gatewayName, issue);
   const total = c.devices.reduce((n, d) => n + d.ports.length, 0);
   if (total > MAX_LISTENERS)
     issue(["devices"], `${total} port mappings in all; at most ${MAX_LISTENERS} (one listener process each)`);
@@ -212,7 +221,13 @@ export const configSchema = configFields
     /** True when the file used the one-device shorthand (MQTT keeps its 0.1 entity ids for it). */
     shorthand: devices === undefined,
     devices: devices ?? [
-      { name: SHORTHAND_DEVICE, mac: device?.mac, address: device?.address, ports: ports ?? [] },
+      {
+        name: SHORTHAND_DEVICE,
+        mac: device?.mac,
+        address: device?.address,
+        ...(device?.hostname === undefined ? {} : { hostname: device.hostname }),
+        ports: ports ?? [],
+      },
     ],
   }));
 

@@ -63,6 +63,30 @@ export interface DeviceStatus {
   ports: PortMap[];
   portsSource: "config" | "runtime";
   listeners: ListenerStatus[];
+  /** Its DNS name: the FQDN when `dns:` is configured, else the bare `hostname`; null without one. */
+  hostname: string | null;
+}
+
+/** One AAAA record the agent keeps (src/dns/). */
+export interface DnsRecordStatus {
+  /** The FQDN, without the final dot. */
+  name: string;
+  /** The address it should hold now; null while there is none (the record is then left as it is). */
+  address: string | null;
+  /** ok: the server took `address`; pending: an update is due or running; failed: the last attempt failed. */
+  state: "ok" | "pending" | "failed";
+  lastError: string | null;
+  /** When the server last took an update of this record (ISO 8601). */
+  updatedAt: string | null;
+  /** From the moment the address changed (as the agent saw it) to the server's answer, retries included. */
+  latencyMs: number | null;
+}
+
+/** The DNS updates: where they go and each record's state. */
+export interface DnsStatus {
+  server: string;
+  zone: string;
+  records: DnsRecordStatus[];
 }
 
 export interface AgentStatus {
@@ -92,6 +116,8 @@ export interface AgentStatus {
   lastReconcile: ReconcileReport | null;
   /** The last health probe (scheduled tick or operator request). */
   lastProbe: ProbeReport | null;
+  /** The DNS records kept by RFC 2136 updates; null without a `dns:` section. */
+  dns: DnsStatus | null;
   /** What the agent lives with but cannot repair itself (a full runtime directory...): empty when all is well. */
   problems: string[];
 }
