@@ -1,6 +1,7 @@
 // The health tick: probes, drift repair and a state republish, on a node-cron schedule.
-import { createTask, validateDetailed } from "node-cron";
+import { validateDetailed } from "node-cron";
 import * as z from "zod";
+import { cronCalendar } from "../util/cron-calendar.js";
 
 /** Every 30 seconds, in node-cron's six-field syntax (seconds first). */
 export const DEFAULT_HEALTH_SCHEDULE = "*/30 * * * * *";
@@ -34,13 +35,12 @@ export type HealthConfig = z.output<typeof healthConfigSchema>;
  * of these (src/mqtt/discovery.ts).
  */
 export function longestTickGapSec(expression: string): number {
-  const calendar = createTask(expression, () => undefined); // never started: only asked for dates
-  try {
-    const slots = calendar.getNextRuns(50).map((d) => d.getTime());
-    let longest = 0;
-    for (let i = 1; i < slots.length; i++) longest = Math.max(longest, (slots[i] ?? 0) - (slots[i - 1] ?? 0));
-    return Math.max(1, Math.ceil(longest / 1000));
-  } finally {
-    void Promise.resolve(calendar.destroy()).catch(() => undefined);
+  const calendar = cronCalendar(expression);
+  let longest = 0;
+  for (let i = 0, at = calendar.next(Date.now()); i < 49; i++) {
+    const next = calendar.next(at);
+    longest = Math.max(longest, next - at);
+    at = next;
   }
+  return Math.max(1, Math.ceil(longest / 1000));
 }

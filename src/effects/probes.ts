@@ -1,7 +1,7 @@
 // Health probes: can the gateway reach the device, and does a connection through our IPv6 listener get through?
 // Plus the node-cron tick that runs them (and whatever else belongs on the health schedule).
 import { connect, isIPv4, isIPv6, type Socket } from "node:net";
-import { createTask } from "node-cron";
+import { cronCalendar } from "../util/cron-calendar.js";
 import type { Logger } from "pino";
 import type { ProbeReport, ProbeResult } from "../control.js";
 import { isInterfaceName } from "../core/addr.js";
@@ -273,7 +273,7 @@ const MAX_WAIT_MS = 60_000;
  * Runs onTick on a node-cron schedule (six fields, seconds first: `*\/30 * * * * *` is every 30 s). A tick that is
  * still running when the next is due is skipped, not stacked. Errors are logged, never thrown.
  *
- * node-cron knows the calendar; the timer is ours. node-cron's own runner replays every slot that a step of the
+ * node-cron parses the schedule, src/util/cron-calendar.ts gives its slots; the timer is ours. node-cron's own runner replays every slot that a step of the
  * wall clock skipped, and waits out a step back. A router without a real-time clock steps months ahead at its
  * first NTP sync: hundreds of thousands of slots replayed, a frozen event loop. Here every wake-up takes the next
  * slot from the clock as it is now: after a step ahead the tick runs once, after a step back it runs on time.
@@ -284,8 +284,8 @@ export function scheduleTicks(
   log: Logger,
   name = "health",
 ): Ticker {
-  const calendar = createTask(expression, () => undefined, { name }); // never started: only asked for dates
-  const nextSlot = () => calendar.getNextRuns(1)[0]?.getTime() ?? Date.now() + MAX_WAIT_MS;
+  const calendar = cronCalendar(expression);
+  const nextSlot = () => calendar.next(Date.now());
   let due = nextSlot();
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -322,7 +322,6 @@ export function scheduleTicks(
     stop: () => {
       stopped = true;
       clearTimeout(timer);
-      void Promise.resolve(calendar.destroy()).catch(() => undefined);
     },
   };
 }

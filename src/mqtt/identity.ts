@@ -2,7 +2,6 @@
 // host name (OpenWrt) never share a base topic, a Home Assistant device or a command topic. The fingerprint is
 // /etc/machine-id (systemd, or /var/lib/dbus/machine-id), else the lowest-named physical network interface's
 // factory MAC address (OpenWrt has no machine-id); it is hashed with sixgate's own key, never published as is.
-import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -42,6 +41,9 @@ function isFactoryMac(mac: string): boolean {
 
 /** Keyed like systemd's sd_id128_get_machine_app_specific: the raw id never leaves the machine. */
 function hashed(value: string): string {
+  // node:crypto is loaded here, not by an import: this module is part of the config schema, which every command
+  // loads, and loading node:crypto costs 3 MB of RSS (bench/idle-memory.ts) that only an MQTT set-up needs.
+  const { createHash } = process.getBuiltinModule("node:crypto");
   return createHash("sha256").update(`sixgate-mqtt-identity:${value}`).digest("hex").slice(0, 8);
 }
 
