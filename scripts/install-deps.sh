@@ -10,6 +10,7 @@ PACKAGES=(
   dnsmasq-base busybox udhcpc curl # the lab: DHCP server, device (DHCP client + httpd, and busybox's ip for the preflight test), client
   mosquitto mosquitto-clients openssl # MQTT broker tests (TLS certificates made by the tests)
   haproxy shellcheck systemd # systemd-analyze checks the unit
+  bind9 bind9-dnsutils # DNS updates: nsupdate and dig (the agent, doctor), named (the lab's authoritative server)
 )
 # The machine's own node runs the whole suite and the build tools: 20.19 is enough for them, though the agent
 # supports 22 and later (src/cli/node-support.ts). scripts/test.sh fetches the supported lines itself.

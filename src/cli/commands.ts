@@ -63,6 +63,7 @@ function formatDevice(s: AgentStatus, d: DeviceStatus): string[] {
   return [
     `device ${d.name}: ${phase}`,
     `  address:   ${address}`,
+    ...(d.hostname === null ? [] : [`  name:      ${d.hostname}`]),
     `  listeners: ${d.listeners.length === 0 ? "none" : ""}`,
     ...d.listeners.map(
       (l) =>
@@ -80,6 +81,14 @@ function formatStatus(s: AgentStatus): string {
     `firewall:  ${s.firewall.backend ?? "-"}${s.firewall.applied ? ", SNAT applied" : ", no rules"}`,
     ...s.devices.flatMap((d) => formatDevice(s, d)),
   ];
+  // Older agents' status files have no dns field.
+  if (s.dns) {
+    lines.push(`dns:       ${s.dns.zone} via ${s.dns.server}`);
+    for (const r of s.dns.records)
+      lines.push(
+        `  ${r.name}  ${r.address ?? "-"}  ${r.state}${r.latencyMs === null ? "" : `  ${r.latencyMs} ms`}${r.lastError ? `  (${r.lastError})` : ""}`,
+      );
+  }
   if (s.lastReconcile) {
     const r = s.lastReconcile;
     lines.push(

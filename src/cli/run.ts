@@ -23,6 +23,7 @@ import { netlinkEvents } from "../sources/netlink.js";
 import { nftTableChanges } from "../sources/nft-monitor.js";
 import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
+import { createDnsUpdater } from "../dns/updater.js";
 import { createStatusWriter } from "./status-writer.js";
 import { ensureRuntimeDir, removeRuntimeFiles, runningAgentPid, writePidFile } from "./runtime.js";
 
@@ -126,6 +127,11 @@ export async function runCommand(
   // The health tick's "look again": one more trigger of both sources, next to the hooks' hints.
   const lookAgain = new Subject<void>();
   const mqttModule = await loadMqtt(config);
+  // DNS updates run beside the pipeline, fed by the agent's status (started below): never in a reconcile's way.
+  const dns =
+    config.dns === undefined
+      ? undefined
+      : createDnsUpdater({ runner, log: log.child({ component: "dns" }), config: config.dns });
   const agent = new Agent({
     config,
     log,
@@ -154,6 +160,7 @@ export async function runCommand(
     // nft reports changes to our table (a `flush ruleset`): repaired at once. iptables: the health tick checks.
     firewallChanges: firewall.backend === "nft" ? nftTableChanges(runner, log, records, problems) : undefined,
     problems,
+    dns,
     persisted: await loadOperatorChoices(config, log, store),
     store,
     loadConfig: () => loadConfig(configFile),
@@ -163,6 +170,7 @@ export async function runCommand(
   inForce = agent;
   log.info({ version: VERSION, config: configFile, firewall: firewall.backend }, "starting");
   agent.start();
+  dns?.start(agent.statusChanges);
 
   // The health tick: repair drift, probe every hop; MQTT publishes each report.
   const probeReports = new Subject<ProbeReport>();
@@ -190,6 +198,8 @@ export async function runCommand(
         resolve(1);
       }, STOP_DEADLINE_MS);
       ticker.stop();
+      // The records stay as they are: a stopped agent leaves its names pointing at the last address.
+      dns?.stop();
       // Dashboards hear "offline" while the listeners are being stopped, not after.
       void Promise.all([mqtt?.stop(), agent.stop()])
         .then(() => status.close())

@@ -42,6 +42,7 @@ export const statusSchema = z.object({
         reason: z.string().nullable(),
         address: z.string().nullable(),
         source: z.string().nullable(),
+        hostname: z.string().nullable().optional(),
         listeners: z.array(
           z.object({ listen: z.number().int(), pid: z.number().int().nullable(), state: z.string() }),
         ),
@@ -61,6 +62,23 @@ export const statusSchema = z.object({
   ),
   firewall: z.object({ backend: z.enum(["nft", "iptables"]).nullable() }),
   problems: z.array(z.string()).optional(),
+  dns: z
+    .object({
+      server: z.string(),
+      zone: z.string(),
+      records: z.array(
+        z.object({
+          name: z.string(),
+          address: z.string().nullable(),
+          state: z.enum(["ok", "pending", "failed"]),
+          lastError: z.string().nullable(),
+          updatedAt: z.string().nullable(),
+          latencyMs: z.number().nullable(),
+        }),
+      ),
+    })
+    .nullable()
+    .optional(),
   lastProbe: z
     .object({
       at: z.string(),
