@@ -24,7 +24,8 @@ import {
 import type { Logger } from "pino";
 import { refusedTargets } from "./config/allowed-targets.js";
 import { reloadedConfig, type ReloadReport } from "./config/reload.js";
-import { leaseFiles, portsSchema, formatIssues } from "./config/schema.js";
+import { leaseFiles, portsSchema, formatIssues, tooManyListeners } from "./config/schema.js";
+import { expandPorts, portCount } from "./core/ports.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { sameDesired, sameSnat } from "./core/diff.js";
 import { deviceHopsOf, initialFacts, reduce } from "./core/facts.js";
@@ -416,15 +417,27 @@ export class Agent implements AgentControl {
     return only;
   }
 
-  /** Why `ports` cannot be `device`'s: a listen port another device serves (its run-time or config mappings). */
+  /**
+   * Why `ports` cannot be `device`'s: a listen port another device serves (its run-time or config mappings), or more
+   * listeners in all than MAX_LISTENERS (each port of a range counts).
+   */
   private listenPortsTaken(device: string, ports: readonly PortMap[]): string | undefined {
     const others = this.plan.devices.filter((d) => d.name !== device);
+    const owners = new Map(
+      others.flatMap((d) => expandPorts(d.ports).map((q) => [q.listen, d.name] as const)),
+    );
     const problems = ports.flatMap((p, i) => {
-      const owner = others.find((d) => d.ports.some((q) => q.listen === p.listen));
-      return owner === undefined
+      const taken = expandPorts([p]).find((q) => owners.has(q.listen));
+      return taken === undefined
         ? []
-        : [`ports.${i}.listen: port ${p.listen} is ${owner.name}'s listen port`];
+        : [`ports.${i}.listen: port ${taken.listen} is ${owners.get(taken.listen)}'s listen port`];
     });
+    const otherCount = others.reduce((n, d) => n + portCount(d.ports), 0);
+    const tooMany = tooManyListeners(
+      ports.map((mapping, i) => ({ path: `ports.${i}`, mapping })),
+      otherCount,
+    );
+    if (tooMany !== undefined) problems.push(`${tooMany} (${otherCount} on other devices)`);
     return problems.length === 0 ? undefined : problems.join("; ");
   }
 

@@ -14,6 +14,8 @@ import { createPidRecords } from "../effects/pid-records.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
 import { observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
+import { portCount } from "../core/ports.js";
+import { MAX_LISTENERS } from "../config/schema.js";
 
 const out = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 
@@ -40,6 +42,14 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
         : "";
     out(`# device ${d.name}: ${where}, ${d.listeners.length} listeners${state}`);
   }
+  // What the port mappings in force spawn once every device serves (a range: one listener per port).
+  const spawned = plan.devices.reduce((n, d) => n + (d.enabled ? portCount(d.ports) : 0), 0);
+  out(
+    `# the port mappings spawn ${spawned} listeners (at most ${MAX_LISTENERS}): ` +
+      (config.listener.backend === "haproxy"
+        ? "one haproxy process serves them"
+        : `${spawned} socat processes`),
+  );
   if (backend === "iptables" && desired.snat.length > 0) {
     out("# iptables-restore --noflush");
     out(renderIptablesRestore(desired.snat, 0));

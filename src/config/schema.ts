@@ -3,6 +3,16 @@
 import * as z from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
+import {
+  expandPorts,
+  isRange,
+  mappingSpans,
+  parseSpan,
+  spanSize,
+  spanText,
+  type PortMapping,
+  type PortText,
+} from "../core/ports.js";
 import { allowedTargetsSchema } from "./allowed-targets.js";
 import { checkHostnames, dnsConfigSchema, dnsLabel } from "./dns.js";
 import { healthConfigSchema } from "./health.js";
@@ -45,20 +55,78 @@ const absolutePath = z
   .string()
   .refine((s) => s.startsWith("/") && !s.includes("\0") && s.length < 4096, "must be an absolute path");
 
-export const portMapSchema = z.strictObject({ listen: port, target: port });
+/** A port (a number) or an inclusive range "8000-8010"; kept as written (see core/ports.ts). */
+const portText = z.union([z.number(), z.string()]).transform((value, ctx): PortText => {
+  const fail = (message: string) => {
+    ctx.addIssue({ code: "custom", message });
+    return z.NEVER;
+  };
+  if (typeof value === "number") {
+    const checked = port.safeParse(value);
+    return checked.success ? value : fail(checked.error.issues[0]?.message ?? "must be 1-65535");
+  }
+  const span = parseSpan(value);
+  if (span === undefined)
+    return fail(`${JSON.stringify(value)} is not a port number or a range like 8000-8010`);
+  if (span.first === span.last && !port.safeParse(span.first).success) return fail("must be 1-65535");
+  if (span.first > span.last) return fail(`range ${value} is reversed: write ${span.last}-${span.first}`);
+  if (span.first < 1 || span.last > 65535) return fail(`range ${value} goes beyond 1-65535`);
+  return spanText(span);
+});
+
+/** A mapping's listen and target name as many ports: port i of the listen range goes to port i of the target's. */
+export const portMapSchema = z.strictObject({ listen: portText, target: portText }).superRefine((p, ctx) => {
+  const { listen, target } = mappingSpans(p);
+  if (spanSize(listen) !== spanSize(target))
+    ctx.addIssue({
+      code: "custom",
+      path: ["target"],
+      message: `${spanSize(target) > 1 ? "range" : "port"} ${p.target} has ${spanSize(target)} port${spanSize(target) > 1 ? "s" : ""}, listen ${p.listen} has ${spanSize(listen)}`,
+    });
+});
+
+/** At most this many listeners (listen ports of all devices together, a range counting each of its ports): one socat
+ * each on a small router. */
+export const MAX_LISTENERS = 256;
+
+/** Why `ports` spawn too many listeners: the total and each range's share, or undefined within MAX_LISTENERS. */
+export function tooManyListeners(
+  ports: readonly { path: string; mapping: PortMapping }[],
+  base = 0,
+): string | undefined {
+  const total = ports.reduce((n, p) => n + mappingSpans(p.mapping).count, base);
+  if (total <= MAX_LISTENERS) return undefined;
+  const ranges = ports
+    .filter((p) => isRange(p.mapping))
+    .map((p) => `${p.path} ${p.mapping.listen} spawns ${mappingSpans(p.mapping).count}`);
+  const detail = ranges.length === 0 ? "" : ` (${ranges.join(", ")})`;
+  return `${total} listen ports in all${detail}; at most ${MAX_LISTENERS}, one listener each`;
+}
 
 export const portsSchema = z
   .array(portMapSchema)
   .min(1, "needs at least one port mapping")
   .max(64, "at most 64 port mappings")
   .superRefine((ports, ctx) => {
-    const seen = new Set<number>();
+    // Listen ports already named, and by which mapping: a range overlapping another is named once, at its first port.
+    const owner = new Map<number, number>();
     ports.forEach((p, i) => {
-      if (seen.has(p.listen)) {
-        ctx.addIssue({ code: "custom", path: [i, "listen"], message: `port ${p.listen} is listed twice` });
+      const { listen } = mappingSpans(p);
+      for (let n = listen.first; n <= listen.last; n++) {
+        const first = owner.get(n);
+        if (first !== undefined) {
+          const message =
+            isRange(p) || isRange(ports[first] ?? p)
+              ? `listen ${p.listen} overlaps ports.${first} (${ports[first]?.listen}) at port ${n}`
+              : `port ${n} is listed twice`;
+          ctx.addIssue({ code: "custom", path: [i, "listen"], message });
+          break;
+        }
       }
-      seen.add(p.listen);
+      for (let n = listen.first; n <= listen.last; n++) if (!owner.has(n)) owner.set(n, i);
     });
+    const tooMany = tooManyListeners(ports.map((mapping, i) => ({ path: `ports.${i}`, mapping })));
+    if (tooMany !== undefined) ctx.addIssue({ code: "custom", message: tooMany });
   });
 
 /** A device's name: used in MQTT topics, entity ids, pid record names and logs, so a slug. */
@@ -81,9 +149,6 @@ export type DeviceConfig = z.output<typeof deviceSchema>;
 
 /** The one device of the shorthand form (`device:` + `ports:`) is called this in status, MQTT and logs. */
 export const SHORTHAND_DEVICE = "device";
-
-/** At most this many listeners (port mappings of all devices together): one socat each on a small router. */
-export const MAX_LISTENERS = 256;
 
 const configFields = z.strictObject({
   wan: z.strictObject({
@@ -198,15 +263,20 @@ function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
     // The single-lease guess needs one device: with several it would hand the same lease to each.
     if (several && d.mac === undefined && d.address === undefined)
       issue(["devices", i], "needs a mac or an address when several devices are listed");
-    // A listen port is bound on the shared WAN address: one device each.
-    d.ports.forEach((p, j) =>
-      claim(`listen ${p.listen}`, i, ["ports", j, "listen"], `listen port ${p.listen}`),
-    );
+    // A listen port is bound on the shared WAN address: one device each (a range: each of its ports, named once).
+    d.ports.forEach((p, j) => {
+      const ports = expandPorts([p]);
+      const taken = ports.find((q) => owners.has(`listen ${q.listen}`));
+      const what = isRange(p) ? `listen ${p.listen} (port ${taken?.listen})` : `listen port ${p.listen}`;
+      if (taken !== undefined) claim(`listen ${taken.listen}`, i, ["ports", j, "listen"], what);
+      for (const q of ports) owners.set(`listen ${q.listen}`, owners.get(`listen ${q.listen}`) ?? i);
+    });
   });
   checkHostnames(c.devices, c.dns?.gatewayName, issue);
-  const total = c.devices.reduce((n, d) => n + d.ports.length, 0);
-  if (total > MAX_LISTENERS)
-    issue(["devices"], `${total} port mappings in all; at most ${MAX_LISTENERS} (one listener process each)`);
+  const tooMany = tooManyListeners(
+    c.devices.flatMap((d, i) => d.ports.map((mapping, j) => ({ path: `devices.${i}.ports.${j}`, mapping }))),
+  );
+  if (tooMany !== undefined) issue(["devices"], tooMany);
 }
 
 /**

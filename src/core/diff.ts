@@ -24,7 +24,8 @@ export function sameListener(a: ListenerSpec, b: ListenerSpec): boolean {
     a.connectTimeoutSec === b.connectTimeoutSec &&
     a.keepaliveSec === b.keepaliveSec &&
     a.idleTimeoutSec === b.idleTimeoutSec &&
-    a.halfCloseSec === b.halfCloseSec
+    a.halfCloseSec === b.halfCloseSec &&
+    a.range === b.range
   );
 }
 

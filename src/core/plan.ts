@@ -2,6 +2,7 @@
 import { compareIPv4, sameIPv4Subnet } from "./addr.js";
 import { wanAddressInterface } from "./facts.js";
 import { unknownDevice } from "./device.js";
+import { expandPorts, isRange } from "./ports.js";
 import {
   choicesOf,
   compareByDevice,
@@ -104,6 +105,8 @@ function planDevice(
   const lan = facts.links?.[config.lan.interface];
   const lanAddress = chooseLanAddress(lan, config, choice.address);
   const ports = choices.ports ?? device.ports;
+  // A range is one listener per port; HAProxy serves the ports of a range as one frontend (render/haproxy.ts).
+  const pairs = ports.flatMap((p) => expandPorts([p]).map((pair) => ({ ...pair, range: isRange(p) })));
   const base = {
     name: device.name,
     enabled: choices.enabled,
@@ -127,7 +130,7 @@ function planDevice(
     lanInterface: config.lan.interface,
     lanAddress,
     deviceAddress: choice.address,
-    ports: [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b),
+    ports: [...new Set(pairs.map((p) => p.target))].sort((a, b) => a - b),
   };
   if (wait !== undefined || facts.wanAddress === undefined)
     return result(wait?.waitingFor ?? "wan-address", wait?.detail ?? "no WAN address", snat);
@@ -135,11 +138,12 @@ function planDevice(
   const refusing = unreachable(facts, device.name, snat.deviceAddress);
   if (refusing !== undefined) return { ...result(undefined, undefined, snat), unreachable: refusing };
   const wanAddress = facts.wanAddress;
-  const listeners: ListenerSpec[] = ports
+  const listeners: ListenerSpec[] = pairs
     .map((p) => ({
       device: device.name,
       listen: p.listen,
       target: p.target,
+      ...(p.range ? { range: true as const } : {}),
       wanInterface: config.wan.interface,
       wanAddress,
       deviceAddress: snat.deviceAddress,

@@ -148,6 +148,8 @@ export interface ListenerSpec {
   idleTimeoutSec: number | null;
   /** How long a connection lives on after one side half-closed (shut down its sending side), seconds. */
   halfCloseSec: number;
+  /** Set on each port of a range mapping ("8000-8010"): HAProxy serves a run of them as one frontend. */
+  range?: true;
 }
 
 export interface Desired {

@@ -27,6 +27,7 @@ import { describeRule, nftChains } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
 import { parseSsListening, parseSynSent, stuckListenerConnects } from "./parse/ss.js";
 import { observe } from "./types.js";
+import { expandPorts } from "../core/ports.js";
 
 export interface GatherOptions {
   runner: Runner;
@@ -237,7 +238,8 @@ interface DeviceEnv {
 async function observeDevice(dp: DevicePlan, env: DeviceEnv): Promise<DeviceView> {
   const { config, runner, probe, timeoutMs, settleMs, wanAddress } = env;
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
-  const { ports, enabled, lanAddress } = dp;
+  const { enabled, lanAddress } = dp;
+  const ports = expandPorts(dp.ports);
   const device = dp.device.address;
   const targets = [...new Set(ports.map((p) => p.target))];
   const deviceProbes = Promise.all(

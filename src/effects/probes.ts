@@ -9,6 +9,7 @@ import { renderProbeArgv, type DeviceLeg } from "../core/render/socat.js";
 import type { AgentStatus } from "../core/status.js";
 import { limitConcurrency } from "../util/limit.js";
 import type { Runner } from "./exec.js";
+import { expandPorts } from "../core/ports.js";
 
 export interface ConnectOptions {
   host: string;
@@ -249,7 +250,7 @@ export function createProber(options: {
           deviceAddress: d.address,
           lanAddress: d.lanAddress,
           enabled: d.enabled,
-          ports: d.ports,
+          ports: expandPorts(d.ports),
         })),
         lanInterface: status.lan.interface,
         wanAddress: status.wan.address,

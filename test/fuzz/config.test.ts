@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { stringify } from "yaml";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../../src/core/addr.js";
+import { expandPorts } from "../../src/core/ports.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { configSchema, formatIssues, leaseFiles, type Config } from "../../src/config/schema.js";
 import { anyText, checkProperty, dotted, mutated, mutatedText } from "./support.js";
@@ -151,8 +152,10 @@ function checkConfig(c: Config): void {
   for (const dir of [c.runtimeDir, c.stateDir, ...leaseFiles(c)])
     assert.ok(dir.startsWith("/") && !dir.includes("\0"));
   assert.ok(device.ports.length >= 1 && device.ports.length <= 64);
-  assert.equal(new Set(device.ports.map((p) => p.listen)).size, device.ports.length);
-  for (const p of device.ports)
+  // Every port of every range, as plan() expands them: whole numbers 1-65535, each listen port once.
+  const pairs = expandPorts(device.ports);
+  assert.equal(new Set(pairs.map((p) => p.listen)).size, pairs.length);
+  for (const p of pairs)
     for (const n of [p.listen, p.target]) assert.ok(Number.isInteger(n) && n >= 1 && n <= 65535, String(n));
 }
 

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { portsSchema } from "../../src/config/schema.js";
+import { expandPorts } from "../../src/core/ports.js";
 import { COMMANDS, hasUnsafeCharacters, parseRequest, type ParsedRequest } from "../../src/mqtt/commands.js";
 import { anyText, checkProperty, dotted, mutated, mutatedText } from "./support.js";
 
@@ -58,11 +59,11 @@ function checkInvariants(parsed: ParsedRequest): void {
     const ports = parsed.command.ports;
     // Re-validates, and every port that reaches a socat or nft command line is a whole number 1-65535.
     assert.deepEqual(portsSchema.parse(ports), ports);
-    for (const p of ports) {
-      assert.deepEqual(Object.keys(p).sort(), ["listen", "target"]);
+    for (const p of ports) assert.deepEqual(Object.keys(p).sort(), ["listen", "target"]);
+    const pairs = expandPorts(ports);
+    for (const p of pairs)
       for (const n of [p.listen, p.target]) assert.ok(Number.isInteger(n) && n >= 1 && n <= 65535, String(n));
-    }
-    assert.equal(new Set(ports.map((p) => p.listen)).size, ports.length, "a listen port twice");
+    assert.equal(new Set(pairs.map((p) => p.listen)).size, pairs.length, "a listen port twice");
   }
   // Accepted requests round-trip: the canonical form of what was understood is understood the same way.
   const again = parseRequest(

@@ -185,3 +185,20 @@ test("several devices: set-ports may not take another device's listen port, nami
   );
   assert.equal(store.saves, 0);
 });
+
+test("several devices: a set-ports range may not cover another device's listen port, nor pass MAX_LISTENERS", async (t) => {
+  const { agent, store } = setup(undefined, { ...twoDevices, allowedTargets: ["1-65535"] });
+  t.after(() => agent.stop());
+  await assert.rejects(
+    agent.setPorts([{ listen: "5000-5030", target: "80-110" }], "cam"),
+    /ports\.0\.listen: port 5020 is plc's listen port/,
+  );
+  await assert.rejects(
+    agent.setPorts([{ listen: "6000-6255", target: "6000-6255" }], "cam"),
+    /^Error: 257 listen ports in all \(ports\.0 6000-6255 spawns 256\); at most 256, one listener each \(1 on other devices\)$/,
+  );
+  assert.equal(store.saves, 0);
+  // One fewer fits, and is kept as written.
+  await agent.setPorts([{ listen: "6000-6254", target: "6000-6254" }], "cam");
+  assert.deepEqual(store.saved.cam?.ports, [{ listen: "6000-6254", target: "6000-6254" }]);
+});

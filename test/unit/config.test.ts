@@ -216,7 +216,7 @@ test("devices: at most MAX_LISTENERS port mappings in all", () => {
   ).join("");
   assert.ok(
     problems(lans + "devices:\n" + devices).some((p) =>
-      /^devices: 320 port mappings in all; at most 256/.test(p),
+      /^devices: 320 listen ports in all; at most 256, one listener each/.test(p),
     ),
   );
 });

@@ -60,6 +60,12 @@ const accepted: [payload: string, id: string | number | null, command: Command][
     "s",
     { name: "set-ports", device: "cam", ports: [{ listen: 8554, target: 554 }] },
   ],
+  // A range, as in the config file: kept as written.
+  [
+    '{"id":"r","command":"set-ports","args":{"ports":[{"listen":"8000-8010","target":"9000-9010"}]}}',
+    "r",
+    { name: "set-ports", ports: [{ listen: "8000-8010", target: "9000-9010" }] },
+  ],
 ];
 
 const refused: [payload: string, error: RegExp, id: string | number | null][] = [
@@ -104,6 +110,11 @@ const refused: [payload: string, error: RegExp, id: string | number | null][] = 
   ['{"id":"q","command":"set-ports","args":{"ports":[[[[[[[1]]]]]]]}}', /nested too deeply/, "q"],
   ['{"id":"q","command":"set-ports"}', /^args: /, "q"],
   ['{"id":"q","command":"set-ports","args":{"ports":"80:80"}}', /^args\.ports: /, "q"],
+  [
+    '{"id":"q","command":"set-ports","args":{"ports":[{"listen":"8000-8010","target":"9000-9005"}]}}',
+    /^args\.ports\.0\.target: range 9000-9005 has 6 ports, listen 8000-8010 has 11$/,
+    "q",
+  ],
   [
     '{"id":"q","command":"set-ports","args":{"ports":[]}}',
     /^args\.ports: needs at least one port mapping$/,

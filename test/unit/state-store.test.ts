@@ -7,14 +7,12 @@ import { test } from "node:test";
 import { pino } from "pino";
 import { createStateStore, loadOperatorChoices } from "../../src/effects/state-store.js";
 import { makeConfig } from "./fixtures.js";
+import type { PortMap } from "../../src/core/types.js";
 
 const quiet = pino({ level: "silent" });
 const NONE = { devices: {}, legacy: undefined };
 /** What load() gives for one device's saved choices. */
-const saved = (
-  name: string,
-  c: { enabled: boolean; ports: { listen: number; target: number }[] | undefined },
-) => ({
+const saved = (name: string, c: { enabled: boolean; ports: PortMap[] | undefined }) => ({
   devices: { [name]: c },
   legacy: undefined,
 });
@@ -32,7 +30,10 @@ test("nothing saved yet: enabled, ports from the config file", async (t) => {
 
 test("saved choices come back after a restart, and no temporary file is left", async (t) => {
   const dir = join(await tempDir(t), "state");
-  const ports = [{ listen: 8080, target: 80 }];
+  const ports: PortMap[] = [
+    { listen: 8080, target: 80 },
+    { listen: "8000-8010", target: "9000-9010" },
+  ];
   await createStateStore(dir, quiet).save({ cam: { enabled: false, ports } });
   assert.deepEqual(await createStateStore(dir, quiet).load(), saved("cam", { enabled: false, ports }));
   await createStateStore(dir, quiet).save({ cam: { enabled: true, ports: undefined } });

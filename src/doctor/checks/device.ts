@@ -5,6 +5,7 @@ import type { DeviceView, DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { deviceField } from "./naming.js";
 import { connectProblem } from "./probe-text.js";
+import { expandPorts } from "../../core/ports.js";
 
 export function deviceCheck(ctx: DoctorContext, dv: DeviceView): Check {
   const id = "device";
@@ -55,7 +56,7 @@ export function deviceCheck(ctx: DoctorContext, dv: DeviceView): Check {
 }
 
 export function devicePortChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
-  const ports = dv.plan.ports;
+  const ports = expandPorts(dv.plan.ports);
   const targets = [...new Set(ports.map((p) => p.target))].sort((a, b) => a - b);
   const device = dv.plan.device.address;
   const lanAddress = dv.plan.lanAddress;

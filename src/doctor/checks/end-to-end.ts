@@ -5,6 +5,7 @@ import { blocksIPv6Bind, formatOwners } from "../parse/ss.js";
 import type { Check } from "../types.js";
 import { deviceCheckTitle } from "./naming.js";
 import { connectProblem } from "./probe-text.js";
+import { expandPorts } from "../../core/ports.js";
 
 /** Who holds [wan]:listen when it is not our socat (as far as ss can tell), or undefined. */
 function foreignHolder(ctx: DoctorContext, dv: DeviceView, wan: string, listen: number): string | undefined {
@@ -19,7 +20,7 @@ function foreignHolder(ctx: DoctorContext, dv: DeviceView, wan: string, listen: 
 export function endToEndChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
   const wan = ctx.facts.wanAddress;
   const lan = ctx.config.lan.interface;
-  return [...dv.plan.ports]
+  return expandPorts(dv.plan.ports)
     .sort((a, b) => a.listen - b.listen)
     .map((p): Check => {
       // The checks these fixes point at, as the report titles them.

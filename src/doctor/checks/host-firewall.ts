@@ -2,14 +2,15 @@
 import type { DoctorContext } from "../context.js";
 import { inputVerdict, type InputVerdict } from "../nft-input.js";
 import type { Check } from "../types.js";
+import { expandPorts } from "../../core/ports.js";
 
 export function hostFirewallCheck(ctx: DoctorContext): Check {
   const id = "host-firewall";
   const title = "Host firewall (input)";
   const wan = ctx.config.wan.interface;
-  const listens = [...new Set(ctx.devices.flatMap((d) => d.plan.ports.map((p) => p.listen)))].sort(
-    (a, b) => a - b,
-  );
+  const listens = [
+    ...new Set(ctx.devices.flatMap((d) => expandPorts(d.plan.ports).map((p) => p.listen))),
+  ].sort((a, b) => a - b);
   if (!ctx.nft.ok) {
     return {
       id,

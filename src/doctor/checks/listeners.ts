@@ -5,6 +5,7 @@ import { blocksIPv6Bind, formatOwners, formatSocket, type ListeningSocket } from
 import type { Check } from "../types.js";
 import { waitingCheck } from "./agent.js";
 import { deviceCheckTitle } from "./naming.js";
+import { expandPorts } from "../../core/ports.js";
 
 const LOGS = "the agent's log (journalctl -u sixgate; on OpenWrt: logread -e sixgate)";
 
@@ -139,7 +140,9 @@ function listenerCheck(
 }
 
 export function listenerChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
-  const listens = dv.plan.ports.map((p) => p.listen).sort((a, b) => a - b);
+  const listens = expandPorts(dv.plan.ports)
+    .map((p) => p.listen)
+    .sort((a, b) => a - b);
   return listens.map((listen): Check => {
     const id = `listener:${listen}`;
     const title = `Listener :${listen}`;
