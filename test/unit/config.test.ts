@@ -125,6 +125,7 @@ test("the full example in docs/configuration.md is a valid config, and its MQTT 
   assert.deepEqual(c.devices[0]?.ports, [
     { listen: 80, target: 80 },
     { listen: 2323, target: 23 },
+    { listen: "8000-8010", target: "9000-9010" },
   ]);
   assert.equal(c.health.schedule, "*/30 * * * * *");
   // The commented mqtt section, uncommented, parses as well.
