@@ -3,6 +3,7 @@
 // `object_id`), availability from the agent's last will. Every template reads `<base>/state` (see state.ts).
 // The gateway is one Home Assistant device. With a `devices:` list each LAN device is one more, linked to the
 // gateway by `via_device`, on its own topic (subDeviceTopic); the one-device shorthand keeps 0.1's single device.
+import { SHORTHAND_DEVICE } from "../config/schema.js";
 import { PHASES } from "../core/phase.js";
 import { AVAILABLE, NOT_AVAILABLE, subDeviceId, type Topics } from "./topics.js";
 
@@ -77,6 +78,11 @@ export interface DiscoveryOptions {
    * leaves out the one device's reachable and address entities. False (the shorthand, default): 0.1's entities.
    */
   perDevice?: boolean;
+  /**
+   * The shorthand's device has a hostname: its IPv6 address and DNS name are announced too (device_ipv6,
+   * device_hostname). Without one they are left out, so a 0.1 installation sees the same payload byte for byte.
+   */
+  deviceName?: boolean;
 }
 
 type ComponentFactory = (
@@ -160,6 +166,33 @@ function phase(component: ComponentFactory, topics: Topics, path: string): Disco
   });
 }
 
+/**
+ * The IPv6 address and DNS name entities of the device at `path` (`devices['name']` of the state), for users who
+ * follow a renumbering without a DNS server; the name's update state (dns) is its attributes. Keys `<prefix>ipv6`
+ * and `<prefix>hostname`.
+ */
+function addressAndName(
+  component: ComponentFactory,
+  topics: Topics,
+  path: string,
+  prefix: string,
+): Record<string, DiscoveryComponent> {
+  return {
+    [`${prefix}ipv6`]: component(`${prefix}ipv6`, "sensor", "IPv6 address", {
+      state_topic: topics.state,
+      value_template: `{{ ${path}.ipv6Address if ${path}.ipv6Address else 'None' }}`,
+      icon: "mdi:ip-network",
+    }),
+    [`${prefix}hostname`]: component(`${prefix}hostname`, "sensor", "DNS name", {
+      state_topic: topics.state,
+      value_template: `{{ ${path}.hostname if ${path}.hostname else 'None' }}`,
+      json_attributes_topic: topics.state,
+      json_attributes_template: `{{ (${path}.dns or {}) | tojson }}`,
+      icon: "mdi:dns",
+    }),
+  };
+}
+
 /** What every payload of ours carries besides device and components: origin, and the agent's availability. */
 const envelope = (topics: Topics, version: string) => ({
   origin: { name: "sixgate", sw_version: version },
@@ -176,6 +209,7 @@ export function buildDiscovery({
   tickIntervalSec,
   commands = true,
   perDevice = false,
+  deviceName = false,
 }: DiscoveryOptions): DevicePayload {
   const id = topics.deviceId;
   const state = topics.state;
@@ -233,6 +267,9 @@ export function buildDiscovery({
               icon: "mdi:ip",
             }),
           }),
+      ...(!perDevice && deviceName
+        ? addressAndName(component, topics, `value_json.devices['${SHORTHAND_DEVICE}']`, "device_")
+        : {}),
       listeners_up: listenersUp(component, topics, "value_json"),
       reconcile_duration: component("reconcile_duration", "sensor", "Last reconcile duration", {
         state_topic: state,
@@ -254,7 +291,12 @@ export function buildDiscovery({
  * Availability is the gateway's: without the agent nothing about the device is known.
  */
 export function buildDeviceDiscovery(
-  { topics, version, tickIntervalSec, commands = true }: Omit<DiscoveryOptions, "hostname" | "perDevice">,
+  {
+    topics,
+    version,
+    tickIntervalSec,
+    commands = true,
+  }: Omit<DiscoveryOptions, "hostname" | "perDevice" | "deviceName">,
   name: string,
 ): DevicePayload {
   const id = subDeviceId(topics, name);
@@ -286,6 +328,7 @@ export function buildDeviceDiscovery(
         json_attributes_template: `{{ {'mac': ${path}.mac, 'source': ${path}.source} | tojson }}`,
         icon: "mdi:ip",
       }),
+      ...addressAndName(component, topics, path, ""),
       listeners_up: listenersUp(component, topics, path),
       phase: phase(component, topics, path),
       proxy_enabled: proxyEnabled(component, topics, path, commands ? devicePressPayloads(name) : null),

@@ -127,7 +127,15 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const discovery = startDiscovery({
     connection,
     topics,
-    payload: JSON.stringify(buildDiscovery({ ...discoveryOptions, hostname, perDevice })),
+    payload: JSON.stringify(
+      buildDiscovery({
+        ...discoveryOptions,
+        hostname,
+        perDevice,
+        // The shorthand's address and name entities, when its device has a name (as configured at start).
+        deviceName: !perDevice && control.status().devices[0]?.hostname != null,
+      }),
+    ),
     ...(perDevice
       ? {
           perDevice: {

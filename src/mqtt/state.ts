@@ -1,6 +1,14 @@
 // The retained `<base>/state` payload: the agent's health as a dashboard reads it. Built only from AgentStatus and
 // probe results, never from the configuration, so no secret can reach it.
-import type { AgentStatus, DeviceStatus, ListenerStatus, ReconcileReport } from "../core/status.js";
+import { deviceAddress } from "../core/dns.js";
+import type {
+  AgentStatus,
+  DeviceStatus,
+  DnsRecordStatus,
+  DnsStatus,
+  ListenerStatus,
+  ReconcileReport,
+} from "../core/status.js";
 import type { PortMap } from "../core/types.js";
 import type { ProbeReport } from "../control.js";
 import type { Instance } from "./publisher-watch.js";
@@ -47,6 +55,12 @@ export interface DeviceState extends ServingState {
   source: DeviceStatus["source"];
   /** Every end-to-end probe of this device succeeded; null before its first probe. */
   reachable: boolean | null;
+  /** The IPv6 address clients reach it at now (its own, or the shared WAN address); null while it has none. */
+  ipv6Address: string | null;
+  /** Its DNS name (the FQDN with `dns:`), null without a hostname. */
+  hostname: string | null;
+  /** Its AAAA record's update state, with `dns:` and a hostname; else null. */
+  dns: Pick<DnsRecordStatus, "state" | "lastError" | "updatedAt" | "latencyMs"> | null;
 }
 
 /** The agent's state; its `listeners` are every device's, `ports` and `portsSource` the first device's (0.1). */
@@ -63,6 +77,8 @@ export interface HealthState extends ServingState {
   /** Each LAN device by name. `device`, `ports` and `portsSource` above are the first device's, as in 0.1. */
   devices: Record<string, DeviceState>;
   firewall: { backend: "nft" | "iptables" | null; applied: boolean; matchesPlan: boolean };
+  /** The DNS records the agent keeps; null without `dns:`. */
+  dns: DnsStatus | null;
   lastReconcile: ReconcileReport | null;
   probes: ProbeReport | null;
   pid: number;
@@ -102,8 +118,9 @@ function publishedListeners(listeners: readonly ListenerStatus[]): PublishedList
 const running = (listeners: readonly PublishedListener[]) =>
   listeners.filter((l) => l.state === "running").length;
 
-function deviceState(device: DeviceStatus, report: ProbeReport | null): DeviceState {
+function deviceState(device: DeviceStatus, status: PublishedStatus, report: ProbeReport | null): DeviceState {
   const listeners = publishedListeners(device.listeners);
+  const record = status.dns?.records.find((r) => r.name === device.hostname);
   return {
     phase: device.phase,
     reason: device.reason,
@@ -121,6 +138,17 @@ function deviceState(device: DeviceStatus, report: ProbeReport | null): DeviceSt
     listenersTotal: listeners.length,
     ports: device.ports.map((p) => ({ listen: p.listen, target: p.target })),
     portsSource: device.portsSource,
+    ipv6Address: deviceAddress(device, status.wan.address),
+    hostname: device.hostname,
+    dns:
+      record === undefined
+        ? null
+        : {
+            state: record.state,
+            lastError: record.lastError,
+            updatedAt: record.updatedAt,
+            latencyMs: record.latencyMs,
+          },
   };
 }
 
@@ -151,12 +179,13 @@ export function buildState(
     listenersTotal: listeners.length,
     ports: status.ports.map((p) => ({ listen: p.listen, target: p.target })),
     portsSource: status.portsSource,
-    devices: Object.fromEntries(status.devices.map((d) => [d.name, deviceState(d, report)])),
+    devices: Object.fromEntries(status.devices.map((d) => [d.name, deviceState(d, status, report)])),
     firewall: {
       backend: status.firewall.backend,
       applied: status.firewall.applied,
       matchesPlan: status.firewall.matchesPlan,
     },
+    dns: status.dns,
     lastReconcile: status.lastReconcile,
     probes: report,
     pid: status.pid,

@@ -464,6 +464,34 @@ describe("Home Assistant discovery with several devices", () => {
     }
   });
 
+  test("the shorthand's device with a hostname adds its IPv6 address and DNS name, keeping every other id", () => {
+    const plain = buildDiscovery({ ...common, hostname: "gw-1.lan" });
+    const named = buildDiscovery({ ...common, hostname: "gw-1.lan", deviceName: true });
+    const ids = (p: DevicePayload) => Object.values(p.components).map((c) => c.unique_id);
+    assert.deepEqual(
+      ids(named).filter((id) => !ids(plain).includes(id)),
+      ["sixgate_gw-1_lan_device_ipv6", "sixgate_gw-1_lan_device_hostname"],
+    );
+    assert.ok(ids(plain).every((id) => ids(named).includes(id)));
+    checkComponents(named);
+    checkNoAbbreviations(named);
+    const status = sampleStatus();
+    const state = buildState(status, sampleReport, "1.2.3", Date.parse("2026-01-01T00:05:00Z"));
+    checkTemplates(named, state, topics.state);
+    assert.equal(
+      named.components.device_ipv6?.value_template,
+      "{{ value_json.devices['device'].ipv6Address if value_json.devices['device'].ipv6Address else 'None' }}",
+    );
+    // A devices list: the gateway has no such entities (each LAN device has its own).
+    const listGateway = buildDiscovery({
+      ...common,
+      hostname: "gw-1.lan",
+      perDevice: true,
+      deviceName: true,
+    });
+    assert.equal(listGateway.components.device_ipv6, undefined);
+  });
+
   test("the gateway and every LAN device pass the schema checks; unique ids are unique across them all", () => {
     const all = new Set<string>();
     for (const p of [gateway, ...subs]) {
@@ -484,7 +512,7 @@ describe("Home Assistant discovery with several devices", () => {
         new Set(Object.values(sub.components).map((c) => c.unique_id)),
       );
     }
-    assert.equal(all.size, Object.keys(gateway.components).length + 5 * names.length);
+    assert.equal(all.size, Object.keys(gateway.components).length + 7 * names.length);
   });
 
   test("each LAN device is its own Home Assistant device linked to the gateway, on its own topic", () => {
@@ -505,6 +533,12 @@ describe("Home Assistant discovery with several devices", () => {
       assert.equal(c.reachable?.platform, "binary_sensor");
       assert.equal(c.reachable.device_class, "connectivity");
       assert.equal(c.address?.platform, "sensor");
+      assert.equal(c.ipv6?.platform, "sensor");
+      assert.equal(c.hostname?.platform, "sensor");
+      assert.equal(
+        c.hostname.json_attributes_template,
+        `{{ (value_json.devices['${name}'].dns or {}) | tojson }}`,
+      );
       assert.equal(c.listeners_up?.platform, "sensor");
       assert.equal(c.phase?.platform, "sensor");
       assert.deepEqual(c.phase.options, [...PHASES]);

@@ -16,6 +16,7 @@ describe("mqtt state payload", () => {
     assert.deepEqual(Object.keys(state).sort(), [
       "device",
       "devices",
+      "dns",
       "enabled",
       "firewall",
       "lan",
@@ -50,6 +51,52 @@ describe("mqtt state payload", () => {
       connectionErrors: 0,
     });
     assert.deepEqual(state.lastReconcile, sampleStatus().lastReconcile);
+  });
+
+  test("each device's current IPv6 address, DNS name and its record's update state", () => {
+    const status = sampleStatus();
+    const [device] = status.devices;
+    assert.ok(device);
+    const named = buildState(
+      {
+        ...status,
+        devices: [{ ...device, hostname: "cam.example.test" }],
+        dns: {
+          server: "2001:db8::53",
+          zone: "example.test",
+          records: [
+            {
+              name: "cam.example.test",
+              address: "2001:db8::1",
+              state: "failed",
+              lastError: "nsupdate failed: update failed: REFUSED",
+              updatedAt: null,
+              latencyMs: null,
+            },
+          ],
+        },
+      },
+      null,
+      "1",
+      NOW,
+    );
+    assert.deepEqual(named.devices.device, {
+      ...named.devices.device,
+      ipv6Address: "2001:db8::1",
+      hostname: "cam.example.test",
+      dns: {
+        state: "failed",
+        lastError: "nsupdate failed: update failed: REFUSED",
+        updatedAt: null,
+        latencyMs: null,
+      },
+    });
+    assert.equal(named.dns?.server, "2001:db8::53");
+    // Without a hostname or dns: the address is still there (users without a DNS server follow it on MQTT).
+    const plain = buildState(status, null, "1", NOW).devices.device;
+    assert.deepEqual([plain?.ipv6Address, plain?.hostname, plain?.dns], ["2001:db8::1", null, null]);
+    const noWan = buildState({ ...status, wan: { ...status.wan, address: null } }, null, "1", NOW);
+    assert.equal(noWan.devices.device?.ipv6Address, null);
   });
 
   test("listeners up counts only running ones", () => {
@@ -149,6 +196,9 @@ describe("mqtt state payload", () => {
       listenersTotal: 1,
       ports: [{ listen: 8554, target: 554 }],
       portsSource: "runtime",
+      ipv6Address: "2001:db8::1",
+      hostname: null,
+      dns: null,
     });
     const device = state.devices.device;
     assert.ok(device);
