@@ -1,5 +1,5 @@
 // The one way sixgate runs external commands: argv arrays, never a shell, a timeout, argv and exit code at debug.
-import { execa, type ResultPromise } from "execa";
+import { spawn } from "node:child_process";
 import type { Logger } from "pino";
 
 export interface RunResult {
@@ -105,11 +105,17 @@ export async function stopSpawned(
   }
 }
 
+/** How long a timed-out command is given after SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
 /**
- * The real runner. `defaultTimeoutMs` (for a run() given no timeoutMs) may be a function, read at each command, so a
- * reloaded commandTimeoutMs applies from the next command on.
+ * The real runner, on node:child_process's spawn (execa did this before: 3.6 MB more idle RSS on Node 24 for what
+ * these forty lines do; bench/idle-memory.ts, docs/operations.md). `defaultTimeoutMs` (for a run() given no
+ * timeoutMs) may be a function, read at each command, so a reloaded commandTimeoutMs applies from the next command
+ * on. Every command gets LC_ALL=C, so the messages the agent reads and reports are the tools' English ones.
  */
 export function createRunner(log: Logger, defaultTimeoutMs: number | (() => number) = 10000): Runner {
+  const env = () => ({ ...process.env, LC_ALL: "C" });
   return {
     async run(argv, options = {}) {
       const [file, ...args] = argv;
@@ -117,51 +123,70 @@ export function createRunner(log: Logger, defaultTimeoutMs: number | (() => numb
       const timeoutMs =
         options.timeoutMs ?? (typeof defaultTimeoutMs === "number" ? defaultTimeoutMs : defaultTimeoutMs());
       const started = performance.now();
-      const result = await execa(file, args, {
-        input: options.input,
-        stdin: options.input === undefined ? "ignore" : "pipe",
-        timeout: timeoutMs,
-        reject: false,
+      const child = spawn(file, args, {
+        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        env: env(),
         shell: false,
-        stripFinalNewline: false,
-        env: { LC_ALL: "C" },
-        extendEnv: true,
       });
-      const exitCode = result.exitCode ?? (result.timedOut ? 124 : result.code === "ENOENT" ? 127 : 125);
-      const out: RunResult = { exitCode, stdout: result.stdout, stderr: result.stderr };
-      if (result.timedOut) out.stderr += `\ntimed out after ${timeoutMs} ms`;
-      else if (result.failed && result.exitCode === undefined) out.stderr += `\n${result.shortMessage}`;
+      let stdout = "";
+      let stderr = "";
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+      child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+      // A command that exits without reading all of its input (EPIPE) reports that through its exit code.
+      child.stdin?.on("error", () => undefined);
+      child.stdin?.end(options.input);
+      let timedOut = false as boolean; // set by the timer below
+      let killTimer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGTERM");
+        killTimer = setTimeout(() => child.kill("SIGKILL"), KILL_GRACE_MS);
+      }, timeoutMs);
+      const exitCode = await new Promise<number>((resolve) => {
+        child.on("error", (e: NodeJS.ErrnoException) => {
+          stderr += `\n${e.code === "ENOENT" ? `${file}: not found on PATH` : e.message}`;
+          resolve(e.code === "ENOENT" ? 127 : 125);
+        });
+        // After all output is read ("close"); a timed-out command's output may stay open in a child it forked.
+        child.on("close", (code) => resolve(timedOut ? 124 : (code ?? 125)));
+        child.on("exit", () => timedOut && resolve(124));
+      });
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      if (timedOut) stderr += `\ntimed out after ${timeoutMs} ms`;
       log.debug({ argv, exitCode, ms: Math.round(performance.now() - started) }, "command");
-      return out;
+      return { exitCode, stdout, stderr };
     },
 
     spawn(argv, options = {}) {
       const [file, ...args] = argv;
       if (file === undefined) throw new Error("empty argv");
-      const child: ResultPromise = execa(file, args, {
-        stdin: "ignore",
-        stdout: options.onStdoutLine ? "pipe" : "ignore",
-        stderr: options.onStderrLine ? "pipe" : "ignore",
-        reject: false,
-        shell: false,
-        buffer: false,
-        cleanup: false,
+      const child = spawn(file, args, {
+        stdio: ["ignore", options.onStdoutLine ? "pipe" : "ignore", options.onStderrLine ? "pipe" : "ignore"],
         detached: options.group === true,
-        env: { LC_ALL: "C" },
+        env: env(),
+        shell: false,
       });
       if (options.onStdoutLine) child.stdout?.on("data", splitLines(options.onStdoutLine));
       if (options.onStderrLine) child.stderr?.on("data", splitLines(options.onStderrLine));
       log.debug({ argv, pid: child.pid }, "spawned");
-      const exited = child.then((r) => {
-        const exitCode = r.exitCode;
-        const signal = r.signal;
-        log.debug({ argv, pid: child.pid, exitCode, signal }, "exited");
-        if (exitCode !== undefined || signal !== undefined || !r.failed) return { exitCode, signal };
-        return {
-          exitCode,
-          signal,
-          error: r.code === "ENOENT" ? `${file}: not found on PATH` : r.shortMessage,
-        };
+      const exited = new Promise<{
+        exitCode: number | undefined;
+        signal: string | undefined;
+        error?: string;
+      }>((resolve) => {
+        child.on("error", (e: NodeJS.ErrnoException) => {
+          // Only a failure to start ends the child's story here; a failed kill() of a running one does not.
+          if (child.pid !== undefined) return;
+          const error = e.code === "ENOENT" ? `${file}: not found on PATH` : e.message;
+          log.debug({ argv, error }, "not started");
+          resolve({ exitCode: undefined, signal: undefined, error });
+        });
+        // After its output is read to the end, so a line written just before exiting is never missed.
+        child.on("close", (code, signal) => {
+          log.debug({ argv, pid: child.pid, exitCode: code, signal }, "exited");
+          resolve({ exitCode: code ?? undefined, signal: signal ?? undefined });
+        });
       });
       return {
         pid: child.pid,

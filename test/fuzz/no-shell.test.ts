@@ -1,6 +1,6 @@
 // No code path reaches a shell. Statically: only src/effects/exec.ts may start processes, and nothing in src/ asks
-// for a shell or for execa's shell-parsing forms (eslint.config.js enforces the imports too). At run time: the
-// runner hands argv to the program untouched, shell metacharacters and all.
+// for a shell or for child_process's shell-running forms (eslint.config.js enforces the imports too). At run
+// time: the runner hands argv to the program untouched, shell metacharacters and all.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -25,7 +25,7 @@ const PROCESS_MODULES = new Set(["child_process", "node:child_process", "execa"]
 /**
  * What a source file does that could reach a shell: imports a process-starting module (child_process, execa; by
  * import, dynamic import or require) or names any `shell` property other than `shell: false`. The runner may
- * import execa, but only its `execa` function (not `$`, `execaCommand` or `execaNode`, which parse strings).
+ * import node:child_process, but only its `spawn` (not `exec` or `execSync`, which run a shell, nor the rest).
  */
 function shellProblems(fileName: string, text: string, isRunner = false): string[] {
   const file = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
@@ -43,7 +43,7 @@ function shellProblems(fileName: string, text: string, isRunner = false): string
         const bindings = node.importClause?.namedBindings;
         const named = bindings !== undefined && ts.isNamedImports(bindings) ? bindings.elements : [];
         if (
-          name !== "execa" ||
+          name !== "node:child_process" ||
           node.importClause?.name !== undefined ||
           bindings === undefined ||
           !ts.isNamedImports(bindings)
@@ -51,7 +51,8 @@ function shellProblems(fileName: string, text: string, isRunner = false): string
           at(node, `imports ${name} other than by name`);
         }
         for (const e of named)
-          if (!e.isTypeOnly && e.name.text !== "execa") at(e, `imports ${e.name.text} from ${name}`);
+          if (name === "node:child_process" && !e.isTypeOnly && e.name.text !== "spawn")
+            at(e, `imports ${e.name.text} from ${name}`);
       }
     }
     if (ts.isCallExpression(node) && node.arguments.length > 0) {
@@ -100,14 +101,21 @@ test("no shell: the scan sees each kind of violation (it is not dead)", () => {
   ];
   for (const text of bad) assert.equal(shellProblems("x.ts", text).length, 1, text);
   for (const text of [
-    'import { $ } from "execa";',
-    'import { execaCommand } from "execa";',
-    'import execa from "execa";',
+    'import { exec } from "node:child_process";',
+    'import { execSync } from "node:child_process";',
+    'import * as cp from "node:child_process";',
+    'import cp from "node:child_process";',
+    'import { spawn } from "child_process";',
+    'import { execa } from "execa";',
   ]) {
     assert.equal(shellProblems("exec.ts", text, true).length, 1, text);
   }
   assert.deepEqual(
-    shellProblems("exec.ts", 'import { execa, type ResultPromise } from "execa"; f({ shell: false });', true),
+    shellProblems(
+      "exec.ts",
+      'import { spawn } from "node:child_process"; spawn(f, a, { shell: false });',
+      true,
+    ),
     [],
   );
 });
