@@ -42,6 +42,9 @@ const FLAG_SETS: Record<string, NodeSetup> = process.env.BENCH_FLAG_SETS
       "shipped+max-old-32": { flags: [...SHIPPED_FLAGS, "--max-old-space-size=32"] },
       "shipped+v8-pool-1": { flags: [...SHIPPED_FLAGS, "--v8-pool-size=1"] },
       "shipped+uv-threads-1": { flags: SHIPPED_FLAGS, env: { UV_THREADPOOL_SIZE: "1" } },
+      "shipped+single-threaded": { flags: [...SHIPPED_FLAGS, "--single-threaded"] },
+      // glibc's allocator keeps an arena per thread that allocates; musl (OpenWrt) has none to limit.
+      "shipped+malloc-arena-2": { flags: SHIPPED_FLAGS, env: { MALLOC_ARENA_MAX: "2" } },
     };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;

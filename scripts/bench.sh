@@ -6,6 +6,8 @@
 # and the data plane (bench/results/dataplane.json, docs/benchmarks.md).
 #
 #   npm run bench                  all of the above (a few minutes)
+#   npm run bench -- memory        only the idle agent's memory: RSS per Node line with and without MQTT, and
+#                                  under each candidate flag set (bench/results/memory.json; about 10 minutes)
 #   npm run bench -- idle-hour     only the one-hour idle run: memory growth (bench/results/idle-hour.json)
 #   npm run bench -- devices       only several devices: reconcile time and processes for 1, 8, 32 devices, idle
 #                                  RSS at 32 (bench/results/devices.json; about 3 minutes)
@@ -30,6 +32,10 @@ dataplane_tools() {
 }
 
 case "${1:-}" in
+memory)
+  node --import tsx bench/idle-memory.ts
+  exit
+  ;;
 idle-hour)
   node --import tsx bench/idle-hour.ts
   exit
@@ -45,7 +51,7 @@ dataplane)
   ;;
 '') ;;
 *)
-  echo "usage: npm run bench [-- idle-hour | devices | dataplane]" >&2
+  echo "usage: npm run bench [-- memory | idle-hour | devices | dataplane]" >&2
   exit 64
   ;;
 esac
