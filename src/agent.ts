@@ -46,6 +46,7 @@ import {
   type PortMap,
   type State,
 } from "./core/types.js";
+import type { OwnAddresses } from "./effects/addresses.js";
 import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
 import type { PersistedState, StateStore } from "./effects/state-store.js";
@@ -59,6 +60,8 @@ export interface AgentDeps {
   log: Logger;
   firewall: Firewall;
   listeners: Listeners;
+  /** The devices' own IPv6 addresses (`ipv6: own`). */
+  addresses: OwnAddresses;
   /** Interface snapshots (netlink). */
   links: Observable<Event>;
   /** Lease events for the given lease files (merged); re-subscribed when the config names other files. */
@@ -145,6 +148,7 @@ export class Agent implements AgentControl {
     this.reconciler = new Reconciler({
       firewall: deps.firewall,
       listeners: deps.listeners,
+      addresses: deps.addresses,
       log: deps.log,
       desired: () => this.plan.desired,
       changed: () => this.publish(),
@@ -189,9 +193,17 @@ export class Agent implements AgentControl {
     );
     // A change in what we want, or a kick (retry), asks for a reconcile. The first request is served at once;
     // a burst collapses into at most one more at the end of debounceMs. The reconcile reads the latest plan when
-    // it runs, so it never acts on a stale one.
+    // it runs, so it never acts on a stale one. Nothing is reconciled before the first interface snapshot: until then
+    // the plan wants nothing, and the own addresses adopted from an earlier run (adopt, queued first) would go.
+    void this.reconciler.adopt();
     this.subscriptions.add(
-      merge(this.desired$.pipe(distinctUntilChanged(sameDesired)), this.kick$)
+      merge(
+        this.desired$.pipe(
+          filter(() => this.seenLinks),
+          distinctUntilChanged(sameDesired),
+        ),
+        this.kick$,
+      )
         .pipe(
           throttleTime(this.state.config.debounceMs, asyncScheduler, { leading: true, trailing: true }),
           runLatest(() => this.reconcileAndReprobe(false)),
@@ -423,8 +435,11 @@ export class Agent implements AgentControl {
    */
   private listenPortsTaken(device: string, ports: readonly PortMap[]): string | undefined {
     const others = this.plan.devices.filter((d) => d.name !== device);
+    // Listen ports are shared among the devices on the WAN address; a device with its own address has its own.
+    const shared = (name: string) => this.deviceNamed(name).ipv6 === "shared";
+    const rivals = shared(device) ? others.filter((d) => shared(d.name)) : [];
     const owners = new Map(
-      others.flatMap((d) => expandPorts(d.ports).map((q) => [q.listen, d.name] as const)),
+      rivals.flatMap((d) => expandPorts(d.ports).map((q) => [q.listen, d.name] as const)),
     );
     const problems = ports.flatMap((p, i) => {
       const taken = expandPorts([p]).find((q) => owners.has(q.listen));
@@ -501,10 +516,14 @@ export class Agent implements AgentControl {
     const listeners = this.deps.listeners.statuses().filter((l) => l.device === device.name);
     const inPlace = actual.listeners.filter((l) => l.device === device.name);
     const rules = actual.snat.filter((r) => r.device === device.name);
+    const addresses = actual.addresses.filter((a) => a.device === device.name);
+    const own = device.ownAddress;
+    const wanted =
+      own === undefined ? [] : [{ device: device.name, interface: own.interface, address: own.address }];
     // The device's share of what is in place against its share of the plan, compared as the Reconciler does.
     const converging = !sameDesired(
-      { snat: rules, listeners: inPlace },
-      { snat: device.snat === null ? [] : [device.snat], listeners: device.listeners },
+      { snat: rules, listeners: inPlace, addresses },
+      { snat: device.snat === null ? [] : [device.snat], listeners: device.listeners, addresses: wanted },
     );
     const phase = devicePhaseOf({
       plan: device,
@@ -529,6 +548,11 @@ export class Agent implements AgentControl {
         this.state.config.devices.find((d) => d.name === device.name)?.hostname,
         this.state.config.dns?.zone,
       ),
+      ipv6: {
+        mode: this.state.config.devices.find((d) => d.name === device.name)?.ipv6 ?? "shared",
+        address: device.listenAddress ?? null,
+        state: own?.state ?? null,
+      },
     };
     return { phase, status };
   }

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { applyStep, diff } from "./core/diff.js";
 import type { ReconcileReport } from "./core/status.js";
 import { listenerKey, type Actual, type Desired, type SnatRule, type Step } from "./core/types.js";
+import type { OwnAddresses } from "./effects/addresses.js";
 import type { Firewall } from "./effects/firewall/firewall.js";
 import type { Listeners } from "./effects/listeners/listeners.js";
 import { limitConcurrency } from "./util/limit.js";
@@ -12,6 +13,8 @@ import { limitConcurrency } from "./util/limit.js";
 export interface ReconcilerDeps {
   firewall: Firewall;
   listeners: Listeners;
+  /** The devices' own IPv6 addresses. */
+  addresses: OwnAddresses;
   log: Logger;
   /** The desired state as the core computes it now; read when a reconcile runs, so it never acts on a stale one. */
   desired: () => Desired;
@@ -22,7 +25,7 @@ export interface ReconcilerDeps {
   now?: () => number;
 }
 
-export const EMPTY: Actual = { snat: [], listeners: [] };
+export const EMPTY: Actual = { snat: [], listeners: [], addresses: [] };
 const RETRY_MS = { initial: 1000, max: 30000 };
 /** The back-off of a failed reconcile, and of a firewall watch that keeps finding drift (Agent.watchFirewall). */
 export const RETRY_BACKOFF_MS = RETRY_MS;
@@ -90,6 +93,21 @@ export class Reconciler {
     return this.exclusive(() => this.reconcileNow(verify));
   }
 
+  /**
+   * Takes over the own addresses an earlier run recorded and left on their interfaces, before any reconcile: the
+   * diff then keeps those still wanted (no second DAD, no gap) and removes the others.
+   */
+  adopt(): Promise<void> {
+    return this.exclusive(async () => {
+      try {
+        const addresses = await this.deps.addresses.adopt();
+        this.actualState = { ...this.actualState, addresses };
+      } catch (e) {
+        this.deps.log.error({ error: String(e) }, "cannot read the addresses an earlier run recorded");
+      }
+    });
+  }
+
   /** Stops every listener, then reconciles (they start again from the plan). */
   restartListeners(): Promise<void> {
     return this.exclusive(async () => {
@@ -99,7 +117,7 @@ export class Reconciler {
     });
   }
 
-  /** Lets the steps in flight finish, starts no more, then removes every listener and our firewall rules. */
+  /** Lets the steps in flight finish, starts no more, then removes every listener, our rules and our addresses. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
@@ -110,6 +128,8 @@ export class Reconciler {
       } catch (e) {
         this.deps.log.error({ error: String(e) }, "cannot remove our firewall rules");
       }
+      // After the listeners that bound them.
+      await this.deps.addresses.removeAll();
       this.actualState = EMPTY;
     });
   }
@@ -161,7 +181,10 @@ export class Reconciler {
     }
     if (listeners.length !== this.actualState.listeners.length)
       this.deps.log.warn("a listener vanished; repairing");
-    this.actualState = { snat, listeners };
+    const wanted = this.actualState.addresses;
+    const addresses = await this.deps.addresses.present(wanted).catch(() => wanted);
+    if (addresses.length !== wanted.length) this.deps.log.warn("an own address vanished; repairing");
+    this.actualState = { snat, listeners, addresses };
   }
 
   private async execute(step: Step): Promise<void> {
@@ -175,19 +198,24 @@ export class Reconciler {
         return firewall.apply(step.rules);
       case "remove-snat":
         return firewall.remove();
+      case "add-address":
+        return this.deps.addresses.add(step.address);
+      case "remove-address":
+        return this.deps.addresses.remove(step.address);
     }
   }
 
   /**
    * Runs diff's steps in its three phases, each finished before the next begins: stops (a changed listener frees its
-   * port), then the firewall (SNAT in place before new listeners accept), then starts. Within a phase the steps touch
+   * port), then the firewall and the own addresses (SNAT in place before new listeners accept; an address removed
+   * after its listeners stopped, added before its listeners start), then starts. Within a phase the steps touch
    * different listeners, so up to PARALLEL_STEPS run at once. A stop lets the steps in flight finish and starts no
    * more. Tracks what is in place step by step; returns how many steps ran (failed ones included).
    */
   private async executeAll(steps: Step[], errors: string[]): Promise<number> {
     const phases = [
       steps.filter((s) => s.kind === "stop-listener"),
-      steps.filter((s) => s.kind === "apply-snat" || s.kind === "remove-snat"),
+      steps.filter((s) => s.kind !== "stop-listener" && s.kind !== "start-listener"),
       steps.filter((s) => s.kind === "start-listener"),
     ];
     let done = 0;

@@ -6,6 +6,7 @@ import { renderNftScript } from "../core/render/nft.js";
 import { renderSocatArgv } from "../core/render/socat.js";
 import type { AgentStatus, DeviceStatus } from "../core/status.js";
 import type { Config } from "../core/types.js";
+import { createOwnAddresses } from "../effects/addresses.js";
 import { createRunner } from "../effects/exec.js";
 import { createIptablesFirewall } from "../effects/firewall/iptables.js";
 import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
@@ -37,10 +38,14 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
     const where = `${d.device.address ?? "unknown"}${d.device.mac ? ` (${d.device.mac})` : ""}`;
     const state = !d.enabled
       ? ": disabled by the operator"
-      : d.waitingFor === "device"
-        ? `: waiting for its address: ${d.detail ?? ""}`
+      : d.waitingFor === "device" || d.waitingFor === "own-address"
+        ? `: waiting for its ${d.waitingFor === "device" ? "address" : "own IPv6 address"}: ${d.detail ?? ""}`
         : "";
-    out(`# device ${d.name}: ${where}, ${d.listeners.length} listeners${state}`);
+    const own =
+      d.ownAddress === undefined
+        ? ""
+        : `, own IPv6 ${d.ownAddress.address} on ${d.ownAddress.interface} (${d.ownAddress.state})`;
+    out(`# device ${d.name}: ${where}${own}, ${d.listeners.length} listeners${state}`);
   }
   // What the port mappings in force spawn once every device serves (a range: one listener per port).
   const spawned = plan.devices.reduce((n, d) => n + (d.enabled ? portCount(d.ports) : 0), 0);
@@ -70,14 +75,17 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
 function formatDevice(s: AgentStatus, d: DeviceStatus): string[] {
   const phase = `${d.phase}${d.waitingFor ? ` (waiting for ${d.waitingFor})` : ""}${d.reason ? `: ${d.reason}` : ""}`;
   const address = `${d.address ?? "-"}${d.mac ? ` mac ${d.mac}` : ""}${d.source ? ` (from ${d.source})` : ""}`;
+  const { ipv6 } = d;
+  const own = `own ${ipv6.address ?? "-"}${ipv6.state === null ? "" : ` (${ipv6.state})`}`;
   return [
     `device ${d.name}: ${phase}`,
     `  address:   ${address}`,
     ...(d.hostname === null ? [] : [`  name:      ${d.hostname}`]),
+    `  ipv6:      ${ipv6.mode === "own" ? own : `shared ${s.wan.address ?? "-"}`}`,
     `  listeners: ${d.listeners.length === 0 ? "none" : ""}`,
     ...d.listeners.map(
       (l) =>
-        `    [${s.wan.address ?? "?"}]:${l.listen} -> ${d.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  connections ${l.connections}/${l.maxChildren}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
+        `    [${ipv6.address ?? s.wan.address ?? "?"}]:${l.listen} -> ${d.address ?? "?"}:${l.target}  ${l.state}  pid ${l.pid ?? "-"}  connections ${l.connections}/${l.maxChildren}  restarts ${l.restarts}${l.lastError ? `  (${l.lastError})` : ""}`,
     ),
   ];
 }
@@ -136,6 +144,8 @@ export async function cleanupCommand(config: Config, log: Logger, keepMqtt = fal
   const iptablesPresent =
     (await runner.run(["iptables-save", "-t", "nat"]).catch(() => undefined))?.exitCode === 0;
   if (iptablesPresent) await createIptablesFirewall(runner).remove();
+  // The devices' own addresses: exactly those runtimeDir/addresses.json records (after the listeners that bound them).
+  await createOwnAddresses({ runner, log, runtimeDir: config.runtimeDir }).removeAll();
   // Home Assistant forgets the device and its entities: nothing of ours stays retained on the broker.
   if (config.mqtt !== undefined && !keepMqtt) {
     const { cleanupMqtt } = await import("../mqtt/index.js");

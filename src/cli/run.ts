@@ -7,6 +7,7 @@ import { longestTickGapSec } from "../config/health.js";
 import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
+import { createOwnAddresses } from "../effects/addresses.js";
 import { selectFirewall } from "../effects/firewall/select.js";
 import { createHaproxyListeners } from "../effects/listeners/haproxy.js";
 import { createSocatListeners } from "../effects/listeners/socat.js";
@@ -137,6 +138,7 @@ export async function runCommand(
     log,
     firewall,
     listeners,
+    addresses: createOwnAddresses({ runner, log, runtimeDir: config.runtimeDir }),
     links: netlinkEvents(
       runner,
       log,

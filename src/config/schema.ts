@@ -2,6 +2,7 @@
 // so a bad file is refused before anything is touched.
 import * as z from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
+import { formatSuffix, parseSuffix } from "../core/own-address.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
 import {
   expandPorts,
@@ -134,6 +135,19 @@ const deviceName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "must be 1-32 of a-z 0-9 _ -, starting with a letter or digit");
 
+/** An interface identifier: an IPv6 literal whose high 64 bits are zero and low 64 bits are not; kept canonical. */
+const ipv6Suffix = z.string().transform((s, ctx) => {
+  const iid = parseSuffix(s);
+  if (iid === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${s}" is not an interface identifier: an IPv6 literal like "::80" or "::c0a8:164", high 64 bits zero, low 64 bits not`,
+    });
+    return z.NEVER;
+  }
+  return formatSuffix(iid);
+});
+
 export const deviceSchema = z.strictObject({
   name: deviceName,
   /** Its DNS name in `dns.zone` (the AAAA record sixgate keeps), or without `dns:` a name shown in status and MQTT. */
@@ -143,6 +157,10 @@ export const deviceSchema = z.strictObject({
   /** A static address: served as given. */
   address: ipv4.optional(),
   ports: portsSchema,
+  /** Where its listeners bind: the gateway's WAN address (shared), or an address of its own in the prefix (own). */
+  ipv6: z.enum(["shared", "own"]).default("shared"),
+  /** The own address's interface identifier; derived from the name when absent (src/core/own-address.ts). */
+  ipv6Suffix: ipv6Suffix.optional(),
 });
 
 export type DeviceConfig = z.output<typeof deviceSchema>;
@@ -263,13 +281,20 @@ function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
     // The single-lease guess needs one device: with several it would hand the same lease to each.
     if (several && d.mac === undefined && d.address === undefined)
       issue(["devices", i], "needs a mac or an address when several devices are listed");
-    // A listen port is bound on the shared WAN address: one device each (a range: each of its ports, named once).
+    if (d.ipv6Suffix !== undefined && d.ipv6 !== "own")
+      issue(["devices", i, "ipv6Suffix"], "needs ipv6: own (a shared device listens on the WAN address)");
+    if (d.ipv6Suffix !== undefined)
+      claim(`suffix ${d.ipv6Suffix}`, i, ["ipv6Suffix"], `suffix ${d.ipv6Suffix}`);
+    // A listen port is bound on the shared WAN address: one device each (a range: each of its ports, named once); a
+    // device with its own address has its own (HAProxy names its proxies by listen port: one device each there).
+    const space = d.ipv6 === "own" && c.listener.backend !== "haproxy" ? `own ${d.name}` : "shared";
     d.ports.forEach((p, j) => {
       const ports = expandPorts([p]);
-      const taken = ports.find((q) => owners.has(`listen ${q.listen}`));
+      const key = (port: number) => `listen ${space} ${port}`;
+      const taken = ports.find((q) => owners.has(key(q.listen)));
       const what = isRange(p) ? `listen ${p.listen} (port ${taken?.listen})` : `listen port ${p.listen}`;
-      if (taken !== undefined) claim(`listen ${taken.listen}`, i, ["ports", j, "listen"], what);
-      for (const q of ports) owners.set(`listen ${q.listen}`, owners.get(`listen ${q.listen}`) ?? i);
+      if (taken !== undefined) claim(key(taken.listen), i, ["ports", j, "listen"], what);
+      for (const q of ports) owners.set(key(q.listen), owners.get(key(q.listen)) ?? i);
     });
   });
   checkHostnames(c.devices, c.dns?.gatewayName, issue);
@@ -297,6 +322,7 @@ export const configSchema = configFields
         address: device?.address,
         ...(device?.hostname === undefined ? {} : { hostname: device.hostname }),
         ports: ports ?? [],
+        ipv6: "shared" as const,
       },
     ],
   }));

@@ -1,10 +1,12 @@
 // diff(actual, desired) -> the steps that turn one into the other, touching only what differs.
 import {
+  compareByDevice,
   compareListeners,
   listenerKey,
   type Actual,
   type Desired,
   type ListenerSpec,
+  type OwnAddress,
   type SnatRule,
   type Step,
 } from "./types.js";
@@ -45,9 +47,18 @@ export function sameSnat(a: readonly SnatRule[], b: readonly SnatRule[]): boolea
   return a.length === b.length && a.every((r, i) => b[i] !== undefined && sameSnatRule(r, b[i]));
 }
 
+const sameAddress = (a: OwnAddress, b: OwnAddress) =>
+  a.device === b.device && a.interface === b.interface && a.address === b.address;
+
+/** Same own addresses in the same order (Desired keeps them sorted by device). */
+export function sameAddresses(a: readonly OwnAddress[], b: readonly OwnAddress[]): boolean {
+  return a.length === b.length && a.every((x, i) => b[i] !== undefined && sameAddress(x, b[i]));
+}
+
 export function sameDesired(a: Desired, b: Desired): boolean {
   return (
     sameSnat(a.snat, b.snat) &&
+    sameAddresses(a.addresses, b.addresses) &&
     a.listeners.length === b.listeners.length &&
     a.listeners.every((l, i) => {
       const other = b.listeners[i];
@@ -57,8 +68,10 @@ export function sameDesired(a: Desired, b: Desired): boolean {
 }
 
 /**
- * Stops come first (a changed listener frees its port before its successor binds it), then the firewall,
- * so SNAT is in place before new listeners accept, then starts.
+ * Stops come first (a changed listener frees its port before its successor binds it), then the firewall and the own
+ * addresses (an address is removed after the listeners that bound it stopped, and added before the listeners that bind
+ * it start), so SNAT is in place before new listeners accept, then starts. An own address that did not change is
+ * not touched, nor are its listeners.
  */
 export function diff(actual: Actual, desired: Desired): Step[] {
   const steps: Step[] = [];
@@ -73,6 +86,11 @@ export function diff(actual: Actual, desired: Desired): Step[] {
       desired.snat.length === 0 ? { kind: "remove-snat" } : { kind: "apply-snat", rules: desired.snat },
     );
   }
+  const has = (list: readonly OwnAddress[], a: OwnAddress) => list.some((b) => sameAddress(a, b));
+  for (const address of actual.addresses)
+    if (!has(desired.addresses, address)) steps.push({ kind: "remove-address", address });
+  for (const address of desired.addresses)
+    if (!has(actual.addresses, address)) steps.push({ kind: "add-address", address });
   for (const spec of desired.listeners) {
     const current = have.get(listenerKey(spec));
     if (current === undefined || !sameListener(current, spec)) steps.push({ kind: "start-listener", spec });
@@ -93,6 +111,10 @@ export function applyStep(actual: Actual, step: Step): Actual {
       return { ...actual, snat: step.rules };
     case "remove-snat":
       return { ...actual, snat: [] };
+    case "add-address":
+      return { ...actual, addresses: [...actual.addresses, step.address].sort(compareByDevice) };
+    case "remove-address":
+      return { ...actual, addresses: actual.addresses.filter((a) => !sameAddress(a, step.address)) };
   }
 }
 

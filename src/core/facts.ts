@@ -1,6 +1,7 @@
 // Folds events into facts. Pure: the same events in the same order give the same facts.
 import { compareIPv6, isUniqueLocal } from "./addr.js";
 import { chooseDevices } from "./device.js";
+import { isDeviceAddress, ownSuffixes } from "./own-address.js";
 import type { AgentStatus, ProbeReport } from "./status.js";
 import type { AddrInfo, Config, DeviceHop, DeviceReach, Event, Facts, LinkInfo, State } from "./types.js";
 
@@ -76,6 +77,18 @@ export function wanAddressInterface(config: Config): string {
   return config.wan.addressFrom ?? config.wan.interface;
 }
 
+/**
+ * The link the WAN address is chosen from, without the devices' own addresses (`ipv6: own`, /128s the agent adds
+ * there): a device's address must never become the gateway's listen address.
+ */
+export function listenAddressLink(links: Record<string, LinkInfo>, config: Config): LinkInfo | undefined {
+  const link = links[wanAddressInterface(config)];
+  if (link === undefined) return undefined;
+  const suffixes = ownSuffixes(config.devices, link);
+  if (suffixes.size === 0) return link;
+  return { ...link, addresses: link.addresses.filter((a) => !isDeviceAddress(a, suffixes)) };
+}
+
 const devicesOf = (facts: Facts, config: Config) =>
   chooseDevices(facts, config.devices, config.lan.interface, facts.devices);
 
@@ -117,7 +130,7 @@ export function reduce(state: State, event: Event): State {
       const links: Record<string, LinkInfo> = {};
       for (const link of event.links) links[link.name] = link;
       const wanAddress = selectWanAddress(
-        links[wanAddressInterface(config)],
+        listenAddressLink(links, config),
         config.wan.address,
         facts.wanAddress,
       );
@@ -143,7 +156,7 @@ export function reduce(state: State, event: Event): State {
       const wanAddress =
         links === undefined
           ? undefined
-          : selectWanAddress(links[wanAddressInterface(next)], next.wan.address, facts.wanAddress);
+          : selectWanAddress(listenAddressLink(links, next), next.wan.address, facts.wanAddress);
       return { config: next, facts: { ...facts, wanAddress, devices: devicesOf(facts, next) } };
     }
   }

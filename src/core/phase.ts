@@ -45,6 +45,13 @@ export function devicePhaseOf(input: DevicePhaseInput): DevicePhase {
   if (plan.waitingFor !== undefined)
     return { name, phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
   if (input.converging) return { name, phase: "converging" };
+  const own = plan.ownAddress;
+  if (own?.state === "dadfailed")
+    return {
+      name,
+      phase: "degraded",
+      reason: `own address ${own.address} is a duplicate: another host on ${own.interface} uses it (DAD failed); set another ipv6Suffix`,
+    };
   if (plan.unreachable !== undefined) return { name, phase: "degraded", reason: plan.unreachable };
   const down = input.listeners.filter((l) => l.state !== "running").map((l) => `:${l.listen} ${l.state}`);
   if (down.length > 0) return { name, phase: "degraded", reason: `listener ${down.join(", ")}` };

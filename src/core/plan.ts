@@ -4,6 +4,13 @@ import { wanAddressInterface } from "./facts.js";
 import { unknownDevice } from "./device.js";
 import { expandPorts, isRange } from "./ports.js";
 import {
+  isGatewaysAddress,
+  ownAddressState,
+  ownSuffixes,
+  prefixProblem,
+  withInterfaceId,
+} from "./own-address.js";
+import {
   choicesOf,
   compareByDevice,
   compareListeners,
@@ -13,6 +20,7 @@ import {
   type Facts,
   type LinkInfo,
   type ListenerSpec,
+  type OwnAddress,
   type Plan,
   type SnatRule,
   type WaitingFor,
@@ -94,11 +102,52 @@ function gatewayWait(facts: Facts, config: Config, lanAddress: string | undefine
   return undefined;
 }
 
+/** Where a device's listeners bind: the WAN address, or its own address once the kernel says it is usable. */
+interface ListenPlace {
+  listenAddress: string | undefined;
+  ownAddress?: DevicePlan["ownAddress"];
+  /** Why it has no listen address yet (its own address cannot be made, is being added or in DAD). */
+  waiting?: string;
+}
+
+/**
+ * The listen address of a device with the WAN address `wan` in use: the WAN address itself (shared), or its own,
+ * made of the /64 prefix of `wan` and its suffix, usable once DAD passed. A failed DAD keeps the address (removing it
+ * would only start DAD again) and leaves the listeners out; the device's phase names the duplicate (phase.ts).
+ */
+function listenPlace(
+  facts: Facts,
+  config: Config,
+  device: DeviceConfig,
+  wan: string,
+  suffix: bigint | undefined,
+): ListenPlace {
+  if (device.ipv6 !== "own") return { listenAddress: wan };
+  const iface = wanAddressInterface(config);
+  const link = facts.links?.[iface];
+  const tooLong = prefixProblem(link, wan);
+  if (tooLong !== undefined) return { listenAddress: undefined, waiting: tooLong };
+  const address = suffix === undefined ? undefined : withInterfaceId(wan, suffix);
+  if (address === undefined) return { listenAddress: undefined, waiting: "no interface identifier" };
+  if (address === wan || isGatewaysAddress(link, address))
+    return {
+      listenAddress: undefined,
+      waiting: `own address ${address} is the gateway's own address on ${iface}: choose another ipv6Suffix`,
+    };
+  const state = ownAddressState(link, address);
+  const ownAddress = { address, interface: iface, state };
+  if (state === "valid" || state === "dadfailed")
+    return { listenAddress: state === "valid" ? address : undefined, ownAddress };
+  const what = state === "absent" ? "being added" : "tentative (duplicate address detection running)";
+  return { listenAddress: undefined, ownAddress, waiting: `own address ${address} on ${iface} is ${what}` };
+}
+
 function planDevice(
   facts: Facts,
   config: Config,
   device: DeviceConfig,
   wait: GatewayWait | undefined,
+  suffix: bigint | undefined,
 ): DevicePlan {
   const choice = facts.devices[device.name] ?? unknownDevice;
   const choices = choicesOf(facts.choices, device.name);
@@ -120,7 +169,16 @@ function planDevice(
     detail: string | undefined,
     snat: SnatRule | null = null,
     listeners: ListenerSpec[] = [],
-  ): DevicePlan => ({ ...base, waitingFor, detail, snat, listeners });
+    place: ListenPlace = { listenAddress: undefined },
+  ): DevicePlan => ({
+    ...base,
+    waitingFor,
+    detail,
+    snat,
+    listeners,
+    listenAddress: place.listenAddress,
+    ...(place.ownAddress === undefined ? {} : { ownAddress: place.ownAddress }),
+  });
   if (!choices.enabled) return result(undefined, "disabled");
   if (wait !== undefined && !wait.keepsSnat) return result(wait.waitingFor, wait.detail);
   if (choice.address === undefined || lanAddress === undefined)
@@ -134,10 +192,14 @@ function planDevice(
   };
   if (wait !== undefined || facts.wanAddress === undefined)
     return result(wait?.waitingFor ?? "wan-address", wait?.detail ?? "no WAN address", snat);
+  const place = listenPlace(facts, config, device, facts.wanAddress, suffix);
+  if (place.waiting !== undefined) return result("own-address", place.waiting, snat, [], place);
   // The SNAT rule stays (it serves nothing without a listener), so a device back needs only its listeners again.
   const refusing = unreachable(facts, device.name, snat.deviceAddress);
-  if (refusing !== undefined) return { ...result(undefined, undefined, snat), unreachable: refusing };
-  const wanAddress = facts.wanAddress;
+  if (refusing !== undefined)
+    return { ...result(undefined, undefined, snat, [], place), unreachable: refusing };
+  const wanAddress = place.listenAddress;
+  if (wanAddress === undefined) return result(undefined, undefined, snat, [], place);
   const listeners: ListenerSpec[] = pairs
     .map((p) => ({
       device: device.name,
@@ -157,7 +219,7 @@ function planDevice(
       halfCloseSec: config.listener.halfCloseSec,
     }))
     .sort((a, b) => a.listen - b.listen);
-  return result(undefined, undefined, snat, listeners);
+  return result(undefined, undefined, snat, listeners, place);
 }
 
 /**
@@ -169,12 +231,20 @@ export function plan(facts: Facts, config: Config): Plan {
   const firstAddress = config.devices.map((d) => facts.devices[d.name]?.address).find((a) => a !== undefined);
   const lanAddress = chooseLanAddress(lan, config, firstAddress);
   const wait = gatewayWait(facts, config, lanAddress);
-  const devices = config.devices.map((d) => planDevice(facts, config, d, wait));
+  const suffixes = ownSuffixes(config.devices, facts.links?.[wanAddressInterface(config)]);
+  const devices = config.devices.map((d) => planDevice(facts, config, d, wait, suffixes.get(d.name)));
   const snat = devices.flatMap((d) => (d.snat === null ? [] : [d.snat])).sort(compareByDevice);
   const listeners = devices.flatMap((d) => d.listeners).sort(compareListeners);
+  const addresses = devices
+    .flatMap((d): OwnAddress[] =>
+      d.ownAddress === undefined
+        ? []
+        : [{ device: d.name, interface: d.ownAddress.interface, address: d.ownAddress.address }],
+    )
+    .sort(compareByDevice);
+  const desired = { snat, listeners, addresses };
   const active = devices.filter((d) => d.enabled);
-  if (active.length === 0)
-    return { desired: { snat, listeners }, waitingFor: undefined, detail: "disabled", lanAddress, devices };
+  if (active.length === 0) return { desired, waitingFor: undefined, detail: "disabled", lanAddress, devices };
   // Every device waiting for its address is the agent's wait too (with one device, the 0.1 plan's "device").
   const allUnknown = wait === undefined && active.every((d) => d.waitingFor === "device");
   const unknownDetail =
@@ -182,7 +252,7 @@ export function plan(facts: Facts, config: Config): Plan {
       ? active[0]?.detail
       : active.map((d) => `${d.name}: ${d.detail ?? "unknown"}`).join("; ");
   return {
-    desired: { snat, listeners },
+    desired,
     waitingFor: wait?.waitingFor ?? (allUnknown ? "device" : undefined),
     detail: wait?.detail ?? (allUnknown ? unknownDetail : undefined),
     lanAddress,

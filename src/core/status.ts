@@ -1,7 +1,7 @@
 // The agent's health as it is written to the runtime directory and shown by `sixgate status`.
 import type { LinkFlaps } from "./damping.js";
 import type { PhaseName } from "./phase.js";
-import type { DeviceSource, PortMap, WaitingFor } from "./types.js";
+import type { DeviceSource, OwnAddressState, PortMap, WaitingFor } from "./types.js";
 import type { ListenerState } from "./phase.js";
 
 export interface ListenerStatus {
@@ -65,6 +65,11 @@ export interface DeviceStatus {
   listeners: ListenerStatus[];
   /** Its DNS name: the FQDN when `dns:` is configured, else the bare `hostname`; null without one. */
   hostname: string | null;
+  /**
+   * Where its listeners bind: `address` is its listen address (the WAN address when shared, its own address when
+   * own; null while it has none usable); `state` is what the kernel says of its own address (null when shared).
+   */
+  ipv6: { mode: "shared" | "own"; address: string | null; state: OwnAddressState | null };
 }
 
 /** One AAAA record the agent keeps (src/dns/). */

@@ -117,7 +117,8 @@ export type Event =
   /** The device hops of one whole probe (every device with an address); a device not in it is not known unreachable. */
   | { type: "device-hops"; hops: DeviceHop[] };
 
-export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device";
+/** "own-address": the device's own IPv6 address is being added or still tentative (DAD), or cannot be made. */
+export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device" | "own-address";
 
 /** One device's source-NAT rule. */
 export interface SnatRule {
@@ -135,6 +136,7 @@ export interface ListenerSpec {
   listen: number;
   target: number;
   wanInterface: string;
+  /** The IPv6 address it binds: the gateway's WAN address, or the device's own (DevicePlan.listenAddress). */
   wanAddress: string;
   deviceAddress: string;
   lanAddress: string;
@@ -152,11 +154,23 @@ export interface ListenerSpec {
   range?: true;
 }
 
+/** What the kernel says of a device's own address: not on the interface, in DAD, DAD failed (a duplicate), usable. */
+export type OwnAddressState = "absent" | "tentative" | "valid" | "dadfailed";
+
+/** An IPv6 address the agent adds for a device (`ipv6: own`), as a /128 on `interface`. */
+export interface OwnAddress {
+  device: string;
+  interface: string;
+  address: string;
+}
+
 export interface Desired {
   /** One rule per device with an address, sorted by device name. */
   snat: SnatRule[];
   /** Sorted by key (listenerKey). */
   listeners: ListenerSpec[];
+  /** The devices' own IPv6 addresses, sorted by device name. */
+  addresses: OwnAddress[];
 }
 
 /**
@@ -204,6 +218,10 @@ export interface DevicePlan {
   listeners: ListenerSpec[];
   /** Set while its listeners are left out because the device is unreachable (plan.ts UNREACHABLE_AFTER): the reason. */
   unreachable?: string;
+  /** The IPv6 address its listeners bind: the WAN address (shared), its own (once valid), undefined while none. */
+  listenAddress: string | undefined;
+  /** Only for `ipv6: own`, once its address can be made: the address and what the kernel says of it. */
+  ownAddress?: { address: string; interface: string; state: OwnAddressState };
 }
 
 export interface Plan {
@@ -225,4 +243,7 @@ export type Step =
   | { kind: "stop-listener"; spec: ListenerSpec }
   | { kind: "apply-snat"; rules: SnatRule[] }
   | { kind: "remove-snat" }
-  | { kind: "start-listener"; spec: ListenerSpec };
+  | { kind: "start-listener"; spec: ListenerSpec }
+  /** Runs before the starts, so the listeners that bind it find it; removes run after the stops. */
+  | { kind: "add-address"; address: OwnAddress }
+  | { kind: "remove-address"; address: OwnAddress };

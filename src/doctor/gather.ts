@@ -26,6 +26,7 @@ import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
 import { describeRule, nftChains } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
 import { parseSsListening, parseSynSent, stuckListenerConnects } from "./parse/ss.js";
+import { listenAddressOf } from "./checks/own-address.js";
 import { observe } from "./types.js";
 import { expandPorts } from "../core/ports.js";
 
@@ -236,7 +237,8 @@ interface DeviceEnv {
  * through each of its listen ports, the SYNs its listeners left unanswered, and our socat pids for its listeners.
  */
 async function observeDevice(dp: DevicePlan, env: DeviceEnv): Promise<DeviceView> {
-  const { config, runner, probe, timeoutMs, settleMs, wanAddress } = env;
+  const { config, runner, probe, timeoutMs, settleMs } = env;
+  const wanAddress = listenAddressOf(config, dp, env.wanAddress);
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
   const { enabled, lanAddress } = dp;
   const ports = expandPorts(dp.ports);

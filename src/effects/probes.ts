@@ -162,6 +162,8 @@ export interface ProbeDevice {
   lanAddress: string | null;
   /** False while the operator disabled it: nothing listens, so only the device hop runs. */
   enabled: boolean;
+  /** Its own listen address (`ipv6: own`; null while it has none usable); absent: the WAN address (spec.wanAddress). */
+  listenAddress?: string | null;
   ports: readonly { listen: number; target: number }[];
 }
 
@@ -222,9 +224,17 @@ export async function runProbes(
       else
         probes.push(deviceHop(d.deviceAddress, d.lanAddress, p.target).then((o) => result("device", p, o)));
       if (!d.enabled) continue;
-      if (spec.wanAddress === null) probes.push(missing("end-to-end", p, "no WAN IPv6 address"));
+      const listenAddress = d.listenAddress === undefined ? spec.wanAddress : d.listenAddress;
+      if (listenAddress === null)
+        probes.push(
+          missing(
+            "end-to-end",
+            p,
+            d.listenAddress === undefined ? "no WAN IPv6 address" : "no own IPv6 address",
+          ),
+        );
       else {
-        const options = { host: spec.wanAddress, port: p.listen, timeoutMs, settleMs };
+        const options = { host: listenAddress, port: p.listen, timeoutMs, settleMs };
         probes.push(connector(options).then((o) => result("end-to-end", p, o)));
       }
     }
@@ -251,6 +261,7 @@ export function createProber(options: {
           lanAddress: d.lanAddress,
           enabled: d.enabled,
           ports: expandPorts(d.ports),
+          ...(d.ipv6.mode === "own" ? { listenAddress: d.ipv6.address } : {}),
         })),
         lanInterface: status.lan.interface,
         wanAddress: status.wan.address,

@@ -1,7 +1,8 @@
 // Fakes of the effect adapters that record what they were asked to do.
 import { Subject } from "rxjs";
 import type { ListenerStatus } from "../../src/core/status.js";
-import { listenerKey, type ListenerSpec, type SnatRule } from "../../src/core/types.js";
+import { listenerKey, type ListenerSpec, type OwnAddress, type SnatRule } from "../../src/core/types.js";
+import type { OwnAddresses } from "../../src/effects/addresses.js";
 import type { Firewall } from "../../src/effects/firewall/firewall.js";
 import type { Listeners } from "../../src/effects/listeners/listeners.js";
 
@@ -95,5 +96,35 @@ export class FakeListeners implements Listeners {
       maxChildren: s.maxChildren,
       connectionErrors: 0,
     }));
+  }
+}
+
+/** Records the own addresses it was asked to add and remove; `held` is what is "on the interface". */
+export class FakeAddresses implements OwnAddresses {
+  held: OwnAddress[] = [];
+  /** What adopt() returns: an earlier run's record. */
+  recorded: OwnAddress[] = [];
+  calls: string[] = [];
+  adopt(): Promise<OwnAddress[]> {
+    this.held = [...this.recorded];
+    return Promise.resolve(this.held);
+  }
+  add(a: OwnAddress): Promise<void> {
+    this.calls.push(`add:${a.device}:${a.address}`);
+    this.held = [...this.held.filter((b) => b.address !== a.address), a];
+    return Promise.resolve();
+  }
+  remove(a: OwnAddress): Promise<void> {
+    this.calls.push(`remove:${a.device}:${a.address}`);
+    this.held = this.held.filter((b) => b.address !== a.address);
+    return Promise.resolve();
+  }
+  removeAll(): Promise<void> {
+    this.calls.push("removeAll");
+    this.held = [];
+    return Promise.resolve();
+  }
+  present(addresses: readonly OwnAddress[]): Promise<OwnAddress[]> {
+    return Promise.resolve(addresses.filter((a) => this.held.some((b) => b.address === a.address)));
   }
 }

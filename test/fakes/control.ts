@@ -74,6 +74,7 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
         portsSource: "config",
         listeners: LISTENERS,
         hostname: null,
+        ipv6: { mode: "shared", address: "2001:db8::1", state: null },
       },
     ],
     listeners: LISTENERS,

@@ -7,7 +7,7 @@ import { Subject } from "rxjs";
 import { Agent } from "../../src/agent.js";
 import type { DeviceChoices, Event } from "../../src/core/types.js";
 import type { PersistedState, StateStore, StoredChoices } from "../../src/effects/state-store.js";
-import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { FakeAddresses, FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { makeConfig } from "./fixtures.js";
 
 const log = pino({ level: "silent" });
@@ -38,6 +38,7 @@ function setup(persisted?: PersistedState, configOverrides: Record<string, unkno
     log,
     firewall: new FakeFirewall(),
     listeners: new FakeListeners(),
+    addresses: new FakeAddresses(),
     links: new Subject<Event>(),
     leases: () => new Subject<Event>(),
     persisted,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Subject } from "rxjs";
 import { Agent } from "../../src/agent.js";
 import type { Event, LinkInfo } from "../../src/core/types.js";
-import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { FakeAddresses, FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
 import { recordingLogger } from "../hotplug/helpers.js";
 
@@ -25,6 +25,7 @@ export interface HarnessOptions {
   probeHop?: "device" | "end-to-end";
   config?: Record<string, unknown>;
   firewall?: FakeFirewall;
+  addresses?: FakeAddresses;
   /** Hints that the firewall changed behind the agent's back (the nft watch). */
   firewallChanges?: Subject<void>;
 }
@@ -35,12 +36,14 @@ export function setup(options: HarnessOptions = {}) {
   const leases = new Subject<Event>();
   const firewall = options.firewall ?? new FakeFirewall();
   const listeners = new FakeListeners();
+  const addresses = options.addresses ?? new FakeAddresses();
   const { log, records: lines } = recordingLogger();
   const agent = new Agent({
     config: makeConfig({ debounceMs, ...options.config }),
     log,
     firewall,
     listeners,
+    addresses,
     links,
     leases: () => leases,
     firewallChanges: options.firewallChanges,
@@ -69,5 +72,5 @@ export function setup(options: HarnessOptions = {}) {
     snapshot(link("wan0", [addr("2001:db8:1::1")]));
     leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
   };
-  return { agent, links, leases, firewall, listeners, snapshot, healthy, lan, lines };
+  return { agent, links, leases, firewall, listeners, addresses, snapshot, healthy, lan, lines };
 }

@@ -14,7 +14,7 @@ import type { Config } from "../../src/config/schema.js";
 import type { Event } from "../../src/core/types.js";
 import { createRunner } from "../../src/effects/exec.js";
 import { createStateStore } from "../../src/effects/state-store.js";
-import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { FakeAddresses, FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { makeConfig } from "./fixtures.js";
 
 interface LogLine {
@@ -36,6 +36,7 @@ function reloadable(config: Config, store = createStateStore("/nonexistent", pin
     log,
     firewall: new FakeFirewall(),
     listeners: new FakeListeners(),
+    addresses: new FakeAddresses(),
     links: new Subject<Event>(),
     leases: () => new Subject<Event>(),
     store,

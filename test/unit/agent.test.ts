@@ -5,7 +5,7 @@ import { Subject } from "rxjs";
 import { pino } from "pino";
 import { Agent } from "../../src/agent.js";
 import type { Event } from "../../src/core/types.js";
-import { FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { FakeAddresses, FakeFirewall, FakeListeners } from "../fakes/adapters.js";
 import { addr, lease, link, makeConfig } from "./fixtures.js";
 import { setup, sleep, until } from "./agent-harness.js";
 
@@ -214,6 +214,7 @@ test("the start time follows a step of the wall clock, so the uptime never spans
     log,
     firewall: new FakeFirewall(),
     listeners: new FakeListeners(),
+    addresses: new FakeAddresses(),
     links: new Subject<Event>(),
     leases: () => new Subject<Event>(),
     version: "test",

@@ -159,7 +159,13 @@ leases: [/tmp/dhcp.leases, /tmp/hosts/odhcpd]
   const short = parseConfig(base + "device: { mac: 02:00:00:00:01:00, leases: /tmp/x.leases }\n", "t");
   assert.equal(short.shorthand, true);
   assert.deepEqual(short.devices, [
-    { name: "device", mac: "02:00:00:00:01:00", address: undefined, ports: [{ listen: 80, target: 80 }] },
+    {
+      name: "device",
+      mac: "02:00:00:00:01:00",
+      address: undefined,
+      ports: [{ listen: 80, target: 80 }],
+      ipv6: "shared",
+    },
   ]);
   assert.deepEqual(leaseFiles(short), ["/tmp/x.leases"]);
 });

@@ -158,7 +158,7 @@ test("phase: a failed probe degrades an otherwise serving agent, naming the hop"
 
 test("disabled plans nothing", () => {
   const p = plan(healthyFacts({ choices: { device: { enabled: false, ports: undefined } } }), config);
-  assert.deepEqual(p.desired, { snat: [], listeners: [] });
+  assert.deepEqual(p.desired, { snat: [], listeners: [], addresses: [] });
   const device = devicePhaseOf({ plan: only(p), converging: false, listeners: [], probeFailure: undefined });
   assert.equal(device.phase, "disabled");
   assert.equal(
@@ -451,6 +451,17 @@ const arbDesired: fc.Arbitrary<Desired> = fc.record({
       ),
     )
     .map((ls) => [...ls].sort((a, b) => a.listen - b.listen)),
+  addresses: fc
+    .subarray(["cam", "printer"])
+    .chain((devices) =>
+      fc.tuple(
+        ...devices.map((device) =>
+          fc
+            .constantFrom("2001:db8:1::80", "2001:db8:2::80")
+            .map((address) => ({ device, interface: "wan0", address })),
+        ),
+      ),
+    ),
 });
 
 test("diff(x, x) is empty", () => {
@@ -497,7 +508,7 @@ test("diff touches only what differs: WAN renumbering leaves the firewall alone;
 });
 
 test("diff orders stops, then the firewall, then starts", () => {
-  const a: Desired = { snat: [], listeners: [spec(80)] };
+  const a: Desired = { snat: [], listeners: [spec(80)], addresses: [] };
   const b: Desired = {
     snat: [
       {
@@ -509,6 +520,7 @@ test("diff orders stops, then the firewall, then starts", () => {
       },
     ],
     listeners: [spec(80, { deviceAddress: "192.168.1.120" })],
+    addresses: [],
   };
   assert.deepEqual(
     diff(a, b).map((s) => s.kind),

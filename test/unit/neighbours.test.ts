@@ -21,7 +21,12 @@ import { addr, lease, link, makeConfig } from "./fixtures.js";
 
 const MAC = "02:00:00:00:01:00";
 const byMac = makeConfig({ device: { mac: MAC, leases: "/tmp/dhcp.leases" } });
-const byMacDevice = { name: "device", mac: MAC, ports: byMac.devices[0]?.ports ?? [] };
+const byMacDevice = {
+  name: "device",
+  mac: MAC,
+  ports: byMac.devices[0]?.ports ?? [],
+  ipv6: "shared" as const,
+};
 /** The one device of a one-device config. */
 const only = (c: Config): DeviceConfig => {
   const d = c.devices[0];

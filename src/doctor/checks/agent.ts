@@ -11,6 +11,7 @@ const WAITING_CHECK: Record<WaitingFor, string> = {
   "lan-link": "LAN link",
   "lan-address": "LAN subnet and route",
   device: "Device address",
+  "own-address": "Own IPv6 address",
 };
 
 /** The check that tells why the agent waits. */

@@ -4,6 +4,7 @@ import type { DeviceView, DoctorContext } from "../context.js";
 import { blocksIPv6Bind, formatOwners } from "../parse/ss.js";
 import type { Check } from "../types.js";
 import { deviceCheckTitle } from "./naming.js";
+import { listenAddressOf } from "./own-address.js";
 import { connectProblem } from "./probe-text.js";
 import { expandPorts } from "../../core/ports.js";
 
@@ -18,7 +19,7 @@ function foreignHolder(ctx: DoctorContext, dv: DeviceView, wan: string, listen: 
 }
 
 export function endToEndChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
-  const wan = ctx.facts.wanAddress;
+  const wan = listenAddressOf(ctx.config, dv.plan, ctx.facts.wanAddress);
   const lan = ctx.config.lan.interface;
   return expandPorts(dv.plan.ports)
     .sort((a, b) => a.listen - b.listen)
@@ -32,7 +33,7 @@ export function endToEndChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
       if (!dv.plan.enabled)
         return { id, title, status: "skip", detail: "the proxy is disabled by the operator" };
       if (wan === undefined)
-        return { id, title, status: "skip", detail: "no usable WAN address (see above)" };
+        return { id, title, status: "skip", detail: "no usable listen address (see above)" };
       const probe = dv.endToEnd.get(p.listen);
       if (probe === undefined) return { id, title, status: "skip", detail: "not probed" };
       const target = `${dv.plan.device.address ?? "the device"}:${p.target}`;

@@ -10,6 +10,7 @@ import { lanRouteCheck } from "./lan-route.js";
 import { leaseFilesCheck } from "./lease-files.js";
 import { linkCheck } from "./links.js";
 import { listenerChecks } from "./listeners.js";
+import { ownAddressChecks } from "./own-address.js";
 import { deviceCheckId, deviceCheckTitle } from "./naming.js";
 import { snatCheck } from "./snat.js";
 import { toolsCheck } from "./tools.js";
@@ -34,6 +35,7 @@ export function runChecks(ctx: DoctorContext): Check[] {
     toolsCheck(ctx),
     linkCheck(ctx, "wan"),
     wanAddressCheck(ctx),
+    ...perDevice(ctx, (dv) => ownAddressChecks(ctx, dv)),
     ...perDevice(ctx, (dv) => listenerChecks(ctx, dv)),
     hostFirewallCheck(ctx),
     linkCheck(ctx, "lan"),

@@ -6,6 +6,7 @@ import type { Check } from "../types.js";
 import { waitingCheck } from "./agent.js";
 import { deviceCheckTitle } from "./naming.js";
 import { expandPorts } from "../../core/ports.js";
+import { listenAddressOf } from "./own-address.js";
 
 const LOGS = "the agent's log (journalctl -u sixgate; on OpenWrt: logread -e sixgate)";
 
@@ -45,7 +46,7 @@ function listenerCheck(
   sockets: ListeningSocket[],
   listen: number,
 ): Check {
-  const wan = ctx.facts.wanAddress;
+  const wan = listenAddressOf(ctx.config, dv.plan, ctx.facts.wanAddress);
   const id = `listener:${listen}`;
   const title = wan === undefined ? `Listener :${listen}` : `Listener [${wan}]:${listen}`;
   const pids = dv.ourPids.get(listen) ?? [];
