@@ -47,8 +47,9 @@ test("an own address is added, its listener waits while it is tentative, then bi
   snapshot(link("wan0", [addr("2001:db8:1::1"), own("2001:db8:1::80", { tentative: true })]));
   await until(() => agent.status().devices[0]?.ipv6.state === "tentative", "tentative");
   const waiting = agent.status().devices[0];
-  assert.equal(waiting?.phase, "waiting");
-  assert.equal(waiting?.waitingFor, "own-address");
+  assert.ok(waiting);
+  assert.equal(waiting.phase, "waiting");
+  assert.equal(waiting.waitingFor, "own-address");
   assert.equal(listeners.running.size, 0);
   snapshot(link("wan0", [addr("2001:db8:1::1"), own("2001:db8:1::80")]));
   await until(() => agent.status().phase === "serving", "serving");
