@@ -518,6 +518,7 @@ export class Agent implements AgentControl {
     const rules = actual.snat.filter((r) => r.device === device.name);
     const addresses = actual.addresses.filter((a) => a.device === device.name);
     const own = device.ownAddress;
+    const mode = this.state.config.devices.find((d) => d.name === device.name)?.ipv6 ?? "shared";
     const wanted =
       own === undefined ? [] : [{ device: device.name, interface: own.interface, address: own.address }];
     // The device's share of what is in place against its share of the plan, compared as the Reconciler does.
@@ -549,8 +550,9 @@ export class Agent implements AgentControl {
         this.state.config.dns?.zone,
       ),
       ipv6: {
-        mode: this.state.config.devices.find((d) => d.name === device.name)?.ipv6 ?? "shared",
-        address: device.listenAddress ?? null,
+        mode,
+        // A shared device's address is the WAN address, whether or not its listeners run now.
+        address: (mode === "shared" ? this.state.facts.wanAddress : device.listenAddress) ?? null,
         state: own?.state ?? null,
       },
     };
