@@ -95,7 +95,9 @@ describe("mqtt state payload", () => {
     // Without a hostname or dns: the address is still there (users without a DNS server follow it on MQTT).
     const plain = buildState(status, null, "1", NOW).devices.device;
     assert.deepEqual([plain?.ipv6Address, plain?.hostname, plain?.dns], ["2001:db8::1", null, null]);
-    const noWan = buildState({ ...status, wan: { ...status.wan, address: null } }, null, "1", NOW);
+    // A shared device's ipv6.address is the WAN address (agent.ts): both go together.
+    const devices = status.devices.map((d) => ({ ...d, ipv6: { ...d.ipv6, address: null } }));
+    const noWan = buildState({ ...status, devices, wan: { ...status.wan, address: null } }, null, "1", NOW);
     assert.equal(noWan.devices.device?.ipv6Address, null);
   });
 
