@@ -17,13 +17,15 @@ const endpoint = z.object({
   interface: z.string().optional(),
   address: z.string().nullable().optional(),
 });
+const portText = z.union([z.number().int(), z.string().regex(/^\d+-\d+$/)]);
 export const statusSchema = z.object({
   pid: z.number().int(),
   phase: z.enum(PHASES),
   waitingFor: z.enum(["wan-link", "wan-address", "lan-link", "lan-address", "device"]).nullable().optional(),
   reason: z.string().nullable().optional(),
   enabled: z.boolean(),
-  ports: z.array(z.object({ listen: z.number().int(), target: z.number().int() })),
+  // A port, or a range as written ("8000-8010").
+  ports: z.array(z.object({ listen: portText, target: portText })),
   portsSource: z.enum(["config", "runtime"]),
   wan: endpoint,
   flaps: z.record(z.string(), z.object({ flaps: z.number().int(), heldDown: z.boolean() })).optional(),

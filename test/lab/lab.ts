@@ -366,7 +366,12 @@ export class Lab {
   }
 
   private async setUpDeviceServers(): Promise<void> {
-    for (const port of DEVICE_PORTS) {
+    await this.serveDevicePorts(DEVICE_PORTS);
+  }
+
+  /** Starts the device's web server (an index and /cgi-bin/whoami naming its port) on each of `ports`. */
+  async serveDevicePorts(ports: readonly number[]): Promise<void> {
+    for (const port of ports) {
       const root = join(this.dir, "www", String(port));
       await mkdir(join(root, "cgi-bin"), { recursive: true });
       await writeFile(join(root, "index.html"), `${DEVICE_MARKER} port=${port}\n`);
@@ -386,8 +391,8 @@ export class Lab {
     }
     await waitFor(
       async () => {
-        const ports = new Set((await this.listeningTcp("dev")).map((l) => l.port));
-        return DEVICE_PORTS.every((p) => ports.has(p));
+        const listening = new Set((await this.listeningTcp("dev")).map((l) => l.port));
+        return ports.every((p) => listening.has(p));
       },
       { timeoutMs: 5_000 },
     );

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseInfoPid, parseShowStat } from "../../src/effects/listeners/haproxy-api.js";
-import { proxiesInAlerts } from "../../src/effects/listeners/haproxy.js";
+import { listenerCounts, proxiesInAlerts } from "../../src/effects/listeners/haproxy.js";
 import { renderHaproxyConfig } from "../../src/core/render/haproxy.js";
 import { listenerSpec } from "./fixtures.js";
 
@@ -15,12 +15,33 @@ test("show stat: rows by column name, empty numbers as 0", () => {
   assert.deepEqual(
     rows.filter((r) => !r.pxname.startsWith("<")),
     [
-      { pxname: "fe_8080", svname: "FRONTEND", scur: 3, econ: 0 },
-      { pxname: "be_8080", svname: "device", scur: 0, econ: 0 },
-      { pxname: "be_8080", svname: "BACKEND", scur: 0, econ: 2 },
+      { pxname: "fe_8080", svname: "FRONTEND", scur: 3, econ: 0, addr: "" },
+      { pxname: "be_8080", svname: "device", scur: 0, econ: 0, addr: "127.0.0.1:18081" },
+      { pxname: "be_8080", svname: "BACKEND", scur: 0, econ: 2, addr: "" },
     ],
   );
   assert.throws(() => parseShowStat("Unknown command\n"), /no header line/);
+});
+
+test("show stat of a range: each port's connections from its own socket row, the range's failed connects on each", () => {
+  // fixtures/haproxy/show-stat-range.csv: HAProxy 2.6.12 serving renderHaproxyConfig's range section for listen
+  // 18000-18002 on [::1], one connection open to 18000, none to 18001, two to 18002.
+  const rows = parseShowStat(
+    readFileSync(new URL("./fixtures/haproxy/show-stat-range.csv", import.meta.url), "utf8"),
+  );
+  const specs = [0, 1, 2].map((i) =>
+    listenerSpec({ listen: 18000 + i, target: 18100 + i, range: true, wanAddress: "::1" }),
+  );
+  const withErrors = rows.map((r) => (r.svname === "BACKEND" ? { ...r, econ: 4 } : r));
+  assert.deepEqual(Object.fromEntries(listenerCounts(specs, withErrors)), {
+    "device/18000": { connections: 1, connectionErrors: 4 },
+    "device/18001": { connections: 0, connectionErrors: 4 },
+    "device/18002": { connections: 2, connectionErrors: 4 },
+  });
+  // A single listener: its frontend's row.
+  assert.deepEqual(Object.fromEntries(listenerCounts([listenerSpec({ listen: 18000 })], rows)), {
+    "device/18000": { connections: 0, connectionErrors: 0 },
+  });
 });
 
 test("show info: the answering worker's pid", () => {

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { HAPROXY_IDLE_DEFAULT, renderHaproxyConfig } from "../../src/core/render/haproxy.js";
+import { HAPROXY_IDLE_DEFAULT, haproxySections, renderHaproxyConfig } from "../../src/core/render/haproxy.js";
 import { listenerSpec } from "./fixtures.js";
 
 const DIR = new URL("./fixtures/haproxy/", import.meta.url);
@@ -26,6 +26,16 @@ const cases = {
       keepaliveSec: 7,
       halfCloseSec: 2.5,
     }),
+  ],
+  /** A range to other device ports (server port +1000) beside a single port. */
+  range: [
+    listenerSpec({ listen: 80, target: 80 }),
+    ...[0, 1, 2].map((i) => listenerSpec({ listen: 8000 + i, target: 9000 + i, range: true })),
+  ],
+  /** Ranges to the same ports (the server takes the client's port) and to lower ports (-1000). */
+  "range-offsets": [
+    ...[0, 1, 2, 3].map((i) => listenerSpec({ listen: 5000 + i, target: 5000 + i, range: true })),
+    ...[0, 1].map((i) => listenerSpec({ listen: 7000 + i, target: 6000 + i, range: true, maxChildren: 8 })),
   ],
 };
 
@@ -63,5 +73,35 @@ test("haproxy config: a value that is not a plain word is refused, naming the fi
   assert.throws(
     () => renderHaproxyConfig({ specs: [listenerSpec()], statsSocket: "/run/a b/stats.sock" }),
     /statsSocket/,
+  );
+});
+
+test("haproxy sections: consecutive ports of a range with the same device, offset and settings are one", () => {
+  const r = (listen: number, over: Parameters<typeof listenerSpec>[0] = {}) =>
+    listenerSpec({ listen, target: listen + 1000, range: true, ...over });
+  const sections = haproxySections([
+    r(8002),
+    r(8000),
+    r(8001),
+    // A gap (8003 not there, as while a range's listeners start), another offset, another device, other settings.
+    r(8004),
+    r(8005, { target: 8005 }),
+    r(8006, { device: "printer" }),
+    r(8007, { device: "printer", maxChildren: 3 }),
+    // Single ports side by side stay apart: a listener of its own each.
+    listenerSpec({ listen: 80 }),
+    listenerSpec({ listen: 81, target: 81 }),
+  ]);
+  assert.deepEqual(
+    sections.map((s) => [s.name, s.specs.map((spec) => spec.listen)]),
+    [
+      ["port-80", [80]],
+      ["port-81", [81]],
+      ["ports-8000-8002", [8000, 8001, 8002]],
+      ["port-8004", [8004]],
+      ["port-8005", [8005]],
+      ["port-8006", [8006]],
+      ["port-8007", [8007]],
+    ],
   );
 });

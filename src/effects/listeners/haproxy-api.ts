@@ -12,6 +12,8 @@ export interface StatRow {
   scur: number;
   /** Failed connections to the server (backend and server rows). */
   econ: number;
+  /** A listening socket's address, "[2001:db8::1]:8000" (rows of `option socket-stats`); "" on other rows. */
+  addr: string;
 }
 
 /**
@@ -28,6 +30,8 @@ export function parseShowStat(text: string): StatRow[] {
     return i;
   };
   const [px, sv, scur, econ] = [column("pxname"), column("svname"), column("scur"), column("econ")];
+  // A listening socket's bound address (management.txt, field "addr"); absent from old versions: "" then.
+  const addr = names.indexOf("addr");
   return lines
     .filter((l) => l.trim() !== "")
     .map((l) => {
@@ -37,6 +41,7 @@ export function parseShowStat(text: string): StatRow[] {
         svname: f[sv] ?? "",
         scur: Number(f[scur] || 0),
         econ: Number(f[econ] || 0),
+        addr: (addr < 0 ? undefined : f[addr]) ?? "",
       };
     });
 }

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { Subject } from "rxjs";
 import type { Logger } from "pino";
-import { proxyName, renderHaproxyConfig } from "../../core/render/haproxy.js";
+import { haproxySections, renderHaproxyConfig } from "../../core/render/haproxy.js";
 import type { ListenerStatus } from "../../core/status.js";
 import { compareListeners, listenerKey, type ListenerKey, type ListenerSpec } from "../../core/types.js";
 import { writeFileAtomic } from "../atomic-file.js";
@@ -85,6 +85,37 @@ export function proxiesInAlerts(alerts: readonly string[], config: string): Set<
   return names;
 }
 
+/** The section (pxname) of each listener, by key, as the renderer groups them. */
+function sectionNames(specs: Iterable<ListenerSpec>): Map<ListenerKey, string> {
+  return new Map(
+    haproxySections([...specs]).flatMap((s) => s.specs.map((spec) => [listenerKey(spec), s.name])),
+  );
+}
+
+/**
+ * Each listener's open connections and failed device connections from `show stat`: for a section of one port, its
+ * frontend's scur and its backend's econ; for a range, its port's own socket row (option socket-stats, found by
+ * its `addr`) and the range's econ, shared by its ports (one server serves them all). A listener without a row: 0.
+ */
+export function listenerCounts(
+  specs: readonly ListenerSpec[],
+  rows: readonly StatRow[],
+): Map<ListenerKey, { connections: number; connectionErrors: number }> {
+  const counts = new Map<ListenerKey, { connections: number; connectionErrors: number }>();
+  for (const { name, specs: ofSection } of haproxySections(specs)) {
+    const sectionRows = rows.filter((r) => r.pxname === name);
+    const connectionErrors = sectionRows.find((r) => r.svname === "BACKEND")?.econ ?? 0;
+    for (const spec of ofSection) {
+      const row =
+        ofSection.length === 1
+          ? sectionRows.find((r) => r.svname === "FRONTEND")
+          : sectionRows.find((r) => r.addr.endsWith(`]:${spec.listen}`));
+      counts.set(listenerKey(spec), { connections: row?.scur ?? 0, connectionErrors });
+    }
+  }
+  return counts;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Where the backend keeps HAProxy's files under runtimeDir: its configuration and the runtime API's socket. */
@@ -161,7 +192,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
 
   /** Resolves once the worker's runtime API is a new worker's (not `previous`) and lists every proxy of `specs`. */
   const verify = async (specs: Iterable<ListenerSpec>, previous: number | undefined): Promise<void> => {
-    const names = [...specs].map(proxyName);
+    const names = haproxySections([...specs]).map((s) => s.name);
     const deadline = performance.now() + readyTimeoutMs;
     let last = "no answer";
     while (performance.now() < deadline) {
@@ -301,7 +332,8 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
       const named = e instanceof ApplyError ? e.proxies : new Set<string>();
       // The changed specs are to blame: those HAProxy named, else all of them.
       const changed = [...target].filter(([key, spec]) => applied.get(key) !== spec);
-      const blamed = changed.filter(([, spec]) => named.has(proxyName(spec)));
+      const section = sectionNames(target.values());
+      const blamed = changed.filter(([key]) => named.has(section.get(key) ?? ""));
       for (const [key, spec] of blamed.length > 0 ? blamed : changed) {
         const meta = wanted.get(key);
         if (meta?.spec !== spec) continue;
@@ -341,7 +373,7 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
     syncing ??= syncLoop();
   }
 
-  /** Reads each listener's open connections (scur of its frontend) and failed device connections (econ). */
+  /** Reads each listener's open connections and failed device connections (listenerCounts). */
   const count = async (): Promise<void> => {
     if (master === undefined) return;
     let rows: StatRow[];
@@ -352,12 +384,15 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
       return;
     }
     let changed = false;
-    for (const meta of wanted.values()) {
-      const name = proxyName(meta.spec);
-      const connections = rows.find((r) => r.pxname === name && r.svname === "FRONTEND")?.scur ?? 0;
-      const connectionErrors = rows.find((r) => r.pxname === name && r.svname === "BACKEND")?.econ ?? 0;
-      if (connections !== meta.connections || connectionErrors !== meta.connectionErrors) changed = true;
-      Object.assign(meta, { connections, connectionErrors });
+    for (const [key, counts] of listenerCounts(
+      [...wanted.values()].map((m) => m.spec),
+      rows,
+    )) {
+      const meta = wanted.get(key);
+      if (meta === undefined) continue;
+      if (counts.connections !== meta.connections || counts.connectionErrors !== meta.connectionErrors)
+        changed = true;
+      Object.assign(meta, counts);
     }
     if (changed) changes.next();
   };
