@@ -9,6 +9,7 @@
 //   BENCH_NODE_LINES=22 ...                                    another line
 //   BENCH_BUNDLE=/tmp/sixgate.mjs ...                          another build (default dist/sixgate.mjs)
 //   BENCH_OUT=/tmp/idle-hour.json ...                          another results file
+//   BENCH_FLAGS="--jitless --optimize-for-size" ...            other node flags (default: the shipped ones)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createLab } from "../test/lab/lab.js";
@@ -25,6 +26,7 @@ import {
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 3600);
 const SAMPLE_S = Number(process.env.BENCH_SAMPLE_S ?? 60);
 const OUT = new URL(process.env.BENCH_OUT ?? "./results/idle-hour.json", import.meta.url);
+const FLAGS = process.env.BENCH_FLAGS?.split(/\s+/).filter(Boolean) ?? SHIPPED_FLAGS;
 
 /** Least-squares slope of y over t, in y units per hour (t in ms). */
 export function slopePerHour(points: { t: number; y: number }[]): number {
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     const agent = await startIdleAgent(lab, {
       name: "idle-hour",
       node,
-      setup: { flags: SHIPPED_FLAGS },
+      setup: { flags: FLAGS },
       bundle: process.env.BENCH_BUNDLE,
       mqtt: true,
       probeMs: SAMPLE_S * 1000,
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
       const result = {
         node: version,
         bundle: process.env.BENCH_BUNDLE ?? "dist/sixgate.mjs",
-        flags: SHIPPED_FLAGS,
+        flags: FLAGS,
         mqtt: true,
         started,
         done,
