@@ -21,7 +21,10 @@ const portText = z.union([z.number().int(), z.string().regex(/^\d+-\d+$/)]);
 export const statusSchema = z.object({
   pid: z.number().int(),
   phase: z.enum(PHASES),
-  waitingFor: z.enum(["wan-link", "wan-address", "lan-link", "lan-address", "device"]).nullable().optional(),
+  waitingFor: z
+    .enum(["wan-link", "wan-address", "lan-link", "lan-address", "device", "own-address"])
+    .nullable()
+    .optional(),
   reason: z.string().nullable().optional(),
   enabled: z.boolean(),
   // A port, or a range as written ("8000-8010").
@@ -45,6 +48,14 @@ export const statusSchema = z.object({
         address: z.string().nullable(),
         source: z.string().nullable(),
         hostname: z.string().nullable().optional(),
+        /** Where its listeners bind (own addresses, issue 11); absent before. */
+        ipv6: z
+          .object({
+            mode: z.enum(["shared", "own"]),
+            address: z.string().nullable(),
+            state: z.enum(["absent", "tentative", "valid", "dadfailed"]).nullable(),
+          })
+          .optional(),
         listeners: z.array(
           z.object({ listen: z.number().int(), pid: z.number().int().nullable(), state: z.string() }),
         ),

@@ -6,8 +6,7 @@
 //   printer  by MAC, from a line in an odhcpd-format lease file the test writes (listed after dnsmasq's file)
 // The extra hosts are macvlans of the device namespace's link (Lab.addLanHost), each with its own MAC and httpd.
 import assert from "node:assert/strict";
-import { chmodSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
@@ -16,7 +15,6 @@ import {
   cliArgv,
   createLabFor,
   pidAlive,
-  run,
   runOk,
   signalPid,
   statusSchema,
@@ -26,6 +24,7 @@ import {
   type JsonValue,
   type Lab,
 } from "./lab.js";
+import { staticHost } from "./hosts.js";
 
 const NAS = { mac: "02:00:00:00:02:00", address: "192.168.1.60" } as const;
 const PLC = { mac: "02:00:00:00:03:00", address: "192.168.1.80" } as const;
@@ -51,43 +50,6 @@ const ANSWERS: Expected[] = [
   { name: "plc", listen: 8280, target: 80, host: "plc" },
   { name: "printer", listen: 8380, target: 80, host: "printer" },
 ];
-
-/** A web server on an extra LAN host whose answer names it: "sixgate-lab-device port=80 remote=... host=nas". */
-async function startHostServer(lab: Lab, nsName: string, host: string): Promise<void> {
-  const root = join(lab.dir, "www-hosts", host);
-  await mkdir(join(root, "cgi-bin"), { recursive: true });
-  const cgi = join(root, "cgi-bin", "whoami");
-  await writeFile(
-    cgi,
-    `#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nprintf 'sixgate-lab-device port=80 remote=%s host=${host}\\n' "$REMOTE_ADDR"\n`,
-  );
-  chmodSync(cgi, 0o755);
-  lab.spawnIn(nsName, ["busybox", "httpd", "-f", "-v", "-p", "0.0.0.0:80", "-h", root], `httpd-${host}`);
-  await waitFor(
-    async () =>
-      (
-        await run(["ip", "netns", "exec", nsName, "ss", "-H", "-l", "-t", "-n", "sport", "=", ":80"])
-      ).stdout.trim(),
-    { timeoutMs: 5_000, message: () => lab.readLog(`httpd-${host}`) },
-  );
-}
-
-/** An extra LAN host with a static address and a web server; `talk` pings the gateway once (the kernel learns it). */
-async function staticHost(
-  lab: Lab,
-  suffix: string,
-  host: string,
-  mac: string,
-  address: string,
-  talk: boolean,
-) {
-  const nsName = await lab.addLanHost(suffix, mac);
-  await runOk(["ip", "-n", nsName, "addr", "add", `${address}/24`, "dev", "eth0"]);
-  await startHostServer(lab, nsName, host);
-  if (talk)
-    await runOk(["ip", "netns", "exec", nsName, "busybox", "ping", "-c", "1", "-W", "2", LAN_ADDRESS]);
-  return nsName;
-}
 
 /** True when a client's request to [wan]:listen reached the expected device port through the gateway's LAN address. */
 async function answered(lab: Lab, e: Expected): Promise<boolean> {
