@@ -20,6 +20,7 @@ import {
   waitFor,
   type AgentProcess,
   type AgentStatus,
+  type JsonValue,
   type Lab,
 } from "./lab.js";
 
@@ -108,7 +109,7 @@ describe("own IPv6 addresses", () => {
       await lab.ipOk("gw", ["addr", "add", `${FOREIGN}/128`, "dev", "wan0", "nodad", "preferred_lft", "0"]);
       // Every address change on wan0, to see what the restart did not do.
       lab.spawn("gw", ["ip", "-6", "monitor", "address"], "addr-monitor");
-      const devices = (camSuffix: string) => [
+      const devices = (camSuffix: string): Record<string, JsonValue>[] => [
         {
           name: "cam",
           mac: DEVICE_MAC,
