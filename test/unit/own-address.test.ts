@@ -6,6 +6,7 @@ import { applySteps, diff } from "../../src/core/diff.js";
 import { reduce, initialFacts } from "../../src/core/facts.js";
 import { derivedCandidate, formatSuffix, ownSuffixes, parseSuffix } from "../../src/core/own-address.js";
 import { devicePhaseOf } from "../../src/core/phase.js";
+import { ownAddressChecks } from "../../src/doctor/checks/own-address.js";
 import { plan } from "../../src/core/plan.js";
 import type { AddrInfo, Config, DevicePlan, Event, Facts, Plan, State } from "../../src/core/types.js";
 import { EMPTY } from "../../src/reconciler.js";
@@ -341,4 +342,28 @@ test("a WAN address change within the /64 leaves an own device untouched: its ad
     ["stop-listener nas", "start-listener nas"],
     "only the shared device moves",
   );
+});
+
+test("doctor's own-address check: ok once valid, warn while tentative, fail on a duplicate, absent or impossible one", () => {
+  const config = ownConfig();
+  const printer = `2001:db8:1:0:${PRINTER_SUFFIX.slice(2)}`;
+  const checkOf = (wan: AddrInfo[], name = "cam") => {
+    const checks = ownAddressChecks(config, device(plan(factsWith(config, wan), config), name));
+    return checks.map((c) => [c.id, c.status, c.detail]);
+  };
+  const gw = addr("2001:db8:1::1");
+  assert.deepEqual(checkOf([gw, valid("2001:db8:1::80"), valid(printer)]), [
+    ["own-address", "ok", "2001:db8:1::80/128 on wan0, duplicate address detection passed"],
+  ]);
+  assert.equal(checkOf([gw, valid("2001:db8:1::80", { tentative: true })])[0]?.[1], "warn");
+  assert.deepEqual(
+    checkOf([gw, valid("2001:db8:1::80", { tentative: true, dadfailed: true })])[0]?.slice(0, 2),
+    ["own-address", "fail"],
+  );
+  assert.match(String(checkOf([gw])[0]?.[2]), /^2001:db8:1::80 is not on wan0/);
+  assert.match(
+    String(checkOf([addr("2001:db8:1::1", { prefixlen: 96 })])[0]?.[2]),
+    /prefix longer than \/64/,
+  );
+  assert.deepEqual(checkOf([gw], "nas"), [], "a shared device has no such check");
 });

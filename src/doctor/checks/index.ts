@@ -35,7 +35,7 @@ export function runChecks(ctx: DoctorContext): Check[] {
     toolsCheck(ctx),
     linkCheck(ctx, "wan"),
     wanAddressCheck(ctx),
-    ...perDevice(ctx, (dv) => ownAddressChecks(ctx, dv)),
+    ...perDevice(ctx, (dv) => ownAddressChecks(ctx.config, dv.plan)),
     ...perDevice(ctx, (dv) => listenerChecks(ctx, dv)),
     hostFirewallCheck(ctx),
     linkCheck(ctx, "lan"),

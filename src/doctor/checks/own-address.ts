@@ -1,6 +1,5 @@
 // A device's own IPv6 address (`ipv6: own`): on its interface, valid, and not a duplicate (DAD passed).
 import type { Config, DevicePlan } from "../../core/types.js";
-import type { DeviceView, DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 
 /** The address a device's listeners bind: the WAN address when shared, its own address (once valid) when own. */
@@ -13,12 +12,14 @@ export function listenAddressOf(
   return own ? plan.listenAddress : wan;
 }
 
-/** `own-address` (per device: `cam/own-address`); no check for a device that shares the WAN address. */
-export function ownAddressChecks(ctx: DoctorContext, dv: DeviceView): Check[] {
-  const device = ctx.config.devices.find((d) => d.name === dv.plan.name);
+/**
+ * `own-address` (per device: `cam/own-address`), from the device's plan: the plan reads the address's state from the
+ * same snapshot as every other check. No check for a device that shares the WAN address.
+ */
+export function ownAddressChecks(config: Config, plan: DevicePlan): Check[] {
+  const device = config.devices.find((d) => d.name === plan.name);
   if (device?.ipv6 !== "own") return [];
   const id = "own-address";
-  const { plan } = dv;
   const own = plan.ownAddress;
   if (own === undefined) {
     const title = "Own IPv6 address";
