@@ -1,5 +1,5 @@
 // Everything the checks look at, gathered once (gather.ts) so that each check is a plain function of it.
-import type { AgentStatus } from "../core/status.js";
+import type { AgentStatus, DnsRecordStatus } from "../core/status.js";
 import type { Config, DevicePlan, Facts, Plan } from "../core/types.js";
 import type { ToolCheck } from "../effects/preflight.js";
 import type { LinkDetail } from "../sources/ip-addr.js";
@@ -59,6 +59,19 @@ export interface DoctorContext {
   devices: DeviceView[];
   /** How long an end-to-end connection had to stay open to pass. */
   settleMs: number;
+  /** Each name the agent keeps in DNS, asked of the server; empty without a `dns:` section. */
+  dns: DnsNameView[];
+}
+
+/** One DNS name: the address it should have now, and what the authoritative server answers. */
+export interface DnsNameView {
+  name: string;
+  /** The current address (src/core/dns.ts); null while there is none. */
+  expected: string | null;
+  /** The AAAA addresses the server answers (`dig`), canonical; undefined when not asked (no expected address). */
+  answer: Reading<string[]> | undefined;
+  /** The running agent's state of this record, if it runs and keeps it. */
+  agent: DnsRecordStatus | undefined;
 }
 
 /** One device: its plan and what was observed of it (the device checks run once per device). */

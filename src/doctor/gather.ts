@@ -21,13 +21,24 @@ import { readLeases } from "../sources/leases.js";
 import { readNeighbours } from "../sources/neighbours.js";
 import { seededFacts } from "../cli/inspect.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
-import type { AgentView, DeviceView, DoctorContext, MqttView, ProbeView, SnatView } from "./context.js";
+import type {
+  AgentView,
+  DeviceView,
+  DnsNameView,
+  DoctorContext,
+  MqttView,
+  ProbeView,
+  SnatView,
+} from "./context.js";
 import { parseLinkDetails, toLinkInfo } from "../sources/ip-addr.js";
 import { describeRule, nftChains } from "./parse/nft-ruleset.js";
 import { parseRouteGet, parseRoutes } from "./parse/route.js";
 import { parseSsListening, parseSynSent, stuckListenerConnects } from "./parse/ss.js";
 import { listenAddressOf } from "./checks/own-address.js";
 import { observe } from "./types.js";
+import { parseDnsServer } from "../config/dns.js";
+import { deviceHostname, wantedRecords } from "../core/dns.js";
+import { queryAaaa } from "../dns/query.js";
 import { expandPorts } from "../core/ports.js";
 
 export interface GatherOptions {
@@ -192,12 +203,13 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     wanAddress: facts.wanAddress,
   };
   const observeOne = (device: DevicePlan) => observeDevice(device, env);
-  const [rp, snat, devices] = await Promise.all([
+  const [rp, snat, devices, dns] = await Promise.all([
     rpFilter(config.lan.interface),
     expected.length === 0 && anyEnabled
       ? Promise.resolve(undefined)
       : observe(async () => readSnat(runner, config, agent.status, expected, (await tools).backend)),
     Promise.all(plan.devices.map(observeOne)),
+    askDns(runner, config, agent.status, facts.wanAddress),
   ]);
   return {
     config,
@@ -214,7 +226,36 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
     snat,
     devices,
     settleMs,
+    dns,
   };
+}
+
+/**
+ * Each name the agent keeps, with the address it should have now and the server's answer. The names and the devices'
+ * listen addresses are the running agent's (its status), the WAN address this moment's; without an agent, the
+ * config's hostnames at the WAN address.
+ */
+async function askDns(
+  runner: Runner,
+  config: Config,
+  status: AgentStatus | undefined,
+  wanAddress: string | undefined,
+): Promise<DnsNameView[]> {
+  const { dns } = config;
+  const server = dns === undefined ? undefined : parseDnsServer(dns.server);
+  if (dns === undefined || server === undefined) return [];
+  const devices =
+    status?.devices ??
+    config.devices.map((d) => ({ name: d.name, hostname: deviceHostname(d.hostname, dns.zone) }));
+  const wanted = wantedRecords({ wan: { address: wanAddress ?? null }, devices }, dns);
+  return Promise.all(
+    wanted.map(async (r) => ({
+      name: r.name,
+      expected: r.address,
+      answer: r.address === null ? undefined : await observe(() => queryAaaa(runner, server, r.name)),
+      agent: status?.dns?.records.find((a) => a.name === r.name),
+    })),
+  );
 }
 
 /** What every device's observation shares. */

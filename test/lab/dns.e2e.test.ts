@@ -13,6 +13,7 @@ import {
   type AgentProcess,
   type Lab,
 } from "./lab.js";
+import { checkOf, describeReport, runDoctor } from "./doctor-helpers.js";
 import { startNamed, ZONE, type Named } from "./named.js";
 
 const TEST = { timeout: 120_000 };
@@ -89,11 +90,18 @@ describe("DNS names that follow (BIND 9, RFC 2136 + TSIG)", () => {
       const text = await run(cliArgv(lab.ns.gw, ["status", "--config", config]), { timeoutMs: 10_000 });
       assert.match(text.stdout, new RegExp(`${CAM.replace(/\./g, "\\.")} +2001:db8:1::10 +ok`));
       assert.match(text.stdout, new RegExp(`${GW.replace(/\./g, "\\.")} +2001:db8:1::10 +ok`));
+      // Doctor asks the server itself.
+      const { report } = await runDoctor(lab, config);
+      for (const name of [CAM, GW]) {
+        const c = checkOf(report, `dns:${name}`);
+        assert.equal(c.status, "ok", describeReport(report));
+        assert.equal(c.detail, "answers 2001:db8:1::10");
+      }
     },
   );
 
   it("a wrong key: a clear error in status, and the proxy keeps serving", TEST, async (t) => {
-    const { lab, named, agent } = await startWithDns(t, (n) => n.wrongKeyFile);
+    const { lab, named, agent, config } = await startWithDns(t, (n) => n.wrongKeyFile);
     const status = await waitFor(async () => {
       const s = await agent.status();
       return s.dns?.records.every((r) => r.state === "failed") ? s : undefined;
@@ -105,5 +113,10 @@ describe("DNS names that follow (BIND 9, RFC 2136 + TSIG)", () => {
     assert.equal(status.phase, "serving");
     await waitServes(lab, agent, 80);
     assert.deepEqual(await named.aaaa(CAM), [], "the server holds no record from the refused update");
+    const { report } = await runDoctor(lab, config);
+    const c = checkOf(report, `dns:${CAM}`);
+    assert.equal(c.status, "fail", describeReport(report));
+    assert.equal(c.detail, `answers no AAAA record, not the current address ${lab.wanAddress}`);
+    assert.match(c.fix ?? "", /updates fail: .*NOTAUTH\(BADSIG\)/);
   });
 });

@@ -7,7 +7,13 @@ import { plan as makePlan } from "../../src/core/plan.js";
 import type { LeaseFileReport } from "../../src/core/leases.js";
 import type { Config, DevicePlan, Lease, State } from "../../src/core/types.js";
 import { runChecks } from "../../src/doctor/checks/index.js";
-import type { AgentView, DeviceView, DoctorContext, ProbeView } from "../../src/doctor/context.js";
+import type {
+  AgentView,
+  DeviceView,
+  DnsNameView,
+  DoctorContext,
+  ProbeView,
+} from "../../src/doctor/context.js";
 import { formatReport } from "../../src/doctor/format.js";
 import type { AddressDetail, LinkDetail } from "../../src/sources/ip-addr.js";
 import type { NftChain } from "../../src/doctor/parse/nft-ruleset.js";
@@ -142,6 +148,7 @@ function context(s: Scenario = {}): DoctorContext {
     }),
     devices: [firstView, ...others.map((dp) => (s.others ?? unobserved)(dp))],
     settleMs: 500,
+    dns: [],
     ...s.over,
   };
 }
@@ -846,5 +853,55 @@ describe("several devices", () => {
     assert.equal(c.status, "fail");
     assert.match(c.detail, /no rule for plc \(192\.168\.1\.101\)/);
     assert.doesNotMatch(c.detail, /no rule for cam/);
+  });
+});
+
+describe("DNS names", () => {
+  const name = "cam.example.test";
+  const record = (over: Partial<DnsNameView>): DnsNameView => ({
+    name,
+    expected: "2001:db8::1",
+    answer: readingOk(["2001:db8::1"]),
+    agent: undefined,
+    ...over,
+  });
+  const dnsCheck = (view: DnsNameView) => check(context({ over: { dns: [view] } }), `dns:${name}`);
+
+  test("none without a dns: section", () => {
+    assert.ok(!runChecks(context()).some((c) => c.id.startsWith("dns:")));
+  });
+
+  test("ok when the server answers exactly the current address", () => {
+    const c = dnsCheck(record({}));
+    assert.equal(c.status, "ok");
+    assert.equal(c.detail, "answers 2001:db8::1");
+  });
+
+  test("an old or extra address, or none, fails naming both and the agent's error", () => {
+    const failed = {
+      name,
+      address: "2001:db8::1",
+      state: "failed" as const,
+      lastError: "nsupdate failed: update failed: NOTAUTH(BADSIG)",
+      updatedAt: null,
+      latencyMs: null,
+    };
+    const old = dnsCheck(record({ answer: readingOk(["2001:db8::9"]), agent: failed }));
+    assert.equal(old.status, "fail");
+    assert.equal(old.detail, "answers 2001:db8::9, not the current address 2001:db8::1");
+    assert.match(old.fix ?? "", /updates fail: .*NOTAUTH\(BADSIG\)/);
+    const both = dnsCheck(record({ answer: readingOk(["2001:db8::1", "2001:db8::9"]) }));
+    assert.equal(both.status, "fail");
+    assert.match(both.fix ?? "", /start it/);
+    assert.match(dnsCheck(record({ answer: readingOk([]) })).detail, /^answers no AAAA record/);
+  });
+
+  test("no address yet is skipped; a server that does not answer fails saying so", () => {
+    assert.equal(dnsCheck(record({ expected: null, answer: undefined })).status, "skip");
+    const c = dnsCheck(
+      record({ answer: readingError("dig failed: ;; connection timed out; no servers could be reached") }),
+    );
+    assert.equal(c.status, "fail");
+    assert.match(c.detail, /cannot ask the server: dig failed/);
   });
 });

@@ -4,6 +4,7 @@ import type { DeviceView, DoctorContext } from "../context.js";
 import type { Check } from "../types.js";
 import { agentCheck, mqttCheck } from "./agent.js";
 import { deviceCheck, devicePortChecks } from "./device.js";
+import { dnsChecks } from "./dns.js";
 import { endToEndChecks } from "./end-to-end.js";
 import { hostFirewallCheck } from "./host-firewall.js";
 import { lanRouteCheck } from "./lan-route.js";
@@ -45,6 +46,7 @@ export function runChecks(ctx: DoctorContext): Check[] {
     snatCheck(ctx),
     ...perDevice(ctx, (dv) => endToEndChecks(ctx, dv)),
     agentCheck(ctx),
+    ...dnsChecks(ctx),
     mqttCheck(ctx),
   ];
 }
