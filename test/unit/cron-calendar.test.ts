@@ -28,6 +28,18 @@ function ourRuns(expression: string, fromMs: number, count: number): number[] {
   return runs;
 }
 
+/** Runs fn with the process's time zone set to tz (node reads TZ again when it changes). */
+function inZone(tz: string, fn: () => void): void {
+  const before = process.env.TZ;
+  process.env.TZ = tz;
+  try {
+    fn();
+  } finally {
+    if (before === undefined) delete process.env.TZ;
+    else process.env.TZ = before;
+  }
+}
+
 const EXPRESSIONS = [
   "*/30 * * * * *",
   "* * * * * *",
@@ -56,37 +68,27 @@ const FROM = { min: Date.UTC(2020, 0, 1), max: Date.UTC(2045, 0, 1) };
 
 describe("cron calendar", () => {
   test("the next slots are node-cron's own, in UTC", () => {
-    const tz = process.env.TZ;
-    process.env.TZ = "UTC";
-    try {
+    inZone("UTC", () => {
       fc.assert(
         fc.property(fc.constantFrom(...EXPRESSIONS), fc.integer(FROM), (expression, from) => {
           assert.deepEqual(ourRuns(expression, from, 3), nodeCronRuns(expression, from, 3), expression);
         }),
         { numRuns: 300 },
       );
-    } finally {
-      process.env.TZ = tz;
-    }
+    });
   });
 
   test("in a zone with daylight saving time, away from its changes, the same as node-cron", () => {
-    const tz = process.env.TZ;
-    process.env.TZ = "Europe/Berlin";
-    try {
+    inZone("Europe/Berlin", () => {
       // Mid-month bases in June and December: no DST change within the slots asked for.
       for (const expression of EXPRESSIONS.filter((e) => !/L|W|#|29 2|31/.test(e)))
         for (const from of [Date.UTC(2026, 5, 10, 21, 59, 45), Date.UTC(2026, 11, 14, 23, 30, 1)])
           assert.deepEqual(ourRuns(expression, from, 3), nodeCronRuns(expression, from, 3), expression);
-    } finally {
-      process.env.TZ = tz;
-    }
+    });
   });
 
   test("across daylight saving time: a local time that does not exist is skipped, a repeated one comes once", () => {
-    const tz = process.env.TZ;
-    process.env.TZ = "Europe/Berlin";
-    try {
+    inZone("Europe/Berlin", () => {
       // 29 March 2026: 02:00 CET becomes 03:00 CEST (01:00 UTC). 02:30 does not exist that day.
       const spring = cronCalendar("0 30 2 * * *");
       assert.equal(
@@ -103,9 +105,7 @@ describe("cron calendar", () => {
       const first = autumn.next(Date.UTC(2026, 9, 24, 23));
       assert.equal(new Date(first).toISOString(), "2026-10-25T00:30:00.000Z");
       assert.equal(new Date(autumn.next(first)).toISOString(), "2026-10-26T01:30:00.000Z");
-    } finally {
-      process.env.TZ = tz;
-    }
+    });
   });
 
   test("an invalid expression is node-cron's error", () => {
