@@ -144,6 +144,7 @@ export function createRunner(log: Logger, defaultTimeoutMs: number | (() => numb
       }, timeoutMs);
       const exitCode = await new Promise<number>((resolve) => {
         child.on("error", (e: NodeJS.ErrnoException) => {
+          if (child.pid !== undefined) return; // a failed kill(): the command still ends with "close"
           stderr += `\n${e.code === "ENOENT" ? `${file}: not found on PATH` : e.message}`;
           resolve(e.code === "ENOENT" ? 127 : 125);
         });
