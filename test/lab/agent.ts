@@ -241,6 +241,27 @@ export class AgentProcess {
     return statusRaw(this.nsName, this.configPath, this.prefix);
   }
 
+  /**
+   * Waits for a status (parsed against the lab's contract) that satisfies `ok`; a status that cannot be read yet (the
+   * agent is starting) is waited out. `what` names the wait in the failure message.
+   */
+  waitStatus(ok: (s: AgentStatus) => boolean, what: string, timeoutMs = 30_000): Promise<AgentStatus> {
+    let last: AgentStatus | undefined;
+    return waitFor(
+      async () => {
+        const r = await this.statusRaw();
+        if (!r.ok) return undefined;
+        last = statusSchema.parse(JSON.parse(r.stdout));
+        return ok(last) ? last : undefined;
+      },
+      {
+        timeoutMs,
+        intervalMs: 200,
+        message: () => `${what}; last status: ${JSON.stringify(last)}\n${this.tail()}`,
+      },
+    );
+  }
+
   /** Waits until status reports `phase` (and the optional extra condition). */
   waitPhase(
     phase: Phase,

@@ -17,7 +17,6 @@ import {
   pidAlive,
   runOk,
   signalPid,
-  statusSchema,
   waitFor,
   type AgentProcess,
   type AgentStatus,
@@ -88,29 +87,6 @@ function devicesOf(status: AgentStatus): NonNullable<AgentStatus["devices"]> {
   return status.devices;
 }
 
-/** Waits for a status (parsed against the lab's contract) that satisfies `ok`. */
-async function waitStatus(
-  agent: AgentProcess,
-  ok: (s: AgentStatus) => boolean,
-  what: string,
-  timeoutMs = 30_000,
-) {
-  let last: AgentStatus | undefined;
-  return waitFor(
-    async () => {
-      const r = await agent.statusRaw();
-      if (!r.ok) return undefined;
-      last = statusSchema.parse(JSON.parse(r.stdout));
-      return ok(last) ? last : undefined;
-    },
-    {
-      timeoutMs,
-      intervalMs: 200,
-      message: () => `${what}; last status: ${JSON.stringify(last)}\n${agent.tail()}`,
-    },
-  );
-}
-
 const device = (s: AgentStatus, name: string) => devicesOf(s).find((d) => d.name === name);
 const serving = (s: AgentStatus, names: readonly string[]) =>
   names.every((n) => device(s, n)?.phase === "serving");
@@ -169,8 +145,7 @@ describe("several devices behind one gateway", () => {
 
       // Each device on its own listen ports, from where its address came from.
       await waitAnswered(lab, agent, ANSWERS, 45_000);
-      const first = await waitStatus(
-        agent,
+      const first = await agent.waitStatus(
         (s) => s.phase === "serving" && serving(s, ["cam", "nas", "plc", "printer"]),
         "every device serving",
       );
@@ -199,8 +174,7 @@ describe("several devices behind one gateway", () => {
       const newAddress = camAddress === "192.168.1.120" ? "192.168.1.121" : "192.168.1.120";
       await lab.newDeviceLease(newAddress);
       await waitAnswered(lab, agent, ANSWERS);
-      const released = await waitStatus(
-        agent,
+      const released = await agent.waitStatus(
         (s) => device(s, "cam")?.address === newAddress && serving(s, ["cam", "nas", "plc", "printer"]),
         `cam followed to ${newAddress}`,
       );
@@ -216,20 +190,16 @@ describe("several devices behind one gateway", () => {
 
       // The nas's cable is pulled: it alone is reported down, the others keep serving.
       await runOk(["ip", "-n", nasNs, "link", "set", "eth0", "down"]);
-      const down = await waitStatus(
-        agent,
-        (s) => {
-          const nas = device(s, "nas");
-          return (
-            s.phase === "degraded" &&
-            nas !== undefined &&
-            nas.phase !== "serving" &&
-            nas.phase !== "converging" &&
-            nas.reason !== null
-          );
-        },
-        "the nas reported down",
-      );
+      const down = await agent.waitStatus((s) => {
+        const nas = device(s, "nas");
+        return (
+          s.phase === "degraded" &&
+          nas !== undefined &&
+          nas.phase !== "serving" &&
+          nas.phase !== "converging" &&
+          nas.reason !== null
+        );
+      }, "the nas reported down");
       took("the unplugged nas reported");
       t.diagnostic(
         `nas: ${JSON.stringify(device(down, "nas"))}; agent: ${down.phase} ${String(down.reason)}`,
@@ -248,8 +218,7 @@ describe("several devices behind one gateway", () => {
 
       // After two failed probes in a row the unplugged nas's listener is left out (a client is refused at once,
       // core/plan.ts UNREACHABLE_AFTER); the others' stay.
-      const settled = await waitStatus(
-        agent,
+      const settled = await agent.waitStatus(
         (s) => device(s, "nas")?.listeners.length === 0 && serving(s, ["cam", "plc", "printer"]),
         "the unreachable nas's listener left out",
       );
@@ -263,8 +232,7 @@ describe("several devices behind one gateway", () => {
       const tv = { name: "tv", address: PRINTER.address, ports: [{ listen: 8480, target: 80 }] };
       await lab.writeConfig({ ...base, devices: [...devices.filter((d) => d.name !== "printer"), tv] });
       signalPid(agent.pid, "SIGHUP");
-      const reloaded = await waitStatus(
-        agent,
+      const reloaded = await agent.waitStatus(
         (s) =>
           devicesOf(s)
             .map((d) => d.name)

@@ -35,28 +35,6 @@ const own = (prefix: string) => ({ cam: `${prefix}::80`, printer: `${prefix}:0:$
 type Device = NonNullable<AgentStatus["devices"]>[number];
 const device = (s: AgentStatus, name: string): Device | undefined => s.devices?.find((d) => d.name === name);
 
-async function waitStatus(
-  agent: AgentProcess,
-  ok: (s: AgentStatus) => boolean,
-  what: string,
-  timeoutMs = 30_000,
-) {
-  let last: AgentStatus | undefined;
-  return waitFor(
-    async () => {
-      const r = await agent.statusRaw();
-      if (!r.ok) return undefined;
-      last = statusSchema.parse(JSON.parse(r.stdout));
-      return ok(last) ? last : undefined;
-    },
-    {
-      timeoutMs,
-      intervalMs: 200,
-      message: () => `${what}; last status: ${JSON.stringify(last)}\n${agent.tail()}`,
-    },
-  );
-}
-
 /** Both devices serving from their own addresses. */
 const bothServe = (addresses: { cam: string; printer: string }) => (s: AgentStatus) =>
   (["cam", "printer"] as const).every((n) => {
@@ -137,7 +115,7 @@ describe("own IPv6 addresses", () => {
       );
 
       let agent = lab.startAgent(config);
-      await waitStatus(agent, bothServe(first), "both serving from their own addresses");
+      await agent.waitStatus(bothServe(first), "both serving from their own addresses");
       await waitAnswers(lab, first);
       let counts = await wanAddressCounts(lab);
       assert.equal(counts.get(`${first.cam}/128`), 1, JSON.stringify([...counts]));
@@ -158,7 +136,7 @@ describe("own IPv6 addresses", () => {
       agent.stop("SIGKILL");
       await agent.waitExit(5_000);
       agent = lab.startAgent(config);
-      await waitStatus(agent, bothServe(first), "serving again after the restart");
+      await agent.waitStatus(bothServe(first), "serving again after the restart");
       await waitAnswers(lab, first);
       const during = lab.readLog("addr-monitor").slice(monitorBefore);
       assert.doesNotMatch(during, /::80|fc6b/, `our addresses changed across the restart:\n${during}`);
@@ -169,7 +147,7 @@ describe("own IPv6 addresses", () => {
       // The client is on the new prefix too (its router would announce it).
       await lab.ipOk("cli", ["addr", "add", "2001:db8:2::ffff/64", "dev", "eth0", "nodad"]);
       await lab.renumberWan("2001:db8:2::1");
-      await waitStatus(agent, bothServe(second), "both serving from the new prefix");
+      await agent.waitStatus(bothServe(second), "both serving from the new prefix");
       await waitAnswers(lab, second);
       counts = await wanAddressCounts(lab);
       assert.equal(counts.has(`${first.cam}/128`), false, JSON.stringify([...counts]));
@@ -182,8 +160,7 @@ describe("own IPv6 addresses", () => {
       // The WAN address moves within the same /64: the own addresses do not change, nor do their listeners.
       const pids = { cam: await listenerPid(agent, "cam"), printer: await listenerPid(agent, "printer") };
       await lab.renumberWan("2001:db8:2::2");
-      await waitStatus(
-        agent,
+      await agent.waitStatus(
         (s) => s.wan.address === "2001:db8:2::2" && bothServe(second)(s),
         "new WAN address seen",
       );
@@ -200,8 +177,7 @@ describe("own IPv6 addresses", () => {
       await lab.ipOk("cli", ["addr", "add", `${taken}/64`, "dev", "eth0", "nodad", "preferred_lft", "0"]);
       await lab.writeConfig({ ...base, devices: devices("::90") });
       signalPid(agent.pid, "SIGHUP");
-      const dup = await waitStatus(
-        agent,
+      const dup = await agent.waitStatus(
         (s) => device(s, "cam")?.ipv6?.state === "dadfailed" && device(s, "cam")?.phase === "degraded",
         "the cam's duplicate reported",
       );
@@ -226,7 +202,7 @@ describe("own IPv6 addresses", () => {
       // SIGTERM: the same.
       await lab.writeConfig({ ...base, devices: devices("::80") });
       agent = lab.startAgent(config);
-      await waitStatus(agent, bothServe(second), "serving once more");
+      await agent.waitStatus(bothServe(second), "serving once more");
       agent.stop("SIGTERM");
       const exit = await agent.waitExit(15_000);
       assert.equal(exit?.code, 0, agent.tail());
