@@ -233,7 +233,7 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
 /**
  * Each name the agent keeps, with the address it should have now and the server's answer. The names and the devices'
  * listen addresses are the running agent's (its status), the WAN address this moment's; without an agent, the
- * config's hostnames at the WAN address.
+ * config's hostnames at the WAN address (a device with its own address: none known, skipped).
  */
 async function askDns(
   runner: Runner,
@@ -244,9 +244,14 @@ async function askDns(
   const { dns } = config;
   const server = dns === undefined ? undefined : parseDnsServer(dns.server);
   if (dns === undefined || server === undefined) return [];
+  // Without an agent an own address is not known here: its name is skipped rather than compared with the WAN's.
   const devices =
     status?.devices ??
-    config.devices.map((d) => ({ name: d.name, hostname: deviceHostname(d.hostname, dns.zone) }));
+    config.devices.map((d) => ({
+      name: d.name,
+      hostname: deviceHostname(d.hostname, dns.zone),
+      ...(d.ipv6 === "own" ? { ipv6: { mode: "own" as const, address: null, state: null } } : {}),
+    }));
   const wanted = wantedRecords({ wan: { address: wanAddress ?? null }, devices }, dns);
   return Promise.all(
     wanted.map(async (r) => ({
