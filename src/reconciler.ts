@@ -206,33 +206,48 @@ export class Reconciler {
   }
 
   /**
-   * Runs diff's steps in its three phases, each finished before the next begins: stops (a changed listener frees its
-   * port), then the firewall and the own addresses (SNAT in place before new listeners accept; an address removed
-   * after its listeners stopped, added before its listeners start), then starts. Within a phase the steps touch
-   * different listeners, so up to PARALLEL_STEPS run at once. A stop lets the steps in flight finish and starts no
-   * more. Tracks what is in place step by step; returns how many steps ran (failed ones included).
+   * Runs diff's steps in its three phases, each finished before the next begins: stops of listeners that go away (a
+   * freed port), then the firewall and the own addresses (SNAT in place before new listeners accept; an address
+   * removed after its listeners stopped, added before its listeners start), then starts. A changed listener (diff's
+   * stop and start of one key) is replaced by its start alone, as Listeners.start replaces the listener of its key:
+   * socat stops the old process just before it spawns the new one, HAProxy loads both changes in one reload. So a
+   * renumbering runs no round of stops before its starts, and HAProxy is never left with nothing to serve (a stop of
+   * its master and a start of a new one); an old listener whose own address went meanwhile keeps its socket until it
+   * is replaced. Within a phase the steps touch different listeners or addresses, so several run at once: up to
+   * `listeners.concurrency` (else PARALLEL_STEPS) listeners, PARALLEL_STEPS others (each is a command). A stop lets
+   * the steps in flight finish and starts no more. Tracks what is in place step by step; returns how many steps ran (failed ones included).
    */
   private async executeAll(steps: Step[], errors: string[]): Promise<number> {
-    const phases = [
-      steps.filter((s) => s.kind === "stop-listener"),
-      steps.filter((s) => s.kind !== "stop-listener" && s.kind !== "start-listener"),
-      steps.filter((s) => s.kind === "start-listener"),
+    const keys = (kind: Step["kind"]) =>
+      new Set(steps.flatMap((s) => (s.kind === kind && "spec" in s ? [listenerKey(s.spec)] : [])));
+    const starts = keys("start-listener");
+    const stops = keys("stop-listener");
+    const forListeners = this.deps.listeners.concurrency ?? PARALLEL_STEPS;
+    const phases: [Step[], number][] = [
+      [steps.filter((s) => s.kind === "stop-listener" && !starts.has(listenerKey(s.spec))), forListeners],
+      [steps.filter((s) => s.kind !== "stop-listener" && s.kind !== "start-listener"), PARALLEL_STEPS],
+      [steps.filter((s) => s.kind === "start-listener"), forListeners],
     ];
     let done = 0;
-    for (const phase of phases) {
-      const limit = limitConcurrency(PARALLEL_STEPS);
+    for (const [phase, concurrency] of phases) {
+      const limit = limitConcurrency(concurrency);
       await Promise.all(
         phase.map((step) =>
           limit(async () => {
             if (this.stopping) return;
+            // A start that replaces a listener counts for diff's stop of it too.
+            const count = step.kind === "start-listener" && stops.has(listenerKey(step.spec)) ? 2 : 1;
             try {
               await this.execute(step);
               this.actualState = applyStep(this.actualState, step);
             } catch (e) {
               errors.push(e instanceof Error ? e.message : String(e));
               this.deps.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
+              // A start that failed left nothing of its key running, the listener it replaced included.
+              if (step.kind === "start-listener")
+                this.actualState = applyStep(this.actualState, { kind: "stop-listener", spec: step.spec });
             }
-            done++;
+            done += count;
           }),
         ),
       );

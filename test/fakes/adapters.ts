@@ -49,6 +49,10 @@ export class FakeListeners implements Listeners {
   calls: string[] = [];
   /** Lets a test hold a start in flight, to see how many run at once. */
   startDelayMs = 0;
+  /** As Listeners.concurrency: unset, the Reconciler's PARALLEL_STEPS. */
+  concurrency: number | undefined;
+  /** Listen ports whose start fails; like the real backends, a failed start leaves nothing of its key running. */
+  readonly failing = new Set<number>();
   concurrent = 0;
   maxConcurrent = 0;
   /** The most starts of one port at once: above 1 means two reconciles overlapped. */
@@ -66,6 +70,12 @@ export class FakeListeners implements Listeners {
     this.maxPerPort = Math.max(this.maxPerPort, port);
     this.calls.push(`start:${label(spec)}:${spec.wanAddress}`);
     if (this.startDelayMs > 0) await new Promise((r) => setTimeout(r, this.startDelayMs));
+    if (this.failing.has(spec.listen)) {
+      this.running.delete(key);
+      this.perPort.set(key, port - 1);
+      this.concurrent--;
+      throw new Error(`listener :${String(spec.listen)} failed`);
+    }
     this.running.set(key, spec);
     this.pids.set(key, this.nextPid++);
     this.perPort.set(key, port - 1);

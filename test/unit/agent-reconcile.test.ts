@@ -25,29 +25,79 @@ test("a reconcile with nothing to do answers with a fresh report of its own, not
 
 const PORTS_64 = Array.from({ length: 64 }, (_, i) => ({ listen: 8000 + i, target: 80 }));
 
-test("64 listeners start and stop at most PARALLEL_STEPS at once, all stops before any start", async (t) => {
-  const { agent, healthy, listeners, snapshot } = setup({ config: { ports: PORTS_64 } });
+/** Serving 64 ports on 2001:db8:1::1; returns what the listeners were asked after `before`. */
+async function serving64() {
+  const harness = setup({ config: { ports: PORTS_64, allowedTargets: [80, 81] } });
+  harness.listeners.startDelayMs = 10;
+  harness.healthy();
+  await until(() => harness.agent.status().phase === "serving", "serving", 5000);
+  assert.equal(harness.listeners.running.size, 64);
+  const before = harness.listeners.calls.length;
+  return { ...harness, callsSince: () => harness.listeners.calls.slice(before) };
+}
+
+const renumbered = (status: { phase: string; wan: { address: string | null } }) =>
+  status.phase !== "converging" && status.wan.address === "2001:db8:2::1";
+
+test("a renumbering replaces 64 listeners by their starts alone, at most PARALLEL_STEPS at once", async (t) => {
+  const { agent, listeners, snapshot, callsSince } = await serving64();
   t.after(() => agent.stop());
-  listeners.startDelayMs = 10;
-  healthy();
-  await until(() => agent.status().phase === "serving", "serving", 5000);
-  assert.equal(listeners.running.size, 64);
   assert.equal(listeners.maxConcurrent, PARALLEL_STEPS, "bounded, and more than one at a time");
-  // Renumbering: every listener changes. The stops phase ends before the starts phase begins.
-  const before = listeners.calls.length;
   snapshot(link("wan0", [addr("2001:db8:2::1")]));
-  await until(
-    () => agent.status().phase === "serving" && agent.status().wan.address === "2001:db8:2::1",
-    "renumbered",
-    5000,
+  await until(() => renumbered(agent.status()) && agent.status().phase === "serving", "renumbered", 5000);
+  const calls = callsSince();
+  // Listeners.start replaces the listener of its key: no round of stops delays the starts.
+  assert.deepEqual(
+    calls.filter((c) => c.startsWith("stop:")),
+    [],
   );
-  const calls = listeners.calls.slice(before);
-  const lastStop = calls.findLastIndex((c) => c.startsWith("stop:"));
-  const firstStart = calls.findIndex((c) => c.startsWith("start:"));
-  assert.equal(calls.filter((c) => c.startsWith("stop:")).length, 64);
   assert.equal(calls.filter((c) => c.startsWith("start:")).length, 64);
-  assert.ok(lastStop < firstStart, "stops before starts");
-  assert.ok(calls.every((c) => !c.startsWith("start:") || c.endsWith("2001:db8:2::1")));
+  assert.ok(calls.every((c) => c.endsWith("2001:db8:2::1")));
+  assert.ok([...listeners.running.values()].every((l) => l.wanAddress === "2001:db8:2::1"));
+  assert.equal(agent.status().lastReconcile?.steps, 128, "diff's steps, each counted");
+});
+
+test("listeners that go away stop before any start; changed ones are started without a stop", async (t) => {
+  const { agent, listeners, callsSince } = await serving64();
+  t.after(() => agent.stop());
+  // Ports 8056-8063 go; the others get another target.
+  await agent.setPorts(PORTS_64.slice(0, 56).map((p) => ({ ...p, target: 81 })));
+  await until(() => agent.status().phase === "serving" && listeners.running.size === 56, "changed", 5000);
+  const calls = callsSince();
+  const stops = calls.filter((c) => c.startsWith("stop:"));
+  assert.deepEqual(
+    stops.sort(),
+    PORTS_64.slice(56).map((p) => `stop:${String(p.listen)}`),
+  );
+  assert.ok(
+    calls.findLastIndex((c) => c.startsWith("stop:")) < calls.findIndex((c) => c.startsWith("start:")),
+  );
+  assert.equal(calls.filter((c) => c.startsWith("start:")).length, 56);
+  assert.ok([...listeners.running.values()].every((l) => l.target === 81));
+});
+
+test("a backend that takes every call at once gets the whole phase at once", async (t) => {
+  const { agent, listeners, snapshot } = await serving64();
+  t.after(() => agent.stop());
+  listeners.concurrency = Number.POSITIVE_INFINITY;
+  listeners.maxConcurrent = 0;
+  snapshot(link("wan0", [addr("2001:db8:2::1")]));
+  await until(() => renumbered(agent.status()) && agent.status().phase === "serving", "renumbered", 5000);
+  assert.equal(listeners.maxConcurrent, 64);
+});
+
+test("a replacing start that fails is reported for its port and leaves it out of what is in place", async (t) => {
+  const { agent, listeners, snapshot } = await serving64();
+  t.after(() => agent.stop());
+  listeners.failing.add(8005);
+  snapshot(link("wan0", [addr("2001:db8:2::1")]));
+  await until(() => renumbered(agent.status()) && agent.status().lastReconcile?.ok === false, "failed", 5000);
+  assert.match(agent.status().lastReconcile?.error ?? "", /listener :8005 failed/);
+  assert.equal(listeners.running.size, 63);
+  // Not in place, so the retry starts it again: once it can, every port serves at the new address.
+  listeners.failing.clear();
+  await until(() => listeners.running.size === 64 && agent.status().phase === "serving", "retried", 5000);
+  assert.ok([...listeners.running.values()].every((l) => l.wanAddress === "2001:db8:2::1"));
 });
 
 test("stop ends an in-flight reconcile between rounds and removes everything", async () => {
