@@ -9,12 +9,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
-import { format, resolveConfig } from "prettier";
 import { createLab, sleep, waitFor, type Lab } from "../test/lab/lab.js";
 import { benchPaths, NGINX_PORT, type BenchPath, type PathContext } from "./dataplane/paths.js";
 import {
   figureRows,
-  renderPage,
   renderSvg,
   summarize,
   targetRows,
@@ -24,6 +22,7 @@ import {
   type RunInfo,
 } from "./dataplane/report.js";
 import { parseWrk, type WrkResult } from "./dataplane/wrk.js";
+import { formatJson, writeBenchmarksPage } from "./page.js";
 
 function intEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -137,12 +136,8 @@ async function writeOutputs(info: RunInfo, runs: PathRun[]): Promise<string> {
   const chartDir = new URL("benchmarks/", DOCS);
   mkdirSync(chartDir, { recursive: true });
   writeFileSync(new URL("dataplane.svg", chartDir), renderSvg(summary.paths));
-  // Formatted as the repo's prettier config wants (format:check covers docs/); the prose wrapped at its width.
-  const pageUrl = new URL("benchmarks.md", DOCS);
-  const config = (await resolveConfig(pageUrl)) ?? {};
-  writeFileSync(new URL("dataplane.json", chartDir), await format(json, { ...config, parser: "json" }));
-  const page = renderPage(info, summary, "benchmarks/dataplane.svg");
-  writeFileSync(pageUrl, await format(page, { ...config, parser: "markdown", proseWrap: "always" }));
+  writeFileSync(new URL("dataplane.json", chartDir), await formatJson(json));
+  await writeBenchmarksPage();
   return `${textTable(figureRows(summary.paths))}\n\n${textTable(targetRows(summary.targets))}\n`;
 }
 

@@ -11,24 +11,14 @@
 // spawned: the runner's debug records ("command" = a one-shot such as nft, "spawned" = a long-running child such
 // as socat) logged inside a reconcile's window; socat listeners are also counted in the gateway namespace.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
-import {
-  createLab,
-  signalPid,
-  sleep,
-  waitFor,
-  type AgentProcess,
-  type JsonValue,
-  type Lab,
-} from "../test/lab/lab.js";
+import { createLab, sleep, waitFor, type AgentProcess, type JsonValue, type Lab } from "../test/lab/lab.js";
+import { noopReload, reconcileFigures, stopAgent, type ReconcileFigures } from "./agent-figures.js";
 import { rssKiB } from "./memory-lab.js";
 
 const COUNTS = (process.env.BENCH_DEVICE_COUNTS ?? "1 8 32").split(/\s+/).filter(Boolean).map(Number);
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 // The health tick (probes, drift check) hourly, so nothing but the measured work runs meanwhile.
 const HOURLY = { schedule: "0 0 * * * *" };
-
-type LogRecord = Record<string, unknown>;
 
 /** Device i: 192.168.1.(10+i) on the lab device's eth0, listen 10000+2i and 10001+2i -> its httpd's 80 and 23. */
 function devicesConfig(n: number): Record<string, JsonValue>[] {
@@ -49,30 +39,6 @@ async function writeDevicesConfig(lab: Lab, n: number, logLevel: string): Promis
   );
 }
 
-const time = (r: LogRecord) => (typeof r.time === "number" ? r.time : NaN);
-
-/** The runner's records logged between two instants (ms since the epoch, the agent's pino `time`). */
-function processesIn(logs: readonly LogRecord[], from: number, to: number) {
-  const inside = logs.filter((r) => time(r) >= from && time(r) <= to);
-  const argv0 = (r: LogRecord) => (Array.isArray(r.argv) ? String(r.argv[0]) : "?");
-  const byProgram: Record<string, number> = {};
-  for (const r of inside.filter((x) => x.msg === "command" || x.msg === "spawned"))
-    byProgram[argv0(r)] = (byProgram[argv0(r)] ?? 0) + 1;
-  return {
-    commands: inside.filter((r) => r.msg === "command").length,
-    spawned: inside.filter((r) => r.msg === "spawned").length,
-    byProgram,
-  };
-}
-
-async function stopAgent(agent: AgentProcess): Promise<void> {
-  agent.stop("SIGTERM");
-  if ((await agent.waitExit(10_000)) === undefined) {
-    agent.stop("SIGKILL");
-    await agent.waitExit(5_000);
-  }
-}
-
 /** Starts an agent for n devices and waits until every device serves and every socat listens. */
 async function serve(lab: Lab, n: number, logLevel: string): Promise<AgentProcess> {
   const agent = lab.startAgent(await writeDevicesConfig(lab, n, logLevel));
@@ -84,17 +50,9 @@ async function serve(lab: Lab, n: number, logLevel: string): Promise<AgentProces
   return agent;
 }
 
-interface CountFigures {
+interface CountFigures extends ReconcileFigures {
   devices: number;
   listeners: number;
-  /** Reconciles from the start until serving (more than one when facts arrived in steps). */
-  reconciles: number;
-  firstReconcileMs: number;
-  totalReconcileMs: number;
-  steps: number;
-  commands: number;
-  spawned: number;
-  byProgram: Record<string, number>;
   socatListeners: number;
   noopReload: { ms: number; commands: number; spawned: number; listenersKept: boolean };
 }
@@ -102,57 +60,16 @@ interface CountFigures {
 async function measureCount(lab: Lab, n: number): Promise<CountFigures> {
   const agent = await serve(lab, n, "debug");
   try {
-    const logs = agent.logs();
-    const reconciled = logs.filter((r) => r.msg === "reconciled");
-    if (reconciled.length === 0) throw new Error(`no reconcile logged\n${agent.tail()}`);
-    let commands = 0;
-    let spawned = 0;
-    let steps = 0;
-    const byProgram: Record<string, number> = {};
-    for (const r of reconciled) {
-      const ms = Number(r.durationMs);
-      // A few ms of slack before the window: the reconcile's clock starts just before its first step's record.
-      const p = processesIn(logs, time(r) - ms - 5, time(r));
-      commands += p.commands;
-      spawned += p.spawned;
-      steps += Array.isArray(r.steps) ? r.steps.length : 0;
-      for (const [k, v] of Object.entries(p.byProgram)) byProgram[k] = (byProgram[k] ?? 0) + v;
-    }
-    const socat = (await lab.socatListeners()).length;
+    const figures = reconcileFigures(agent);
     const pidsBefore = (await lab.socatListeners()).map((s) => s.pid).sort();
-
-    // A reload of the same file: a change of nothing; what the agent does about it (nothing should restart).
-    const seen = agent.stdoutLines.length;
-    const sent = Date.now();
-    const started = performance.now();
-    signalPid(agent.pid, "SIGHUP");
-    await waitFor(() => agent.logs().some((r) => r.msg === "configuration reloaded" && time(r) >= sent), {
-      timeoutMs: 10_000,
-      message: () => agent.tail(),
-    });
-    const reloadMs = performance.now() - started;
-    await sleep(2_000); // whatever the reload sets off has happened by then
-    const after = agent.logs().slice(0);
-    const noop = processesIn(after, sent, Date.now());
+    const noop = await noopReload(agent);
     const pidsAfter = (await lab.socatListeners()).map((s) => s.pid).sort();
-    if (agent.stdoutLines.length === seen) throw new Error("the reload logged nothing");
     return {
       devices: n,
       listeners: 2 * n,
-      reconciles: reconciled.length,
-      firstReconcileMs: Number(reconciled[0]?.durationMs),
-      totalReconcileMs: reconciled.reduce((s, r) => s + Number(r.durationMs), 0),
-      steps,
-      commands,
-      spawned,
-      byProgram,
-      socatListeners: socat,
-      noopReload: {
-        ms: Math.round(reloadMs),
-        commands: noop.commands,
-        spawned: noop.spawned,
-        listenersKept: JSON.stringify(pidsBefore) === JSON.stringify(pidsAfter),
-      },
+      ...figures,
+      socatListeners: pidsBefore.length,
+      noopReload: { ...noop, listenersKept: JSON.stringify(pidsBefore) === JSON.stringify(pidsAfter) },
     };
   } finally {
     await stopAgent(agent);

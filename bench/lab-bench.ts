@@ -1,8 +1,8 @@
-// Benchmarks in the network lab. Figures are printed and written to bench/results/. Comparisons are
+// Benchmarks in the network lab. Figures are printed and written to bench/results/. Reaction with 2 and 64 ports
+// on both backends (renumbering, lease change, link down/up to all served) is bench/reaction.ts. Comparisons are
 // measured side by side in one run (same lab, same moment), because these machines are shared and noisy.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLab, waitFor, type AgentProcess, type Lab } from "../test/lab/lab.js";
 
@@ -43,35 +43,6 @@ async function renumberToServe(lab: Lab, index: number): Promise<number> {
     intervalMs: 10,
   });
   return performance.now() - started;
-}
-
-const PORTS_64 = Array.from({ length: 64 }, (_, i) => ({ listen: 8000 + i, target: 80 }));
-const ALL_SERVED_CLIENT = fileURLToPath(new URL("./all-served-client.ts", import.meta.url));
-
-/**
- * Time from the address change until every one of 64 ports has answered a client at the new address. The client
- * (all-served-client.ts) runs in the client namespace for every sample and is triggered through a file, so the
- * figure holds no process start-up.
- */
-async function renumber64ToAllServed(lab: Lab, trigger: string, index: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, 1000));
-  const next = `2001:db8:1::${(0x200 + index).toString(16)}`;
-  const started = Date.now();
-  await lab.renumberWan(next);
-  writeFileSync(trigger, `${String(index)} ${next}\n`);
-  let line: { seq: string; doneAt: number; pending: number[] } | undefined;
-  await waitFor(
-    () => {
-      const lines = lab.readLog("all-served-client").split("\n");
-      const mine = lines.find((l) => l.startsWith(`{"seq":"${String(index)}"`));
-      line = mine === undefined ? undefined : (JSON.parse(mine) as typeof line);
-      return line !== undefined;
-    },
-    { timeoutMs: 40_000, intervalMs: 10, message: () => lab.readLog("all-served-client") },
-  );
-  if (line === undefined || line.pending.length > 0)
-    throw new Error(`ports never served: ${line?.pending.join(" ") ?? "?"}`);
-  return line.doneAt - started;
 }
 
 async function serving(agent: AgentProcess): Promise<void> {
@@ -177,33 +148,6 @@ async function main(): Promise<void> {
       results.ratio_device_probe_socat_over_node_median = Number(
         (pinned.medianMs / Math.max(0.1, plain.medianMs)).toFixed(1),
       );
-    }
-
-    // 5. 64 ports renumbered: until every port serves at the new address (listeners replaced 8 at a time).
-    {
-      const config = await lab.writeConfig({ ports: PORTS_64, debounceMs: 300 }, "bench-64.yaml");
-      const agent = lab.startAgent(config);
-      await agent.waitPhase("serving", 60_000);
-      const trigger = join(lab.dir, "all-served.trigger");
-      const client = lab.spawn(
-        "cli",
-        [
-          process.execPath,
-          "--import",
-          import.meta.resolve("tsx"),
-          ALL_SERVED_CLIENT,
-          trigger,
-          PORTS_64.map((p) => p.listen).join(","),
-          "80",
-        ],
-        "all-served-client",
-      );
-      const samples: number[] = [];
-      for (let i = 0; i < SAMPLES; i++) samples.push(await renumber64ToAllServed(lab, trigger, i));
-      client.child.kill("SIGTERM");
-      results.renumber_64_ports_to_all_served = stats(samples);
-      agent.stop("SIGTERM");
-      await agent.waitExit(10_000);
     }
   } finally {
     await lab.destroy();

@@ -2,8 +2,8 @@
 # npm run bench: lab benchmarks (root, namespaces); prints figures and writes bench/results/latest.json.
 # Then what one hook event costs, the socat hook against `sixgate notify` (bench/results/hooks.json), the idle
 # agent's memory per Node line and flags (bench/results/memory.json) and by module (bench/results/heap-by-module.json),
-# several devices (bench/results/devices.json),
-# and the data plane (bench/results/dataplane.json, docs/benchmarks.md).
+# several devices (bench/results/devices.json), the data plane (bench/results/dataplane.json) and reaction, footprint
+# and scale (bench/results/reaction.json), both also into docs/benchmarks.md.
 #
 #   npm run bench                  all of the above (a few minutes)
 #   npm run bench -- memory        only the idle agent's memory: RSS per Node line with and without MQTT, and
@@ -13,6 +13,9 @@
 #                                  RSS at 32 (bench/results/devices.json; about 3 minutes)
 #   npm run bench -- dataplane     only the data plane against kernel routing, socat, 6tunnel and HAProxy
 #                                  (bench/results/dataplane.json, docs/benchmarks.md; about 8 minutes)
+#   npm run bench -- reaction      only reaction (renumbering, lease change, link down/up to all ports served, with 2
+#                                  and 64 ports), footprint and scale, socat and HAProxy side by side
+#                                  (bench/results/reaction.json, docs/benchmarks.md; about 25 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -49,9 +52,14 @@ dataplane)
   node --import tsx bench/dataplane.ts
   exit
   ;;
+reaction)
+  dataplane_tools
+  node --import tsx bench/reaction.ts
+  exit
+  ;;
 '') ;;
 *)
-  echo "usage: npm run bench [-- memory | idle-hour | devices | dataplane]" >&2
+  echo "usage: npm run bench [-- memory | idle-hour | devices | dataplane | reaction]" >&2
   exit 64
   ;;
 esac
@@ -62,3 +70,4 @@ node --import tsx bench/heap-by-module.ts
 node --import tsx bench/devices.ts
 dataplane_tools
 node --import tsx bench/dataplane.ts
+node --import tsx bench/reaction.ts

@@ -1,0 +1,327 @@
+// Reaction, footprint and scale (issue 9), for each listener backend side by side in one lab run:
+// - reaction: from a WAN renumbering, a device lease change and a WAN link down/up to the moment every port has
+//   answered a client again, with 2 and with 64 ports, TRIALS trials each, p50/p95 next to debounceMs;
+// - footprint: RSS and CPU of the agent and of its data plane (socat listeners and their connection children, or
+//   HAProxy's master and workers) idle for IDLE_S seconds and under wrk load for LOAD_S seconds;
+// - scale: the reconciles until serving and the processes they started for 1, 16 and 64 ports, and a no-op reload.
+// Prints tables, writes bench/results/reaction.json and docs/benchmarks/reaction.json, then docs/benchmarks.md.
+//
+//   npm run bench -- reaction        (root; about 25 minutes with the defaults)
+//   BENCH_TRIALS=20                  trials per event (default 20)
+//   BENCH_IDLE_S=60 BENCH_LOAD_S=10  the footprint's windows
+//   BENCH_BACKENDS="socat haproxy"   the backends (default both)
+//
+// The agent runs from dist/ with the shipped debounceMs (300) and log level (info) for reaction and footprint, at
+// debug for scale (the processes are counted from the runner's debug records). Flap damping is off: twenty link
+// bounces in a row are what it exists to hold down. The client (all-served-client.ts) runs in the client namespace
+// for a whole series and is triggered through a file, so no figure holds a process start-up.
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLab, sleep, waitFor, type AgentProcess, type Lab } from "../test/lab/lab.js";
+import { noopReload, reconcileFigures, stopAgent, type ReconcileFigures } from "./agent-figures.js";
+import { rssKiB } from "./memory-lab.js";
+import { formatJson, writeBenchmarksPage } from "./page.js";
+import { parseWrk } from "./dataplane/wrk.js";
+import {
+  reactionTables,
+  type Footprint,
+  type ReactionRun,
+  type ScaleRow,
+  type Series,
+  type WindowFigures,
+} from "./reaction/report.js";
+
+function intEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer ${min}..${max}`);
+  return n;
+}
+
+const TRIALS = intEnv("BENCH_TRIALS", 20, 1, 200);
+const IDLE_S = intEnv("BENCH_IDLE_S", 60, 1, 3600);
+const LOAD_S = intEnv("BENCH_LOAD_S", 10, 1, 600);
+const BACKENDS = (process.env.BENCH_BACKENDS ?? "socat haproxy").split(/\s+/).filter(Boolean);
+for (const b of BACKENDS)
+  if (b !== "socat" && b !== "haproxy") throw new Error(`BENCH_BACKENDS: unknown ${b}`);
+const DEBOUNCE_MS = 300;
+const PORT_COUNTS = [2, 64];
+const SCALE_COUNTS = [1, 16, 64];
+/** USER_HZ: the unit of /proc/PID/stat's times. */
+const CLOCK_TICKS = 100;
+const LOAD_CONNECTIONS = 16;
+const ALL_SERVED_CLIENT = fileURLToPath(new URL("./all-served-client.ts", import.meta.url));
+const HOURLY = { schedule: "0 0 * * * *" };
+
+const log = (line: string) => process.stderr.write(`reaction: ${line}\n`);
+const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ listen: 8000 + i, target: 80 }));
+
+/** The agent's config: shipped log level, or (scale) debug with the health tick hourly so nothing else runs. */
+function writeAgentConfig(
+  lab: Lab,
+  backend: string,
+  n: number,
+  purpose: "reaction" | "scale",
+): Promise<string> {
+  return lab.writeConfig(
+    {
+      ports: ports(n),
+      debounceMs: DEBOUNCE_MS,
+      listener: { backend },
+      flapDamping: { flaps: 0 },
+      ...(purpose === "scale" ? { logLevel: "debug", health: HOURLY } : { logLevel: "info" }),
+    },
+    `${purpose}-${backend}-${String(n)}.yaml`,
+  );
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+}
+
+function series(event: string, samples: number[], failed: number): Series {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    event,
+    trials: samples.length + failed,
+    failed,
+    p50Ms: percentile(s, 0.5),
+    p95Ms: percentile(s, 0.95),
+    maxMs: s.at(-1) ?? NaN,
+    samplesMs: samples,
+  };
+}
+
+/** What starts one trial: when its change began (ms since the epoch) and the address the client must ask. */
+type Change = (i: number) => Promise<{ startedAt: number; address: string }>;
+
+function changes(lab: Lab, agent: AgentProcess, base: number): Record<string, Change> {
+  return {
+    "WAN renumbered": async (i) => {
+      const next = `2001:db8:1::${(base + i).toString(16)}`;
+      const startedAt = Date.now();
+      await lab.renumberWan(next);
+      return { startedAt, address: next };
+    },
+    // From the moment dnsmasq wrote the new lease (the file's mtime): DHCP itself is not the agent's reaction.
+    "device lease changed": async (i) => {
+      await lab.newDeviceLease(`192.168.1.${String(120 + (i % 2))}`);
+      return { startedAt: statSync(lab.leaseFile).mtimeMs, address: lab.wanAddress };
+    },
+    "WAN link down/up": async () => {
+      await lab.setWanCable(false);
+      await agent.waitPhase("waiting", 15_000);
+      const startedAt = Date.now();
+      await lab.setWanCable(true);
+      return { startedAt, address: lab.wanAddress };
+    },
+  };
+}
+
+/** One series of trials of `change`: each after a quiet second and with the agent serving, until all ports answer. */
+async function trials(
+  lab: Lab,
+  agent: AgentProcess,
+  client: string,
+  trigger: string,
+  change: Change,
+  seq: { n: number },
+) {
+  const samples: number[] = [];
+  let failed = 0;
+  for (let i = 0; i < TRIALS; i++) {
+    await agent.waitPhase("serving", 60_000);
+    await sleep(1000);
+    const { startedAt, address } = await change(i);
+    const id = String(++seq.n);
+    writeFileSync(trigger, `${id} ${address}\n`);
+    let line: { seq: string; doneAt: number; pending: number[] } | undefined;
+    await waitFor(
+      () => {
+        const mine = lab
+          .readLog(client)
+          .split("\n")
+          .find((l) => l.startsWith(`{"seq":"${id}"`));
+        line = mine === undefined ? undefined : (JSON.parse(mine) as typeof line);
+        return line !== undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 10, message: () => lab.readLog(client) },
+    );
+    if (line === undefined || line.pending.length > 0) {
+      failed++;
+      log(`trial ${String(i)}: never served: ${line?.pending.join(" ") ?? "?"}`);
+    } else samples.push(Math.round(line.doneAt - startedAt));
+  }
+  return { samples, failed };
+}
+
+/** utime + stime, and the same for reaped children, in ms; 0 for a process gone. */
+function cpuMs(pid: number): { self: number; children: number } {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+    const f = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
+    // Fields 14-17 of proc(5), counted from 1 with pid and comm: here from 3 (state) on.
+    const at = (field: number) => f[field - 3] ?? 0;
+    return {
+      self: ((at(14) + at(15)) * 1000) / CLOCK_TICKS,
+      children: ((at(16) + at(17)) * 1000) / CLOCK_TICKS,
+    };
+  } catch {
+    return { self: 0, children: 0 };
+  }
+}
+
+/** The data plane's processes: socat listeners (their connections' children are reaped into them) or HAProxy's. */
+async function dataPlanePids(lab: Lab, backend: string): Promise<number[]> {
+  if (backend === "socat") return (await lab.socatListeners()).map((s) => s.pid);
+  return (await lab.processesIn("gw")).filter((p) => p.comm === "haproxy").map((p) => p.pid);
+}
+
+/** CPU % and RSS of the agent and its data plane over a window in which `during` runs. */
+async function window<T>(
+  lab: Lab,
+  agent: AgentProcess,
+  backend: string,
+  seconds: number,
+  during: () => Promise<T>,
+): Promise<{ result: T; figures: WindowFigures }> {
+  const plane = await dataPlanePids(lab, backend);
+  const planeCpu = () => plane.reduce((s, p) => s + cpuMs(p).self + cpuMs(p).children, 0);
+  // The agent's own and that of the commands it ran and reaped (probes, nft, ip) in the window.
+  const agentCpu = () => cpuMs(agent.pid).self + cpuMs(agent.pid).children;
+  const agentBefore = agentCpu();
+  const planeBefore = planeCpu();
+  const started = performance.now();
+  let rss = { agentKiB: 0, dataPlaneKiB: 0 };
+  const sample = sleep((seconds * 1000) / 2).then(async () => {
+    const now = await dataPlanePids(lab, backend);
+    rss = { agentKiB: rssKiB(agent.pid), dataPlaneKiB: now.reduce((s, p) => s + (rssKiB(p) || 0), 0) };
+  });
+  const result = await during();
+  await sample;
+  const wallMs = performance.now() - started;
+  const pct = (ms: number) => Math.round((ms / wallMs) * 1000) / 10;
+  const figures = {
+    agentCpuPct: pct(agentCpu() - agentBefore),
+    dataPlaneCpuPct: pct(planeCpu() - planeBefore),
+    ...rss,
+    dataPlaneProcesses: plane.length,
+  };
+  return { result, figures };
+}
+
+async function footprint(lab: Lab, agent: AgentProcess, backend: string): Promise<Footprint> {
+  const idle = await window(lab, agent, backend, IDLE_S, () => sleep(IDLE_S * 1000));
+  const url = `http://[${lab.wanAddress}]:8000/`;
+  const load = await window(lab, agent, backend, LOAD_S, () =>
+    lab.execOk("cli", ["wrk", "-t1", `-c${String(LOAD_CONNECTIONS)}`, `-d${String(LOAD_S)}s`, url], {
+      timeoutMs: (LOAD_S + 30) * 1000,
+    }),
+  );
+  const { requestsPerSec } = parseWrk(load.result.stdout);
+  return {
+    idleS: IDLE_S,
+    idle: idle.figures,
+    loadS: LOAD_S,
+    loadConnections: LOAD_CONNECTIONS,
+    load: { ...load.figures, requestsPerS: requestsPerSec },
+  };
+}
+
+async function reactionRun(lab: Lab, backend: string, n: number, seq: { n: number }): Promise<ReactionRun> {
+  const agent = lab.startAgent(await writeAgentConfig(lab, backend, n, "reaction"));
+  const trigger = join(lab.dir, `served-${backend}-${String(n)}.trigger`);
+  const client = `served-${backend}-${String(n)}`;
+  const proc = lab.spawn(
+    "cli",
+    [
+      process.execPath,
+      "--import",
+      import.meta.resolve("tsx"),
+      ALL_SERVED_CLIENT,
+      trigger,
+      ports(n)
+        .map((p) => p.listen)
+        .join(","),
+      "80",
+    ],
+    client,
+  );
+  try {
+    await agent.waitPhase("serving", 120_000);
+    const out: Series[] = [];
+    for (const [event, change] of Object.entries(changes(lab, agent, 0x1000 + seq.n))) {
+      log(`${backend}, ${String(n)} ports: ${event}`);
+      const { samples, failed } = await trials(lab, agent, client, trigger, change, seq);
+      out.push(series(event, samples, failed));
+    }
+    await agent.waitPhase("serving", 60_000);
+    log(`${backend}, ${String(n)} ports: footprint`);
+    return {
+      backend,
+      ports: n,
+      debounceMs: DEBOUNCE_MS,
+      series: out,
+      footprint: await footprint(lab, agent, backend),
+    };
+  } finally {
+    proc.child.kill("SIGTERM");
+    await stopAgent(agent);
+  }
+}
+
+async function scaleRow(lab: Lab, backend: string, n: number): Promise<ScaleRow> {
+  const agent = lab.startAgent(await writeAgentConfig(lab, backend, n, "scale"));
+  try {
+    await agent.waitPhase("serving", 120_000);
+    const figures: ReconcileFigures = reconcileFigures(agent);
+    const pids = async () => JSON.stringify((await agent.status()).listeners.map((l) => l.pid));
+    const before = await pids();
+    const noop = await noopReload(agent);
+    return {
+      backend,
+      ports: n,
+      ...figures,
+      noopReload: { ...noop, listenersKept: before === (await pids()) },
+    };
+  } finally {
+    await stopAgent(agent);
+  }
+}
+
+async function main(): Promise<void> {
+  const run: { date: string; trials: number; reaction: ReactionRun[]; scale: ScaleRow[] } = {
+    date: new Date().toISOString(),
+    trials: TRIALS,
+    reaction: [],
+    scale: [],
+  };
+  const lab = await createLab();
+  try {
+    // Scale first, while the device still has its first lease: a start that finds a lease and neighbour entries of
+    // other addresses may reconcile twice, and that is not what the figure is about.
+    for (const n of SCALE_COUNTS)
+      for (const backend of BACKENDS) run.scale.push(await scaleRow(lab, backend, n));
+    const seq = { n: 0 };
+    for (const n of PORT_COUNTS)
+      for (const backend of BACKENDS) run.reaction.push(await reactionRun(lab, backend, n, seq));
+  } finally {
+    await lab.destroy();
+  }
+  const json = `${JSON.stringify(run, null, 2)}\n`;
+  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+  writeFileSync(new URL("./results/reaction.json", import.meta.url), json);
+  mkdirSync(new URL("../docs/benchmarks/", import.meta.url), { recursive: true });
+  writeFileSync(new URL("../docs/benchmarks/reaction.json", import.meta.url), await formatJson(json));
+  await writeBenchmarksPage();
+  process.stdout.write(
+    `${reactionTables(run).text}\nwritten to bench/results/reaction.json and docs/benchmarks.md\n`,
+  );
+}
+
+await main();
