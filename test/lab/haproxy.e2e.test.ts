@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseInfoPid, runtimeCommand } from "../../src/effects/listeners/haproxy-api.js";
 import {
-  LAN_ADDRESS,
   createLabFor,
   pidAlive,
+  waitAnswers,
   waitFor,
   type AgentProcess,
   type ConfigOverrides,
@@ -25,23 +25,6 @@ const ports = (extra: { listen: number; target: number }[] = []) => [
   { listen: BULK_PORT, target: BULK_PORT },
   ...extra,
 ];
-
-/** Waits until [wan]:listen answers as the device's port `target`, through the gateway's LAN address. */
-async function waitAnswers(lab: Lab, agent: AgentProcess, listen: number, target: number): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const r = await lab.curl6(listen, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 });
-      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
-      return r.answer?.port === target && r.answer.remote === LAN_ADDRESS;
-    },
-    {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      message: () => `:${listen} never answered as :${target}: ${last}\n${agent.tail()}`,
-    },
-  );
-}
 
 /** Rewrites the config with these ports and reloads the agent (SIGHUP); resolves once it logged the reload. */
 async function reloadWith(lab: Lab, agent: AgentProcess, overrides: ConfigOverrides): Promise<void> {

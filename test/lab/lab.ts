@@ -880,6 +880,28 @@ export async function waitServes(
   );
 }
 
+/** Waits until [wan]:listen answers as the device's port `target`, through the gateway's LAN address. */
+export async function waitAnswers(
+  lab: Lab,
+  agent: AgentProcess,
+  listen: number,
+  target: number,
+): Promise<void> {
+  let last = "";
+  await waitFor(
+    async () => {
+      const r = await lab.curl6(listen, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 });
+      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
+      return r.answer?.port === target && r.answer.remote === LAN_ADDRESS;
+    },
+    {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      message: () => `:${listen} never answered as :${target}: ${last}\n${agent.tail()}`,
+    },
+  );
+}
+
 /** The part of node:test's TestContext the lab needs (so the demo need not import node:test). */
 export interface AfterHook {
   after(fn: () => Promise<void>): void;

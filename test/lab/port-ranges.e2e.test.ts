@@ -5,30 +5,13 @@ import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { LAN_ADDRESS, cliArgv, createLabFor, runOk, waitFor, type AgentProcess, type Lab } from "./lab.js";
+import { cliArgv, createLabFor, runOk, waitAnswers, waitFor } from "./lab.js";
 
 const TEST = { timeout: 120_000 };
 const HAPROXY = "/usr/sbin/haproxy";
 const LISTEN = [8000, 8001, 8002];
 const TARGET = [9000, 9001, 9002];
 const PORTS = [{ listen: "8000-8002", target: "9000-9002" }];
-
-/** Waits until [wan]:listen answers as the device's port `target`, through the gateway's LAN address. */
-async function waitAnswers(lab: Lab, agent: AgentProcess, listen: number, target: number): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const r = await lab.curl6(listen, lab.wanAddress, { connectTimeoutS: 1, maxTimeS: 2 });
-      last = `exit ${String(r.exitCode)} ${r.stderr.trim()} ${r.body.trim()}`;
-      return r.answer?.port === target && r.answer.remote === LAN_ADDRESS;
-    },
-    {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      message: () => `:${listen} never answered as :${target}: ${last}\n${agent.tail()}`,
-    },
-  );
-}
 
 /** The lab with the device serving the range's target ports, the config written, `sixgate plan`'s count checked. */
 async function setUp(t: Parameters<typeof createLabFor>[0], backend: "socat" | "haproxy") {

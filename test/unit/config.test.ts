@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ConfigError, parseConfig } from "../../src/config/load.js";
+import { parseConfig } from "../../src/config/load.js";
 import { leaseFiles } from "../../src/config/schema.js";
 import { VERSION } from "../../src/version.js";
+import { configProblems as problems } from "./fixtures.js";
 
 const base = `
 wan: { interface: wan0 }
@@ -11,16 +12,6 @@ lan: { interface: lan0 }
 ports:
   - { listen: 80, target: 80 }
 `;
-
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, "test.yaml");
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  return [];
-}
 
 test("a minimal config gets the documented defaults", () => {
   const c = parseConfig(base, "t");

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ConfigError, loadConfig, parseConfig } from "../../src/config/load.js";
 import { parseDnsServer } from "../../src/config/dns.js";
 import { parseTsigKey } from "../../src/dns/key.js";
+import { configProblems as problems } from "./fixtures.js";
 
 const SECRET = "c2l4Z2F0ZS10ZXN0LXNlY3JldC1rZXktMzItYnl0ZXMhIQ==";
 const KEY = `key "sixgate-test" {\n\talgorithm hmac-sha256;\n\tsecret "${SECRET}";\n};\n`;
@@ -18,16 +19,6 @@ devices:
   - { name: cam, mac: "02:00:00:00:01:00", hostname: cam, ports: [{ listen: 80, target: 80 }] }
   - { name: printer, mac: "02:00:00:00:02:00", ports: [{ listen: 631, target: 631 }] }
 ${extra}`;
-
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, "t.yaml");
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  return [];
-}
 
 test("dns: defaults (ttl 60), the zone in lower case without its final dot, hostnames kept", () => {
   const c = parseConfig(devices("dns: { server: '2001:db8::53', zone: Example.Test., keyFile: /k }\n"), "t");

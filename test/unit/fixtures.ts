@@ -1,4 +1,5 @@
 // Builders for core unit tests.
+import { ConfigError, parseConfig } from "../../src/config/load.js";
 import { configSchema, type Config } from "../../src/config/schema.js";
 import type {
   AddrInfo,
@@ -23,6 +24,17 @@ export function makeConfig(overrides: Record<string, unknown> = {}): Config {
     ],
     ...overrides,
   });
+}
+
+/** The problems parseConfig reports for a config file's text (none: it is valid). */
+export function configProblems(text: string): string[] {
+  try {
+    parseConfig(text, "test.yaml");
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
 }
 
 export function addr(address: string, extra: Partial<AddrInfo> = {}): AddrInfo {

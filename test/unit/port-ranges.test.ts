@@ -3,26 +3,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { refusedTargets } from "../../src/config/allowed-targets.js";
-import { ConfigError, parseConfig } from "../../src/config/load.js";
+import { parseConfig } from "../../src/config/load.js";
 import { MAX_LISTENERS, portsSchema } from "../../src/config/schema.js";
 import { plan } from "../../src/core/plan.js";
 import { expandPorts, portCount } from "../../src/core/ports.js";
-import { healthyFacts, makeConfig, only } from "./fixtures.js";
+import { configProblems as problems, healthyFacts, makeConfig, only } from "./fixtures.js";
 
 const head = `
 wan: { interface: wan0 }
 lan: { interface: lan0 }
 `;
-
-function problems(text: string): string[] {
-  try {
-    parseConfig(text, "test.yaml");
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  return [];
-}
 
 const devices = (...ports: string[]) =>
   head +
