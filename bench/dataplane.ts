@@ -21,16 +21,9 @@ import {
   type RoundFigures,
   type RunInfo,
 } from "./dataplane/report.js";
+import { intEnv } from "./env.js";
 import { parseWrk, type WrkResult } from "./dataplane/wrk.js";
 import { formatJson, writeBenchmarksPage } from "./page.js";
-
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${name} must be an integer ${min}..${max}`);
-  return n;
-}
 
 const RUNS = intEnv("BENCH_RUNS", 3, 1, 10);
 const DURATION_S = intEnv("BENCH_DURATION_S", 5, 1, 60);

@@ -22,6 +22,7 @@ import { createLab, sleep, waitFor, type AgentProcess, type Lab } from "../test/
 import { noopReload, reconcileFigures, stopAgent, type ReconcileFigures } from "./agent-figures.js";
 import { rssKiB } from "./memory-lab.js";
 import { formatJson, writeBenchmarksPage } from "./page.js";
+import { intEnv } from "./env.js";
 import { parseWrk } from "./dataplane/wrk.js";
 import {
   reactionTables,
@@ -31,14 +32,6 @@ import {
   type Series,
   type WindowFigures,
 } from "./reaction/report.js";
-
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new Error(`${name} must be an integer ${min}..${max}`);
-  return n;
-}
 
 const TRIALS = intEnv("BENCH_TRIALS", 20, 1, 200);
 const IDLE_S = intEnv("BENCH_IDLE_S", 60, 1, 3600);
