@@ -6,11 +6,9 @@
 // `node --import tsx bench/dataplane.ts --render bench/results/dataplane.json` writes the page again from that run.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, release } from "node:os";
-import { join } from "node:path";
 import { createLab, sleep, waitFor, type Lab } from "../test/lab/lab.js";
-import { benchPaths, NGINX_PORT, type BenchPath, type PathContext } from "./dataplane/paths.js";
+import { benchPaths, type BenchPath, type PathContext } from "./dataplane/paths.js";
 import {
   figureRows,
   renderSvg,
@@ -22,6 +20,7 @@ import {
   type RunInfo,
 } from "./dataplane/report.js";
 import { intEnv } from "./env.js";
+import { BULK_BYTES, SMALL_BODY, startNginx } from "./nginx.js";
 import { parseWrk, type WrkResult } from "./dataplane/wrk.js";
 import { formatJson, writeBenchmarksPage } from "./page.js";
 
@@ -30,52 +29,12 @@ const DURATION_S = intEnv("BENCH_DURATION_S", 5, 1, 60);
 /** Connections wrk keeps open: below the agent's default max-children (64) and 6tunnel's default limit. */
 const LOAD_CONNECTIONS = 16;
 const BULK_CONNECTIONS = 4;
-const BULK_BYTES = 8 * 1024 * 1024;
-const SMALL_BODY = "sixgate-bench-nginx\n";
 const MB = 1e6;
 
 const DOCS = new URL("../docs/", import.meta.url);
 const RESULTS = new URL("./results/", import.meta.url);
 
 const log = (line: string) => process.stderr.write(`dataplane: ${line}\n`);
-
-/** nginx on the device: IPv4 for the relays, and IPv6 for the kernel path once that path gives it an address. */
-async function startNginx(lab: Lab): Promise<void> {
-  const root = join(lab.dir, "nginx");
-  await mkdir(join(root, "www"), { recursive: true });
-  await writeFile(join(root, "www", "small.html"), SMALL_BODY);
-  await writeFile(join(root, "www", "big.bin"), Buffer.alloc(BULK_BYTES, 0x5a));
-  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(
-    (t) => `  ${t}_temp_path ${join(root, `tmp-${t}`)};`,
-  );
-  const conf = join(root, "nginx.conf");
-  await writeFile(
-    conf,
-    [
-      "worker_processes 2;",
-      `pid ${join(root, "nginx.pid")};`,
-      "events { worker_connections 4096; }",
-      "http {",
-      "  access_log off;",
-      "  sendfile on;",
-      "  tcp_nopush on;",
-      "  keepalive_requests 1000000;",
-      ...temp,
-      "  server {",
-      `    listen 0.0.0.0:${String(NGINX_PORT)} backlog=4096;`,
-      `    listen [::]:${String(NGINX_PORT)} ipv6only=on backlog=4096;`,
-      `    root ${join(root, "www")};`,
-      "  }",
-      "}",
-      "",
-    ].join("\n"),
-  );
-  lab.spawn("dev", ["nginx", "-p", root, "-c", conf, "-g", "daemon off;"], "nginx");
-  await waitFor(async () => (await lab.listeningTcp("dev")).some((l) => l.port === NGINX_PORT), {
-    timeoutMs: 10_000,
-    message: () => lab.readLog("nginx"),
-  });
-}
 
 async function wrk(lab: Lab, url: string, connections: number, close: boolean): Promise<WrkResult> {
   const argv = ["wrk", "-t1", `-c${String(connections)}`, `-d${String(DURATION_S)}s`, "--latency"];
