@@ -219,6 +219,13 @@ export class Agent implements AgentControl {
         this.observed$.next(event);
       }),
     );
+    // The record of the own addresses we added: the plan serves only on those (one present but unrecorded is another
+    // program's). Each change arrives before the address it adds is on the interface, so ours is never mistaken.
+    this.subscriptions.add(
+      deps.addresses.records.subscribe((addresses) =>
+        this.dispatch({ type: "recorded-addresses", addresses }),
+      ),
+    );
     this.subscriptions.add(deps.listeners.changes.subscribe(() => this.publish()));
     if (deps.firewallChanges !== undefined) this.subscriptions.add(this.watchFirewall(deps.firewallChanges));
     if (deps.problems !== undefined)

@@ -6,7 +6,8 @@ import { unknownDevice } from "../core/device.js";
 import { initialFacts, reduce } from "../core/facts.js";
 import { plan } from "../core/plan.js";
 import type { AgentStatus } from "../core/status.js";
-import type { Config, Facts, OperatorChoices, Plan } from "../core/types.js";
+import type { Config, Facts, OperatorChoices, OwnAddress, Plan } from "../core/types.js";
+import { readAddressRecord } from "../effects/addresses.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
@@ -17,9 +18,14 @@ import { readStatus, runningAgentPid } from "./runtime.js";
 /**
  * The facts a fresh observation starts from. The core's choices are sticky only between equals (the WAN address in
  * use among equally ranked ones, the last known device while its lease is gone), so a fresh observation agrees with
- * the agent once it starts from the agent's choices: those in its status, else the persisted operator state.
+ * the agent once it starts from the agent's choices: those in its status, else the persisted operator state. `recorded`
+ * is the record of the own addresses sixgate added (readAddressRecord): the plan serves on no other present address.
  */
-export function seededFacts(status: AgentStatus | undefined, persisted: OperatorChoices): Facts {
+export function seededFacts(
+  status: AgentStatus | undefined,
+  persisted: OperatorChoices,
+  recorded: OwnAddress[] | undefined,
+): Facts {
   // A status written by a 0.1 agent has no devices: nothing to seed from it but the WAN address.
   const seen = status?.devices ?? [];
   const devices: Facts["devices"] = {};
@@ -36,6 +42,7 @@ export function seededFacts(status: AgentStatus | undefined, persisted: Operator
     wanAddress: status?.wan.address ?? undefined,
     devices,
     choices: status === undefined ? persisted : choices,
+    recordedAddresses: recorded,
   };
 }
 
@@ -44,7 +51,8 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   const pid = await runningAgentPid(config.runtimeDir);
   const status = pid === undefined ? undefined : await readStatus(config.runtimeDir);
   const persisted = await loadOperatorChoices(config, log);
-  let state = { config, facts: seededFacts(status, persisted) };
+  const recorded = await readAddressRecord(config.runtimeDir);
+  let state = { config, facts: seededFacts(status, persisted, recorded) };
   state = reduce(state, { type: "links", links });
   state = reduce(state, await readLeases(leaseFiles(config), log));
   const byMac = config.devices.some((d) => d.mac !== undefined && d.address === undefined);

@@ -15,6 +15,7 @@ export const initialFacts: Facts = {
   choices: {},
   flaps: {},
   unreachable: {},
+  recordedAddresses: undefined,
 };
 
 /** Why an address cannot carry the listeners; see wanAddressProblem. */
@@ -150,6 +151,8 @@ export function reduce(state: State, event: Event): State {
       return { config, facts: { ...facts, choices: event.choices } };
     case "device-hops":
       return { config, facts: { ...facts, unreachable: foldDeviceHops(facts.unreachable, event.hops) } };
+    case "recorded-addresses":
+      return { config, facts: { ...facts, recordedAddresses: event.addresses } };
     case "config": {
       const next = event.config;
       const links = facts.links;

@@ -1,7 +1,7 @@
 // A device's own IPv6 address (`ipv6: own`): the /64 prefix of the gateway's listen address plus the device's
 // interface identifier (its `ipv6Suffix`, else one derived from its name). Pure: no I/O, no clock.
 import { canonicalIPv6, parseIPv6 } from "./addr.js";
-import type { AddrInfo, DeviceConfig, LinkInfo, OwnAddressState } from "./types.js";
+import type { AddrInfo, DeviceConfig, LinkInfo, OwnAddress, OwnAddressState } from "./types.js";
 
 /** The low 64 bits of an address (its interface identifier), or undefined for text that is no IPv6 literal. */
 export function interfaceId(address: string): bigint | undefined {
@@ -133,4 +133,16 @@ export function prefixProblem(link: LinkInfo | undefined, listenAddress: string)
 /** True when `address` is on the link as one of the gateway's own addresses (not a /128 of ours). */
 export function isGatewaysAddress(link: LinkInfo | undefined, address: string): boolean {
   return link?.addresses.some((a) => gatewaysOwn(a) && a.address === address) ?? false;
+}
+
+/**
+ * Whether `address` on `iface` is in the record of the addresses sixgate added (Facts.recordedAddresses), whoever's
+ * device it was recorded for (a renamed device's address is still ours); undefined while the record is not read.
+ */
+export function isRecorded(
+  recorded: readonly OwnAddress[] | undefined,
+  iface: string,
+  address: string,
+): boolean | undefined {
+  return recorded?.some((r) => r.interface === iface && r.address === address);
 }

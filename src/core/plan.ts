@@ -5,6 +5,7 @@ import { unknownDevice } from "./device.js";
 import { expandPorts, isRange } from "./ports.js";
 import {
   isGatewaysAddress,
+  isRecorded,
   ownAddressState,
   ownSuffixes,
   prefixProblem,
@@ -113,7 +114,8 @@ interface ListenPlace {
 /**
  * The listen address of a device with the WAN address `wan` in use: the WAN address itself (shared), or its own,
  * made of the /64 prefix of `wan` and its suffix, usable once DAD passed. A failed DAD keeps the address (removing it
- * would only start DAD again) and leaves the listeners out; the device's phase names the duplicate (phase.ts).
+ * would only start DAD again) and leaves the listeners out; the device's phase names the duplicate (phase.ts). An
+ * address on the interface that sixgate's record does not hold is not ours: neither wanted nor served on.
  */
 function listenPlace(
   facts: Facts,
@@ -135,6 +137,17 @@ function listenPlace(
       waiting: `own address ${address} is the gateway's own address on ${iface}: choose another ipv6Suffix`,
     };
   const state = ownAddressState(link, address);
+  // On the interface but not recorded as ours: another program's (or an operator's) address. Never served on, never
+  // taken over or removed (effects/addresses.ts refuses it too): the device waits until it is gone.
+  const ours = state === "absent" ? true : isRecorded(facts.recordedAddresses, iface, address);
+  if (ours !== true)
+    return {
+      listenAddress: undefined,
+      waiting:
+        ours === undefined
+          ? `own address ${address} is on ${iface}: reading the record of the addresses sixgate added`
+          : `own address ${address} is in use by something else: it is on ${iface} and sixgate did not add it (not in its record); remove it there, or set another ipv6Suffix for ${device.name}`,
+    };
   const ownAddress = { address, interface: iface, state };
   if (state === "valid" || state === "dadfailed")
     return { listenAddress: state === "valid" ? address : undefined, ownAddress };

@@ -67,6 +67,11 @@ export interface Facts {
   flaps: Record<string, LinkFlaps>;
   /** Devices whose every device hop failed in the latest probe, by device name (see reduce's "device-hops"). */
   unreachable: Record<string, DeviceReach>;
+  /**
+   * The own addresses sixgate added and recorded (runtimeDir/addresses.json, src/effects/addresses.ts): an own
+   * address on the interface but not in it is another program's, never ours to serve on. Undefined until read.
+   */
+  recordedAddresses: OwnAddress[] | undefined;
 }
 
 /** One device hop of a health probe: did the gateway reach device:target from its LAN address. */
@@ -115,9 +120,14 @@ export type Event =
   | { type: "config"; config: Config }
   | { type: "choices"; choices: OperatorChoices }
   /** The device hops of one whole probe (every device with an address); a device not in it is not known unreachable. */
-  | { type: "device-hops"; hops: DeviceHop[] };
+  | { type: "device-hops"; hops: DeviceHop[] }
+  /** The record of the own addresses sixgate added, whole, each time it changes (and once read at start). */
+  | { type: "recorded-addresses"; addresses: OwnAddress[] };
 
-/** "own-address": the device's own IPv6 address is being added or still tentative (DAD), or cannot be made. */
+/**
+ * "own-address": the device's own IPv6 address is being added or still tentative (DAD), or cannot be made, or is on
+ * the interface already without being ours (another program's: refused, never taken over).
+ */
 export type WaitingFor = "wan-link" | "wan-address" | "lan-link" | "lan-address" | "device" | "own-address";
 
 /** One device's source-NAT rule. */

@@ -20,6 +20,7 @@ import { loadOperatorChoices } from "../effects/state-store.js";
 import { readLeases } from "../sources/leases.js";
 import { readNeighbours } from "../sources/neighbours.js";
 import { seededFacts } from "../cli/inspect.js";
+import { readAddressRecord } from "../effects/addresses.js";
 import { readStatus, runningAgentPid } from "../cli/runtime.js";
 import type {
   AgentView,
@@ -160,24 +161,26 @@ export async function gather(config: Config, options: GatherOptions): Promise<Do
   const stdout = async (argv: readonly string[]) => (await runChecked(runner, argv)).stdout;
 
   const tools = checkTools(runner, config.firewall);
-  const [addrText, agent, persisted, leases, neighbours, sockets, nft, routes, legacy] = await Promise.all([
-    observe(() => stdout(["ip", "-json", "addr", "show"])),
-    agentView(config.runtimeDir),
-    loadOperatorChoices(config, log),
-    readLeases(leaseFiles(config), log),
-    config.devices.some((d) => d.mac !== undefined && d.address === undefined)
-      ? readNeighbours(runner, config.lan.interface, log)
-      : undefined,
-    observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
-    observe(async () => nftChains(nftObjects(await stdout(["nft", "-j", "list", "ruleset"])))),
-    observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
-    observe(() => ip6tablesLegacyRules(runner)),
-  ]);
+  const [addrText, agent, persisted, recorded, leases, neighbours, sockets, nft, routes, legacy] =
+    await Promise.all([
+      observe(() => stdout(["ip", "-json", "addr", "show"])),
+      agentView(config.runtimeDir),
+      loadOperatorChoices(config, log),
+      readAddressRecord(config.runtimeDir),
+      readLeases(leaseFiles(config), log),
+      config.devices.some((d) => d.mac !== undefined && d.address === undefined)
+        ? readNeighbours(runner, config.lan.interface, log)
+        : undefined,
+      observe(async () => parseSsListening(await stdout(["ss", "-H", "-l", "-t", "-n", "-p"]))),
+      observe(async () => nftChains(nftObjects(await stdout(["nft", "-j", "list", "ruleset"])))),
+      observe(async () => parseRoutes(await stdout(["ip", "-json", "route", "show"]))),
+      observe(() => ip6tablesLegacyRules(runner)),
+    ]);
 
   const links: DoctorContext["links"] = addrText.ok
     ? await observe(() => Promise.resolve(parseLinkDetails(addrText.value)))
     : addrText;
-  let state: State = { config, facts: seededFacts(agent.status, persisted) };
+  let state: State = { config, facts: seededFacts(agent.status, persisted, recorded) };
   state = reduce(state, {
     type: "links",
     links: links.ok ? toLinkInfo(links.value) : [],

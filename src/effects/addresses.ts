@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { BehaviorSubject, filter, type Observable } from "rxjs";
 import { canonicalIPv6, isInterfaceName } from "../core/addr.js";
 import { compareByDevice, type OwnAddress } from "../core/types.js";
 import { parseIpAddrJson } from "../sources/ip-addr.js";
@@ -25,6 +26,12 @@ export interface OwnAddresses {
   removeAll(): Promise<void>;
   /** Those of `addresses` that are on their interface now (the read-back of drift repair). */
   present(addresses: readonly OwnAddress[]): Promise<OwnAddress[]>;
+  /**
+   * The record, whole: the current one at subscription (once adopt() read it), then each change, emitted before the
+   * address it adds is on the interface. The plan serves only on recorded addresses (Facts.recordedAddresses): one
+   * present but not in it is another program's.
+   */
+  readonly records: Observable<OwnAddress[]>;
 }
 
 /** runtimeDir/addresses.json: a JSON array of OwnAddress, written whole (atomic-file.ts). */
@@ -39,6 +46,18 @@ function checked(a: OwnAddress): OwnAddress {
   if (canonicalIPv6(a.address) !== a.address)
     throw new Error(`bad IPv6 address ${JSON.stringify(a.address)}`);
   return a;
+}
+
+/**
+ * The record as the agent last wrote it, read only (`sixgate plan`, doctor): empty when there is none; undefined when
+ * it cannot be read (the plan then serves on no own address already present).
+ */
+export async function readAddressRecord(runtimeDir: string): Promise<OwnAddress[] | undefined> {
+  try {
+    return parseRecord(await readFile(addressRecordPath(runtimeDir), "utf8"));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? [] : undefined;
+  }
 }
 
 function parseRecord(text: string): OwnAddress[] {
@@ -64,8 +83,10 @@ export function createOwnAddresses(options: {
   const { runner, log } = options;
   const file = addressRecordPath(options.runtimeDir);
   let ours: OwnAddress[] = [];
+  const records = new BehaviorSubject<OwnAddress[] | undefined>(undefined);
 
   const save = async () => {
+    records.next([...ours].sort(compareByDevice));
     if (ours.length === 0) await removeFile(file);
     else
       await writeFileAtomic(file, `${JSON.stringify([...ours].sort(compareByDevice))}\n`, {
@@ -95,19 +116,25 @@ export function createOwnAddresses(options: {
   };
 
   return {
+    records: records.pipe(filter((r): r is OwnAddress[] => r !== undefined)),
     async adopt() {
-      await load();
-      const kept: OwnAddress[] = [];
-      for (const a of ours) if ((await onInterface(a.interface)).has(a.address)) kept.push(a);
-      if (kept.length !== ours.length)
-        log.info(
-          { forgotten: ours.filter((a) => !kept.includes(a)) },
-          "recorded addresses no longer present",
-        );
-      ours = kept;
-      await save();
-      if (kept.length > 0) log.info({ addresses: kept }, "adopted the addresses an earlier run added");
-      return kept;
+      try {
+        await load();
+        const kept: OwnAddress[] = [];
+        for (const a of ours) if ((await onInterface(a.interface)).has(a.address)) kept.push(a);
+        if (kept.length !== ours.length)
+          log.info(
+            { forgotten: ours.filter((a) => !kept.includes(a)) },
+            "recorded addresses no longer present",
+          );
+        ours = kept;
+        await save();
+        if (kept.length > 0) log.info({ addresses: kept }, "adopted the addresses an earlier run added");
+        return kept;
+      } finally {
+        // Whatever failed, the plan learns the record as it stands (it serves on no present address until then).
+        if (records.value === undefined) records.next([...ours].sort(compareByDevice));
+      }
     },
     async add(address) {
       const a = checked(address);

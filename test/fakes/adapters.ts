@@ -1,5 +1,5 @@
 // Fakes of the effect adapters that record what they were asked to do.
-import { Subject } from "rxjs";
+import { BehaviorSubject, Subject, filter } from "rxjs";
 import type { ListenerStatus } from "../../src/core/status.js";
 import { listenerKey, type ListenerSpec, type OwnAddress, type SnatRule } from "../../src/core/types.js";
 import type { OwnAddresses } from "../../src/effects/addresses.js";
@@ -111,27 +111,37 @@ export class FakeListeners implements Listeners {
 
 /** Records the own addresses it was asked to add and remove; `held` is what is "on the interface". */
 export class FakeAddresses implements OwnAddresses {
+  /** Ours: what it added (or adopted), also its record. */
   held: OwnAddress[] = [];
   /** What adopt() returns: an earlier run's record. */
   recorded: OwnAddress[] = [];
   calls: string[] = [];
+  private readonly record = new BehaviorSubject<OwnAddress[] | undefined>(undefined);
+  readonly records = this.record.pipe(filter((r): r is OwnAddress[] => r !== undefined));
+  private changed(): void {
+    this.record.next([...this.held]);
+  }
   adopt(): Promise<OwnAddress[]> {
     this.held = [...this.recorded];
+    this.changed();
     return Promise.resolve(this.held);
   }
   add(a: OwnAddress): Promise<void> {
     this.calls.push(`add:${a.device}:${a.address}`);
     this.held = [...this.held.filter((b) => b.address !== a.address), a];
+    this.changed();
     return Promise.resolve();
   }
   remove(a: OwnAddress): Promise<void> {
     this.calls.push(`remove:${a.device}:${a.address}`);
     this.held = this.held.filter((b) => b.address !== a.address);
+    this.changed();
     return Promise.resolve();
   }
   removeAll(): Promise<void> {
     this.calls.push("removeAll");
     this.held = [];
+    this.changed();
     return Promise.resolve();
   }
   present(addresses: readonly OwnAddress[]): Promise<OwnAddress[]> {

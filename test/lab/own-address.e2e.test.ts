@@ -77,7 +77,59 @@ async function listenerPid(agent: AgentProcess, name: string): Promise<number> {
   return pid;
 }
 
+/** The cam (by MAC, its ipv6Suffix) and the printer (static address, derived suffix), each serving port 80. */
+const ownDevices = (camSuffix: string): Record<string, JsonValue>[] => [
+  { name: "cam", mac: DEVICE_MAC, ipv6: "own", ipv6Suffix: camSuffix, ports: [{ listen: 80, target: 80 }] },
+  { name: "printer", address: PRINTER.address, ipv6: "own", ports: [{ listen: 80, target: 80 }] },
+];
+
 describe("own IPv6 addresses", () => {
+  it(
+    "an own address another program put on the interface is never served on: that device waits, the other serves",
+    { timeout: 120_000 },
+    async (t) => {
+      const lab = await createLabFor(t);
+      await staticHost(lab, "h1", "printer", PRINTER.mac, PRINTER.address, false);
+      await lab.ipOk("gw", ["addr", "add", `${FOREIGN}/128`, "dev", "wan0", "nodad", "preferred_lft", "0"]);
+      // The cam's suffix makes the foreign address.
+      const config = await lab.writeConfig({
+        device: undefined,
+        ports: undefined,
+        leases: [lab.leaseFile],
+        devices: ownDevices("::81"),
+      });
+      const first = own("2001:db8:1");
+      const agent = lab.startAgent(config);
+      const inUse = (s: AgentStatus) =>
+        device(s, "cam")?.phase === "waiting" &&
+        /own address 2001:db8:1::81 is in use by something else/.test(device(s, "cam")?.reason ?? "") &&
+        device(s, "printer")?.phase === "serving";
+      const s = await agent.waitStatus(inUse, "the cam refused, the printer serving");
+      assert.deepEqual(device(s, "cam")?.listeners, [], "no listener of the cam");
+      assert.equal(device(s, "cam")?.ipv6?.address ?? null, null);
+      await waitFor(async () => (await answerer(lab, first.printer)) === "printer", {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        message: () => "the printer answers",
+      });
+      const bound = (await lab.listeningTcp("gw")).map((l) => l.address);
+      assert.ok(!bound.includes(`[${FOREIGN}]`), `nothing of ours listens on ${FOREIGN}: ${bound.join(" ")}`);
+      assert.doesNotMatch(
+        agent.tail(200),
+        /is already on wan0 and was not added by sixgate/,
+        "no add was tried",
+      );
+      assert.ok(inUse(await agent.status()), "still refused");
+      // Left in place at the end.
+      agent.stop("SIGTERM");
+      const exit = await agent.waitExit(15_000);
+      assert.equal(exit?.code, 0, agent.tail());
+      const counts = await wanAddressCounts(lab);
+      assert.equal(counts.get(`${FOREIGN}/128`), 1, "the foreign address stays");
+      assert.equal(counts.has(`${first.printer}/128`), false, "ours went");
+    },
+  );
+
   it(
     "two devices serve port 80 from their own addresses, follow a renumbering, survive a restart, report a duplicate",
     { timeout: 300_000 },
@@ -87,18 +139,8 @@ describe("own IPv6 addresses", () => {
       await lab.ipOk("gw", ["addr", "add", `${FOREIGN}/128`, "dev", "wan0", "nodad", "preferred_lft", "0"]);
       // Every address change on wan0, to see what the restart did not do.
       lab.spawn("gw", ["ip", "-6", "monitor", "address"], "addr-monitor");
-      const devices = (camSuffix: string): Record<string, JsonValue>[] => [
-        {
-          name: "cam",
-          mac: DEVICE_MAC,
-          ipv6: "own",
-          ipv6Suffix: camSuffix,
-          ports: [{ listen: 80, target: 80 }],
-        },
-        { name: "printer", address: PRINTER.address, ipv6: "own", ports: [{ listen: 80, target: 80 }] },
-      ];
       const base = { device: undefined, ports: undefined, leases: [lab.leaseFile] };
-      const config = await lab.writeConfig({ ...base, devices: devices("::80") });
+      const config = await lab.writeConfig({ ...base, devices: ownDevices("::80") });
       const first = own("2001:db8:1");
 
       // `plan` shows each device's own address before anything runs.
@@ -175,7 +217,7 @@ describe("own IPv6 addresses", () => {
       const taken = "2001:db8:2::90";
       // Deprecated: the client keeps its own source address for its requests.
       await lab.ipOk("cli", ["addr", "add", `${taken}/64`, "dev", "eth0", "nodad", "preferred_lft", "0"]);
-      await lab.writeConfig({ ...base, devices: devices("::90") });
+      await lab.writeConfig({ ...base, devices: ownDevices("::90") });
       signalPid(agent.pid, "SIGHUP");
       const dup = await agent.waitStatus(
         (s) => device(s, "cam")?.ipv6?.state === "dadfailed" && device(s, "cam")?.phase === "degraded",
@@ -200,7 +242,7 @@ describe("own IPv6 addresses", () => {
       );
 
       // SIGTERM: the same.
-      await lab.writeConfig({ ...base, devices: devices("::80") });
+      await lab.writeConfig({ ...base, devices: ownDevices("::80") });
       agent = lab.startAgent(config);
       await agent.waitStatus(bothServe(second), "serving once more");
       agent.stop("SIGTERM");

@@ -56,3 +56,28 @@ test("an own address is added, its listener waits while it is tentative, then bi
   assert.equal(listeners.running.get("cam/80")?.wanAddress, "2001:db8:1::80");
   assert.deepEqual(addresses.calls, ["add:cam:2001:db8:1::80"]);
 });
+
+test("an own address already on the interface that the agent did not add is another's: no listener, no add, the device says why", async (t) => {
+  const { agent, leases, listeners, addresses, snapshot } = setup({ config });
+  t.after(() => agent.stop());
+  leases.next({ type: "leases", leases: [lease(CAM, "192.168.1.100")] });
+  snapshot(link("wan0", [addr("2001:db8:1::1"), own("2001:db8:1::80")]));
+  await until(
+    () => /in use by something else/.test(agent.status().devices[0]?.reason ?? ""),
+    "the cam's reason names the address in use",
+  );
+  const cam = agent.status().devices[0];
+  assert.ok(cam);
+  assert.equal(cam.phase, "waiting");
+  assert.equal(cam.waitingFor, "own-address");
+  assert.match(cam.reason ?? "", /own address 2001:db8:1::80 is in use by something else/);
+  assert.deepEqual(cam.ipv6, { mode: "own", address: null, state: null });
+  assert.equal(listeners.running.size, 0, "nothing serves on an address that is not ours");
+  assert.deepEqual(addresses.calls, [], "neither added nor removed");
+  // Once the other program's address is gone, the cam's is added and served.
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  await until(() => addresses.calls.includes("add:cam:2001:db8:1::80"), "added");
+  snapshot(link("wan0", [addr("2001:db8:1::1"), own("2001:db8:1::80")]));
+  await until(() => agent.status().phase === "serving", "serving");
+  assert.equal(listeners.running.get("cam/80")?.wanAddress, "2001:db8:1::80");
+});

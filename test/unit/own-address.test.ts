@@ -8,7 +8,16 @@ import { derivedCandidate, formatSuffix, ownSuffixes, parseSuffix } from "../../
 import { devicePhaseOf } from "../../src/core/phase.js";
 import { ownAddressChecks } from "../../src/doctor/checks/own-address.js";
 import { plan } from "../../src/core/plan.js";
-import type { AddrInfo, Config, DevicePlan, Event, Facts, Plan, State } from "../../src/core/types.js";
+import type {
+  AddrInfo,
+  Config,
+  DevicePlan,
+  Event,
+  Facts,
+  OwnAddress,
+  Plan,
+  State,
+} from "../../src/core/types.js";
 import { EMPTY } from "../../src/reconciler.js";
 import { addr, lease, link } from "./fixtures.js";
 
@@ -32,14 +41,20 @@ function ownConfig(over: Record<string, unknown> = {}): Config {
 
 const PRINTER_SUFFIX = "::fc6b:6fe6:44e4:95d6";
 
-/** The facts reduce() makes from these WAN addresses (plus the LAN and both leases). */
-function factsWith(config: Config, wan: AddrInfo[]): Facts {
+/**
+ * The facts reduce() makes from these WAN addresses (plus the LAN and both leases), with sixgate's record of the own
+ * addresses it added: by default every /128 among them (as when the agent added them).
+ */
+function factsWith(config: Config, wan: AddrInfo[], recorded?: OwnAddress[]): Facts {
   const events: Event[] = [
     { type: "links", links: [link("wan0", wan), link("lan0", [addr("192.168.1.1")])] },
     { type: "leases", leases: [lease(CAM_MAC, "192.168.1.100"), lease(PRINTER_MAC, "192.168.1.101")] },
   ];
   const state = events.reduce<State>((s, e) => reduce(s, e), { config, facts: initialFacts });
-  return state.facts;
+  const ours = wan
+    .filter((a) => a.prefixlen === 128)
+    .map((a) => ({ device: "?", interface: "wan0", address: a.address }));
+  return { ...state.facts, recordedAddresses: recorded ?? ours };
 }
 
 const device = (p: Plan, name: string): DevicePlan => {
@@ -245,6 +260,65 @@ test("an own address that is the gateway's own is refused as the device's reason
   assert.deepEqual(
     p.desired.addresses.map((a) => a.device),
     ["printer"],
+  );
+});
+
+test("an own address on the interface that sixgate did not add is another's: not served on, not added, the reason says so", () => {
+  const config = ownConfig();
+  const printerAddress = `2001:db8:1:0:${PRINTER_SUFFIX.slice(2)}`;
+  const printerRecord = { device: "printer", interface: "wan0", address: printerAddress };
+  const wan = [addr("2001:db8:1::1"), valid("2001:db8:1::80"), valid(printerAddress)];
+  const p = plan(factsWith(config, wan, [printerRecord]), config);
+  const cam = device(p, "cam");
+  assert.deepEqual(cam.listeners, [], "no listener on an address that is not ours");
+  assert.equal(cam.listenAddress, undefined);
+  assert.equal(cam.ownAddress, undefined);
+  assert.equal(cam.waitingFor, "own-address");
+  assert.equal(
+    cam.detail,
+    "own address 2001:db8:1::80 is in use by something else: it is on wan0 and sixgate did not add it (not in its record); remove it there, or set another ipv6Suffix for cam",
+  );
+  assert.deepEqual(p.desired.addresses, [printerRecord], "never added, never removed: not ours");
+  assert.deepEqual(
+    p.desired.listeners.map((l) => [l.device, l.wanAddress]),
+    [
+      ["nas", "2001:db8:1::1"],
+      ["printer", printerAddress],
+    ],
+    "the others serve",
+  );
+  const phase = devicePhaseOf({ plan: cam, converging: false, listeners: [], probeFailure: undefined });
+  assert.equal(phase.phase, "waiting");
+  assert.match(phase.reason ?? "", /2001:db8:1::80 is in use by something else/);
+  // Whatever the kernel says of it: tentative, or a failed DAD, it is still not ours.
+  for (const flags of [{ tentative: true }, { tentative: true, dadfailed: true }]) {
+    const other = [addr("2001:db8:1::1"), valid("2001:db8:1::80", flags)];
+    const q = device(plan(factsWith(config, other, []), config), "cam");
+    assert.deepEqual([q.waitingFor, q.listeners, q.ownAddress], ["own-address", [], undefined]);
+    assert.match(q.detail ?? "", /in use by something else/);
+  }
+  // Recorded for another device (a renamed one): ours all the same.
+  const renamed = plan(
+    factsWith(config, wan, [printerRecord, { device: "old", interface: "wan0", address: "2001:db8:1::80" }]),
+    config,
+  );
+  assert.equal(device(renamed, "cam").listenAddress, "2001:db8:1::80");
+  // The record not read yet: nothing served on a present address meanwhile.
+  const unread = plan({ ...factsWith(config, wan), recordedAddresses: undefined }, config);
+  assert.deepEqual(
+    unread.desired.listeners.map((l) => l.device),
+    ["nas"],
+  );
+  assert.match(device(unread, "cam").detail ?? "", /reading the record/);
+  // Gone from the interface: ours to add again.
+  const gone = plan(
+    factsWith(config, [addr("2001:db8:1::1"), valid(printerAddress)], [printerRecord]),
+    config,
+  );
+  assert.equal(device(gone, "cam").ownAddress?.state, "absent");
+  assert.deepEqual(
+    gone.desired.addresses.map((a) => a.device),
+    ["cam", "printer"],
   );
 });
 
