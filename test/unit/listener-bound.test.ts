@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { listeningInodes, listensOn } from "../../src/effects/listeners/bound.js";
+import { listeningSockets, listensOn } from "../../src/effects/listeners/bound.js";
 
 // From /proc/net/tcp6: [::1]:8080 listening (0A, inode 4242), a connection to it (01), [::]:22 listening.
 const TCP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -13,15 +13,16 @@ const TCP6 = `  sl  local_address                         remote_address        
    2: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 17 1 0000000000000000 100 0 0 10 0
 `;
 
-test("listeningInodes: only sockets in LISTEN on that port", () => {
-  assert.deepEqual(listeningInodes(TCP6, 8080), ["4242"]);
-  assert.deepEqual(listeningInodes(TCP6, 22), ["17"]);
+test("listeningSockets: only sockets in LISTEN, by local port", () => {
   assert.deepEqual(
-    listeningInodes(TCP6, 54321),
-    [],
-    "the connection's local port is 8080, its remote is not ours",
+    [...listeningSockets(TCP6)],
+    [
+      [8080, ["4242"]],
+      [22, ["17"]],
+    ],
+    "the connection (01) is left out, and its remote port 54321 is not ours",
   );
-  assert.deepEqual(listeningInodes("", 80), []);
+  assert.deepEqual([...listeningSockets("")], []);
 });
 
 async function listening(): Promise<{ server: Server; port: number }> {

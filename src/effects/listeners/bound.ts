@@ -4,20 +4,23 @@ import { readdir, readFile, readlink } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 
 /**
- * The inodes of the sockets listening on `port` in one /proc/net/tcp or tcp6 table. Format (proc_net_tcp.txt):
+ * The inodes of the listening sockets in one /proc/net/tcp or tcp6 table, by local port. Format (proc_net_tcp.txt):
  * a header line, then "sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...",
  * addresses as HEX:PORT in hexadecimal, st 0A = LISTEN.
  */
-export function listeningInodes(table: string, port: number): string[] {
-  const inodes: string[] = [];
+export function listeningSockets(table: string): Map<number, string[]> {
+  const byPort = new Map<number, string[]>();
   for (const line of table.split("\n").slice(1)) {
     const fields = line.trim().split(/\s+/);
     const local = fields[1];
     const inode = fields[9];
     if (local === undefined || inode === undefined || fields[3] !== "0A") continue;
-    if (Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16) === port) inodes.push(inode);
+    const port = Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16);
+    const inodes = byPort.get(port);
+    if (inodes === undefined) byPort.set(port, [inode]);
+    else inodes.push(inode);
   }
-  return inodes;
+  return byPort;
 }
 
 /** The inodes of the sockets among a process's open files (/proc/PID/fd links "socket:[INODE]"); none when gone. */
@@ -31,37 +34,45 @@ async function socketInodes(pid: number, proc: string): Promise<Set<string>> {
   return inodes;
 }
 
-const tables = new Map<string, { at: number; text: Promise<string> }>();
+/** How old a table read may be and still answer: a listener missed by it is seen at its next poll. */
+const TABLE_MAX_AGE_MS = 5;
+
+const tables = new Map<string, { at: number; sockets: Promise<Map<number, string[]>> }>();
 
 /**
- * The TCP6 table of the network namespace of `pid`, as read at `notBefore` or later: a read under way that started
- * late enough is shared, so many listeners starting together cost a few reads, not one each. Nothing is kept once
- * a read is done (the table of a busy host is large).
+ * The listening sockets of the network namespace of `pid` (listeningSockets of its /proc/PID/net/tcp6), from a read
+ * that started at most TABLE_MAX_AGE_MS ago: the listeners that start together (64 of a renumbering, each polled
+ * every few ms) share one read and one parse instead of each reading and parsing the whole table. Nothing is kept
+ * longer than that (the table of a busy host is large).
  */
-async function tcp6Table(pid: number, proc: string, notBefore: number): Promise<string> {
+async function tcp6Sockets(pid: number, proc: string): Promise<Map<number, string[]>> {
   const key = `${proc} ${await readlink(`${proc}/${pid}/ns/net`).catch(() => `pid ${pid}`)}`;
+  const now = performance.now();
   const shared = tables.get(key);
-  if (shared !== undefined && shared.at >= notBefore) return shared.text;
-  const text = readFile(`${proc}/${pid}/net/tcp6`, "utf8").catch(() => "");
-  tables.set(key, { at: performance.now(), text });
-  void text.then(() => {
-    if (tables.get(key)?.text === text) tables.delete(key);
-  });
-  return text;
+  if (shared !== undefined && now - shared.at <= TABLE_MAX_AGE_MS) return shared.sockets;
+  const sockets = readFile(`${proc}/${pid}/net/tcp6`, "utf8")
+    .catch(() => "")
+    .then(listeningSockets);
+  const entry = { at: now, sockets };
+  tables.set(key, entry);
+  setTimeout(() => {
+    if (tables.get(key) === entry) tables.delete(key);
+  }, TABLE_MAX_AGE_MS + 1).unref();
+  return sockets;
 }
 
 /**
- * Whether process `pid` holds a TCP6 socket listening on `port` (sixgate's listeners are TCP6-LISTEN): one of its
- * own sockets (/proc/PID/fd) is listening on that port in its network namespace's table (/proc/PID/net/tcp6), so
- * another program on the same port does not count. False when the process is gone.
+ * Whether process `pid` holds a TCP6 socket listening on `port` (sixgate's listeners are TCP6-LISTEN): a socket in
+ * LISTEN on that port in its network namespace's table (/proc/PID/net/tcp6) is one of its own open files
+ * (/proc/PID/fd links "socket:[INODE]"), so another program on the same port does not count. False when the
+ * process is gone.
  *
- * Its open files are looked at first, and the table only once it has a socket: reading the table walks the
- * kernel's whole connection hash (about 15 ms of CPU on a large server, little on a router), while a process
- * creates, binds and listens on its socket within microseconds.
+ * The shared table is looked at first and the process's files only once the port is listened on: a listener that
+ * has not bound yet costs a map lookup per poll, not a walk of its files.
  */
 export async function listensOn(pid: number, port: number, proc = "/proc"): Promise<boolean> {
-  const sockets = await socketInodes(pid, proc);
-  if (sockets.size === 0) return false;
-  const seen = performance.now();
-  return listeningInodes(await tcp6Table(pid, proc, seen), port).some((inode) => sockets.has(inode));
+  const listening = (await tcp6Sockets(pid, proc)).get(port);
+  if (listening === undefined) return false;
+  const own = await socketInodes(pid, proc);
+  return listening.some((inode) => own.has(inode));
 }
