@@ -13,7 +13,7 @@ import { createNftFirewall, nftWorks } from "../effects/firewall/nft.js";
 import { haproxyFiles } from "../effects/listeners/haproxy.js";
 import { createPidRecords } from "../effects/pid-records.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
-import { observePlan } from "./inspect.js";
+import { describeDevicePlan, observePlan } from "./inspect.js";
 import { readStatus, removeRuntimeFiles, runningAgentPid } from "./runtime.js";
 import { portCount } from "../core/ports.js";
 import { MAX_LISTENERS } from "../config/schema.js";
@@ -34,19 +34,7 @@ export async function planCommand(config: Config, log: Logger): Promise<number> 
   if (plan.waitingFor !== undefined) out(`# waiting for ${plan.waitingFor}: ${plan.detail ?? ""}`);
   if (plan.waitingFor === undefined && plan.detail === "disabled")
     out("# disabled by the operator (stateDir/state.json): nothing is served until enable");
-  for (const d of plan.devices) {
-    const where = `${d.device.address ?? "unknown"}${d.device.mac ? ` (${d.device.mac})` : ""}`;
-    const state = !d.enabled
-      ? ": disabled by the operator"
-      : d.waitingFor === "device" || d.waitingFor === "own-address"
-        ? `: waiting for its ${d.waitingFor === "device" ? "address" : "own IPv6 address"}: ${d.detail ?? ""}`
-        : "";
-    const own =
-      d.ownAddress === undefined
-        ? ""
-        : `, own IPv6 ${d.ownAddress.address} on ${d.ownAddress.interface} (${d.ownAddress.state})`;
-    out(`# device ${d.name}: ${where}${own}, ${d.listeners.length} listeners${state}`);
-  }
+  for (const d of plan.devices) out(describeDevicePlan(d));
   // What the port mappings in force spawn once every device serves (a range: one listener per port).
   const spawned = plan.devices.reduce((n, d) => n + (d.enabled ? portCount(d.ports) : 0), 0);
   out(

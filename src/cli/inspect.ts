@@ -6,7 +6,7 @@ import { unknownDevice } from "../core/device.js";
 import { initialFacts, reduce } from "../core/facts.js";
 import { plan } from "../core/plan.js";
 import type { AgentStatus } from "../core/status.js";
-import type { Config, Facts, OperatorChoices, OwnAddress, Plan } from "../core/types.js";
+import type { Config, DevicePlan, Facts, OperatorChoices, OwnAddress, Plan } from "../core/types.js";
 import { readAddressRecord } from "../effects/addresses.js";
 import { runChecked, type Runner } from "../effects/exec.js";
 import { loadOperatorChoices } from "../effects/state-store.js";
@@ -59,4 +59,27 @@ export async function observePlan(config: Config, runner: Runner, log: Logger): 
   const neighbours = byMac ? await readNeighbours(runner, config.lan.interface, log) : undefined;
   if (neighbours !== undefined) state = reduce(state, neighbours);
   return plan(state.facts, state.config);
+}
+
+/**
+ * A device's line in `sixgate plan`: its address, its own IPv6 address and what the kernel says of it (or that it is
+ * refused: another program's), how many listeners it gets, and why it gets none.
+ */
+export function describeDevicePlan(d: DevicePlan): string {
+  const where = `${d.device.address ?? "unknown"}${d.device.mac ? ` (${d.device.mac})` : ""}`;
+  const refused = d.refusedAddress;
+  const state = !d.enabled
+    ? ": disabled by the operator"
+    : refused !== undefined
+      ? `: refused, not served: remove ${refused.address}/128 from ${refused.interface}, or set another ipv6Suffix for ${d.name}`
+      : d.waitingFor === "device" || d.waitingFor === "own-address"
+        ? `: waiting for its ${d.waitingFor === "device" ? "address" : "own IPv6 address"}: ${d.detail ?? ""}`
+        : "";
+  const own =
+    refused !== undefined
+      ? `, own IPv6 ${refused.address} on ${refused.interface} (in use by something else: not added by sixgate)`
+      : d.ownAddress === undefined
+        ? ""
+        : `, own IPv6 ${d.ownAddress.address} on ${d.ownAddress.interface} (${d.ownAddress.state})`;
+  return `# device ${d.name}: ${where}${own}, ${d.listeners.length} listeners${state}`;
 }

@@ -107,8 +107,9 @@ function gatewayWait(facts: Facts, config: Config, lanAddress: string | undefine
 interface ListenPlace {
   listenAddress: string | undefined;
   ownAddress?: DevicePlan["ownAddress"];
-  /** Why it has no listen address yet (its own address cannot be made, is being added or in DAD). */
+  /** Why it has no listen address yet (its own address cannot be made, is being added or in DAD, is another's). */
   waiting?: string;
+  refusedAddress?: DevicePlan["refusedAddress"];
 }
 
 /**
@@ -140,13 +141,16 @@ function listenPlace(
   // On the interface but not recorded as ours: another program's (or an operator's) address. Never served on, never
   // taken over or removed (effects/addresses.ts refuses it too): the device waits until it is gone.
   const ours = state === "absent" ? true : isRecorded(facts.recordedAddresses, iface, address);
-  if (ours !== true)
+  if (ours === undefined)
     return {
       listenAddress: undefined,
-      waiting:
-        ours === undefined
-          ? `own address ${address} is on ${iface}: reading the record of the addresses sixgate added`
-          : `own address ${address} is in use by something else: it is on ${iface} and sixgate did not add it (not in its record); remove it there, or set another ipv6Suffix for ${device.name}`,
+      waiting: `own address ${address} is on ${iface}, and the record of the addresses sixgate added is not read (yet)`,
+    };
+  if (!ours)
+    return {
+      listenAddress: undefined,
+      refusedAddress: { address, interface: iface },
+      waiting: `own address ${address} is in use by something else: it is on ${iface} and sixgate did not add it (not in its record); remove it there, or set another ipv6Suffix for ${device.name}`,
     };
   const ownAddress = { address, interface: iface, state };
   if (state === "valid" || state === "dadfailed")
@@ -191,6 +195,7 @@ function planDevice(
     listeners,
     listenAddress: place.listenAddress,
     ...(place.ownAddress === undefined ? {} : { ownAddress: place.ownAddress }),
+    ...(place.refusedAddress === undefined ? {} : { refusedAddress: place.refusedAddress }),
   });
   if (!choices.enabled) return result(undefined, "disabled");
   if (wait !== undefined && !wait.keepsSnat) return result(wait.waitingFor, wait.detail);

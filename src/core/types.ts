@@ -232,6 +232,11 @@ export interface DevicePlan {
   listenAddress: string | undefined;
   /** Only for `ipv6: own`, once its address can be made: the address and what the kernel says of it. */
   ownAddress?: { address: string; interface: string; state: OwnAddressState };
+  /**
+   * Only for `ipv6: own`: its address is on the interface but not in sixgate's record, so another program's. Refused:
+   * never served on, added or removed (no ownAddress then); the device waits for it to go.
+   */
+  refusedAddress?: { address: string; interface: string };
 }
 
 export interface Plan {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { checkOf, describeReport, runDoctor } from "./doctor-helpers.js";
 import { staticHost } from "./hosts.js";
 import {
   DEVICE_MAC,
@@ -99,6 +100,13 @@ describe("own IPv6 addresses", () => {
         devices: ownDevices("::81"),
       });
       const first = own("2001:db8:1");
+      // `plan` shows the refusal before anything runs.
+      const plan = await runOk(cliArgv(lab.ns.gw, ["plan", "--config", config]), { timeoutMs: 20_000 });
+      assert.match(
+        plan.stdout,
+        /# device cam: .*own IPv6 2001:db8:1::81 on wan0 \(in use by something else: not added by sixgate\), 0 listeners: refused, not served/,
+        plan.stdout,
+      );
       const agent = lab.startAgent(config);
       const inUse = (s: AgentStatus) =>
         device(s, "cam")?.phase === "waiting" &&
@@ -120,6 +128,15 @@ describe("own IPv6 addresses", () => {
         "no add was tried",
       );
       assert.ok(inUse(await agent.status()), "still refused");
+      // doctor fails the cam's own-address check, naming the address and why.
+      const { report } = await runDoctor(lab, config);
+      const check = checkOf(report, "cam/own-address");
+      assert.equal(check.status, "fail", describeReport(report));
+      assert.match(
+        check.detail,
+        /2001:db8:1::81 is on wan0 but sixgate did not add it .*in use by something else/,
+      );
+      assert.equal(checkOf(report, "printer/own-address").status, "ok", describeReport(report));
       // Left in place at the end.
       agent.stop("SIGTERM");
       const exit = await agent.waitExit(15_000);

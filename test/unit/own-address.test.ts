@@ -6,6 +6,7 @@ import { applySteps, diff } from "../../src/core/diff.js";
 import { reduce, initialFacts } from "../../src/core/facts.js";
 import { derivedCandidate, formatSuffix, ownSuffixes, parseSuffix } from "../../src/core/own-address.js";
 import { devicePhaseOf } from "../../src/core/phase.js";
+import { describeDevicePlan } from "../../src/cli/inspect.js";
 import { ownAddressChecks } from "../../src/doctor/checks/own-address.js";
 import { plan } from "../../src/core/plan.js";
 import type {
@@ -309,7 +310,7 @@ test("an own address on the interface that sixgate did not add is another's: not
     unread.desired.listeners.map((l) => l.device),
     ["nas"],
   );
-  assert.match(device(unread, "cam").detail ?? "", /reading the record/);
+  assert.match(device(unread, "cam").detail ?? "", /the record of the addresses sixgate added is not read/);
   // Gone from the interface: ours to add again.
   const gone = plan(
     factsWith(config, [addr("2001:db8:1::1"), valid(printerAddress)], [printerRecord]),
@@ -440,4 +441,32 @@ test("doctor's own-address check: ok once valid, warn while tentative, fail on a
     /prefix longer than \/64/,
   );
   assert.deepEqual(checkOf([gw], "nas"), [], "a shared device has no such check");
+});
+
+test("plan and doctor show an own address refused as another's: the plan line says so, doctor's check fails naming it", () => {
+  const config = ownConfig();
+  const printer = `2001:db8:1:0:${PRINTER_SUFFIX.slice(2)}`;
+  const wan = [addr("2001:db8:1::1"), valid("2001:db8:1::80"), valid(printer)];
+  const p = plan(
+    factsWith(config, wan, [{ device: "printer", interface: "wan0", address: printer }]),
+    config,
+  );
+  assert.equal(
+    describeDevicePlan(device(p, "cam")),
+    "# device cam: 192.168.1.100 (02:00:00:00:01:00), own IPv6 2001:db8:1::80 on wan0 (in use by something else: not added by sixgate), 0 listeners: refused, not served: remove 2001:db8:1::80/128 from wan0, or set another ipv6Suffix for cam",
+  );
+  assert.equal(
+    describeDevicePlan(device(p, "printer")),
+    `# device printer: 192.168.1.101 (02:00:00:00:02:00), own IPv6 ${printer} on wan0 (valid), 1 listeners`,
+  );
+  const [check, ...more] = ownAddressChecks(config, device(p, "cam"));
+  assert.deepEqual(more, []);
+  assert.deepEqual(check, {
+    id: "own-address",
+    title: "Own IPv6 address 2001:db8:1::80",
+    status: "fail",
+    detail: `2001:db8:1::80 is on wan0 but sixgate did not add it (not in ${config.runtimeDir}/addresses.json): it is in use by something else, so cam is not served there`,
+    fix: "if it is a leftover, remove it (ip -6 addr del 2001:db8:1::80/128 dev wan0); else set another ipv6Suffix for cam",
+  });
+  assert.equal(ownAddressChecks(config, device(p, "printer"))[0]?.status, "ok");
 });

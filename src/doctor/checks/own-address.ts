@@ -1,5 +1,7 @@
-// A device's own IPv6 address (`ipv6: own`): on its interface, valid, and not a duplicate (DAD passed).
+// A device's own IPv6 address (`ipv6: own`): on its interface, ours (in sixgate's record), valid, and not a duplicate
+// (DAD passed).
 import type { Config, DevicePlan } from "../../core/types.js";
+import { addressRecordPath } from "../../effects/addresses.js";
 import type { Check } from "../types.js";
 
 /** The address a device's listeners bind: the WAN address when shared, its own address (once valid) when own. */
@@ -20,6 +22,17 @@ export function ownAddressChecks(config: Config, plan: DevicePlan): Check[] {
   const device = config.devices.find((d) => d.name === plan.name);
   if (device?.ipv6 !== "own") return [];
   const id = "own-address";
+  const refused = plan.refusedAddress;
+  if (refused !== undefined)
+    return [
+      {
+        id,
+        title: `Own IPv6 address ${refused.address}`,
+        status: "fail",
+        detail: `${refused.address} is on ${refused.interface} but sixgate did not add it (not in ${addressRecordPath(config.runtimeDir)}): it is in use by something else, so ${plan.name} is not served there`,
+        fix: `if it is a leftover, remove it (ip -6 addr del ${refused.address}/128 dev ${refused.interface}); else set another ipv6Suffix for ${plan.name}`,
+      },
+    ];
   const own = plan.ownAddress;
   if (own === undefined) {
     const title = "Own IPv6 address";
