@@ -24,15 +24,24 @@ const KEY_STATEMENT =
   /^key\s+"?([A-Za-z0-9][A-Za-z0-9._-]{0,252})"?\s*\{\s*algorithm\s+"?([a-z0-9-]+)"?\s*;\s*secret\s+"([^"]*)"\s*;\s*\}\s*;$/;
 
 /**
+ * The text with its comments (`#` and `//` to the end of the line, `/* *\/`) replaced by a blank. Only outside quoted
+ * strings: a base64 secret may hold "//" (about one tsig-keygen key in a hundred), which named.conf reads as part of
+ * the secret.
+ */
+function withoutComments(text: string): string {
+  // A quoted string (kept whole), or a comment (blanked).
+  return text.replace(
+    /("[^"]*")|\/\*[\s\S]*?\*\/|(?:#|\/\/)[^\n]*/g,
+    (match, quoted: string | undefined) => quoted ?? " ",
+  );
+}
+
+/**
  * Parses the text of a key file holding exactly one key. Returns the key's name and algorithm, or a problem that
  * quotes nothing of the secret. Comments (`#`, `//`, `/* *\/`) are allowed, as in named.conf.
  */
 export function parseTsigKey(text: string): TsigKeyInfo | { problem: string } {
-  const body = text
-    .replace(/\/\*[\s\S]*?\*\//g, " ")
-    .replace(/(#|\/\/)[^\n]*/g, " ")
-    .replace(/\s+/g, " ")
-    .trim();
+  const body = withoutComments(text).replace(/\s+/g, " ").trim();
   const match = KEY_STATEMENT.exec(body);
   if (match === null)
     return {

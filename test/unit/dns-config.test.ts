@@ -110,6 +110,19 @@ test("the TSIG key file: BIND's format (tsig-keygen's output), comments allowed,
   }
 });
 
+test("the TSIG key file: a secret holding // (base64 has /, about 1 key in 100) is read as the secret, not a comment", () => {
+  // tsig-keygen wrote this one: "//" inside the quoted secret starts no comment (named.conf reads it whole).
+  const secret = "GYQSOGb4LkA8KaGeqSPwWX6//i6iM6IgfpdLSW8rlHc=";
+  const key = `key "sixgate" {\n\talgorithm hmac-sha256;\n\tsecret "${secret}";\n};\n`;
+  assert.deepEqual(parseTsigKey(key), { name: "sixgate", algorithm: "hmac-sha256" });
+  assert.deepEqual(parseTsigKey(`// a comment\n${key.replace("{", "{ # a comment\n")} /* one more */`), {
+    name: "sixgate",
+    algorithm: "hmac-sha256",
+  });
+  // A comment marker inside the quoted name is part of the name too (and then not a valid name).
+  assert.ok("problem" in parseTsigKey(key.replace('"sixgate"', '"six#gate"')));
+});
+
 test("loading: a missing or malformed key file is refused naming dns.keyFile; a good one loads", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "sixgate-dns-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
