@@ -24,6 +24,7 @@ import { netlinkEvents } from "../sources/netlink.js";
 import { nftTableChanges } from "../sources/nft-monitor.js";
 import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
+import { createOwnedNames } from "../dns/owned-names.js";
 import { createDnsUpdater } from "../dns/updater.js";
 import { createStatusWriter } from "./status-writer.js";
 import { ensureRuntimeDir, removeRuntimeFiles, runningAgentPid, writePidFile } from "./runtime.js";
@@ -132,7 +133,12 @@ export async function runCommand(
   const dns =
     config.dns === undefined
       ? undefined
-      : createDnsUpdater({ runner, log: log.child({ component: "dns" }), config: config.dns });
+      : createDnsUpdater({
+          runner,
+          log: log.child({ component: "dns" }),
+          config: config.dns,
+          owned: createOwnedNames(config.stateDir, log),
+        });
   const agent = new Agent({
     config,
     log,

@@ -14,7 +14,7 @@ import {
   type Lab,
 } from "./lab.js";
 import { checkOf, describeReport, runDoctor } from "./doctor-helpers.js";
-import { startNamed, ZONE, type Named } from "./named.js";
+import { FOREIGN_NAME, startNamed, ZONE, type Named } from "./named.js";
 
 const TEST = { timeout: 120_000 };
 const CAM = `cam.${ZONE}`;
@@ -97,6 +97,49 @@ describe("DNS names that follow (BIND 9, RFC 2136 + TSIG)", () => {
         assert.equal(c.status, "ok", describeReport(report));
         assert.equal(c.detail, "answers 2001:db8:1::10");
       }
+    },
+  );
+
+  it(
+    "a hostname renamed at a reload: the new name answers and the old one is deleted; a name dropped while stopped goes at the next start",
+    TEST,
+    async (t) => {
+      const { lab, named, agent, config } = await startWithDns(t, (n) => n.keyFile);
+      await waitAnswers(named, [CAM, GW], lab.wanAddress, agent);
+
+      const dns = { server: named.address, zone: ZONE, keyFile: named.keyFile, ttl: 30, gatewayName: "gw" };
+      await lab.writeConfig(
+        { device: { mac: DEVICE_MAC, leases: lab.leaseFile, hostname: "camera" }, dns },
+        "config.yaml",
+      );
+      agent.stop("SIGHUP");
+      await waitAnswers(named, [`camera.${ZONE}`, GW], lab.wanAddress, agent);
+      await waitFor(async () => (await named.aaaa(CAM)).length === 0, {
+        timeoutMs: 10_000,
+        message: () => `${CAM} still answers\n${agent.tail()}`,
+      });
+
+      // Stopped, the gateway's name dropped from the config, started again: the recorded name is deleted.
+      agent.stop("SIGTERM");
+      await agent.waitExit(10_000);
+      const withoutGateway = { server: dns.server, zone: dns.zone, keyFile: dns.keyFile, ttl: dns.ttl };
+      const next = await lab.writeConfig(
+        { device: { mac: DEVICE_MAC, leases: lab.leaseFile, hostname: "camera" }, dns: withoutGateway },
+        "config.yaml",
+      );
+      assert.equal(next, config);
+      const again = lab.startAgent(config);
+      await again.waitPhase("serving", 15_000);
+      await waitFor(async () => (await named.aaaa(GW)).length === 0, {
+        timeoutMs: 10_000,
+        message: () => `${GW} still answers\n${again.tail()}`,
+      });
+      assert.deepEqual(await named.aaaa(`camera.${ZONE}`), [lab.wanAddress]);
+      assert.deepEqual(
+        await named.aaaa(`${FOREIGN_NAME.label}.${ZONE}`),
+        [FOREIGN_NAME.address],
+        "not sixgate's: left alone",
+      );
     },
   );
 

@@ -9,6 +9,8 @@ import { CLIENT_ADDRESS, type Lab } from "./lab.js";
 import { runOk, waitFor } from "./util.js";
 
 export const ZONE = "example.test";
+/** A record the zone holds from the start, which sixgate never wrote. */
+export const FOREIGN_NAME = { label: "printer", address: "2001:db8:1::99" };
 
 export interface Named {
   /** The server's address (the client's, on the WAN side of the gateway). */
@@ -44,6 +46,8 @@ export async function startNamed(lab: Lab, after: (fn: () => Promise<void>) => v
       `@ IN SOA ns.${ZONE}. admin.${ZONE}. ( 1 60 60 600 60 )`,
       `@ IN NS ns.${ZONE}.`,
       `ns IN AAAA ${CLIENT_ADDRESS}`,
+      // Somebody else's name in the same zone: sixgate must never touch it (FOREIGN_NAME).
+      `${FOREIGN_NAME.label} IN AAAA ${FOREIGN_NAME.address}`,
       "",
     ].join("\n"),
   );

@@ -7,6 +7,7 @@ import { BehaviorSubject } from "rxjs";
 import type { RecordSource } from "../../src/core/dns.js";
 import type { DnsRecordStatus } from "../../src/core/status.js";
 import type { RunResult, Runner } from "../../src/effects/exec.js";
+import type { OwnedNames } from "../../src/dns/owned-names.js";
 import { createDnsUpdater, updateScript, type DnsUpdater } from "../../src/dns/updater.js";
 import { waitFor } from "../lab/util.js";
 
@@ -166,4 +167,85 @@ test("no address: the name is pending and nothing is sent; a hostname removed le
   assert.deepEqual(dns.status().records, []);
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(runner.calls.length, 0);
+});
+
+/** An in-memory record of the names written (stands in for stateDir/dns-names.json). */
+function memoryNames(initial: string[] = []): OwnedNames & { saved: string[][] } {
+  let names = new Set(initial);
+  const saved: string[][] = [];
+  return {
+    saved,
+    load: () => Promise.resolve(new Set(names)),
+    save: (next) => {
+      names = new Set(next);
+      saved.push([...next].sort());
+      return Promise.resolve();
+    },
+  };
+}
+
+const removed = (runner: { calls: Call[] }) =>
+  runner.calls
+    .filter((c) => !c.input.includes("update add"))
+    .map((c) => /delete (\S+)\. AAAA/.exec(c.input)?.[1]);
+
+test("a hostname renamed: the new name is written, the old one deleted from the zone and from the record", async (t) => {
+  const runner = scripted(() => OK);
+  const owned = memoryNames();
+  const status = new BehaviorSubject(source("2001:db8:1::1"));
+  const dns = createDnsUpdater({ runner, log, config, retry: { initialMs: 5, maxMs: 20 }, owned });
+  dns.start(status);
+  t.after(() => dns.stop());
+  await waitFor(() => record(dns)?.state === "ok", { timeoutMs: 2000 });
+  assert.deepEqual(owned.saved.at(-1), ["cam.example.test"], "recorded before it was sent");
+
+  status.next(source("2001:db8:1::1", "camera.example.test"));
+  await waitFor(() => removed(runner).length === 1 && record(dns)?.state === "ok", { timeoutMs: 2000 });
+  assert.deepEqual(removed(runner), ["cam.example.test"]);
+  assert.equal(
+    runner.calls.find((c) => !c.input.includes("update add"))?.input,
+    "server 2001:db8::53 5353\nzone example.test\nupdate delete cam.example.test. AAAA\nsend\n",
+  );
+  assert.deepEqual(
+    dns.status().records.map((r) => r.name),
+    ["camera.example.test"],
+  );
+  await waitFor(() => owned.saved.at(-1)?.join() === "camera.example.test", { timeoutMs: 2000 });
+});
+
+test("at start: a recorded name no longer configured is removed; one outside the zone and unrecorded ones are not touched", async (t) => {
+  const runner = scripted(() => OK);
+  const owned = memoryNames(["old.example.test", "cam.example.test", "gw.other.test"]);
+  const dns = createDnsUpdater({ runner, log, config, retry: { initialMs: 5, maxMs: 20 }, owned });
+  dns.start(new BehaviorSubject(source(null)));
+  t.after(() => dns.stop());
+  await waitFor(() => removed(runner).length === 1, { timeoutMs: 2000 });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(removed(runner), ["old.example.test"], "cam is configured (no address yet): left alone");
+  assert.equal(runner.calls.length, 1);
+  await waitFor(() => owned.saved.at(-1)?.join() === "cam.example.test", { timeoutMs: 2000 });
+});
+
+test("a removal the server refuses is retried until it is taken, and a name configured again is written, not removed", async (t) => {
+  let refuse = 2;
+  const runner = scripted((call) => (!call.input.includes("update add") && refuse-- > 0 ? BADSIG : OK));
+  const owned = memoryNames(["old.example.test"]);
+  const dns = createDnsUpdater({ runner, log, config, retry: { initialMs: 5, maxMs: 20 }, owned });
+  const status = new BehaviorSubject(source("2001:db8:1::1"));
+  dns.start(status);
+  t.after(() => dns.stop());
+  await waitFor(() => owned.saved.at(-1)?.join() === "cam.example.test", { timeoutMs: 2000 });
+  assert.deepEqual(removed(runner), ["old.example.test", "old.example.test", "old.example.test"]);
+
+  // Back in the configuration: the next status writes it again.
+  status.next({ ...source("2001:db8:1::1"), devices: [{ name: "cam", hostname: "old.example.test" }] });
+  await waitFor(() => record(dns)?.name === "old.example.test" && record(dns)?.state === "ok", {
+    timeoutMs: 2000,
+  });
+  assert.ok(
+    runner.calls.some((c) => c.input.includes("update add old.example.test. 60 AAAA 2001:db8:1::1")),
+    "written again",
+  );
+  // cam, written before and configured no more, goes in turn.
+  await waitFor(() => removed(runner).includes("cam.example.test"), { timeoutMs: 2000 });
 });
