@@ -2,17 +2,24 @@
 // the lab's own device server, forks per connection and listens with a backlog of 9).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { waitFor, type Lab } from "../test/lab/lab.js";
+import { DEVICE_MARKER, waitFor, type Lab } from "../test/lab/lab.js";
 import { NGINX_PORT } from "./dataplane/paths.js";
 
 export const BULK_BYTES = 8 * 1024 * 1024;
 export const SMALL_BODY = "sixgate-bench-nginx\n";
+
+/**
+ * The device's answer at / on nginx, in the form of the lab's busybox device ("sixgate-lab-device port=8080"), so a
+ * client checks it reached the device's port and not something else that answers HTTP.
+ */
+export const NGINX_INDEX = `${DEVICE_MARKER} port=${String(NGINX_PORT)}\n`;
 
 /** nginx on the device: IPv4 for the relays, and IPv6 for the kernel path once that path gives it an address. */
 export async function startNginx(lab: Lab): Promise<void> {
   const root = join(lab.dir, "nginx");
   await mkdir(join(root, "www"), { recursive: true });
   await writeFile(join(root, "www", "small.html"), SMALL_BODY);
+  await writeFile(join(root, "www", "index.html"), NGINX_INDEX);
   await writeFile(join(root, "www", "big.bin"), Buffer.alloc(BULK_BYTES, 0x5a));
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(
     (t) => `  ${t}_temp_path ${join(root, `tmp-${t}`)};`,
