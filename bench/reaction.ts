@@ -1,6 +1,8 @@
 // Reaction, footprint and scale (issue 9), for each listener backend side by side in one lab run:
 // - reaction: from a WAN renumbering, a device lease change and a WAN link down/up to the moment every port has
-//   answered a client again, with 2 and with 64 ports, TRIALS trials each, p50/p95 next to debounceMs;
+//   answered a client again, with 2 and with 64 ports, TRIALS trials each, p50/p95 next to debounceMs; for each
+//   trial also the agent's own part (from the change to its "phase serving" log record), and for each series the
+//   client floor (FLOOR_TRIALS sweeps with no change just before it: what the measurement itself takes);
 // - footprint: RSS and CPU of the agent and of its data plane (socat listeners and their connection children, or
 //   HAProxy's master and workers) idle for IDLE_S seconds and under wrk load for LOAD_S seconds;
 // - scale: the reconciles until serving and the processes they started for 1, 16 and 64 ports, and a no-op reload.
@@ -8,14 +10,19 @@
 //
 //   npm run bench -- reaction        (root; about 25 minutes with the defaults)
 //   BENCH_TRIALS=20                  trials per event (default 20)
+//   BENCH_FLOOR_TRIALS=5             sweeps with no change before each series (default 5)
 //   BENCH_IDLE_S=60 BENCH_LOAD_S=10  the footprint's windows
 //   BENCH_BACKENDS="socat haproxy"   the backends (default both)
 //
 // The agent runs from dist/ with the shipped debounceMs (300) and log level (info) for reaction and footprint, at
 // debug for scale (the processes are counted from the runner's debug records). Flap damping is off: twenty link
 // bounces in a row are what it exists to hold down. The client (all-served-client.ts) runs in the client namespace
-// for a whole series and is triggered through a file, so no figure holds a process start-up.
+// for a whole series and is triggered through a file, so no figure holds a process start-up. The device's server
+// is nginx (bench/nginx.ts), not the lab's busybox httpd: that one forks per connection and listens with a backlog
+// of 9, so the client's 16 parallel connections overflowed its queue and every dropped SYN added the gateway's 1 s
+// retransmission timeout to the figure (2 to 5 of 8 sweeps with no change at all took 1 s).
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLab, sleep, waitFor, type AgentProcess, type Lab } from "../test/lab/lab.js";
@@ -24,9 +31,13 @@ import { rssKiB } from "./memory-lab.js";
 import { formatJson, writeBenchmarksPage } from "./page.js";
 import { intEnv } from "./env.js";
 import { parseWrk } from "./dataplane/wrk.js";
+import { NGINX_PORT } from "./dataplane/paths.js";
+import { startNginx } from "./nginx.js";
 import {
   reactionTables,
+  type Floor,
   type Footprint,
+  type ReactionResults,
   type ReactionRun,
   type ScaleRow,
   type Series,
@@ -34,6 +45,7 @@ import {
 } from "./reaction/report.js";
 
 const TRIALS = intEnv("BENCH_TRIALS", 20, 1, 200);
+const FLOOR_TRIALS = intEnv("BENCH_FLOOR_TRIALS", 5, 1, 50);
 const IDLE_S = intEnv("BENCH_IDLE_S", 60, 1, 3600);
 const LOAD_S = intEnv("BENCH_LOAD_S", 10, 1, 600);
 const BACKENDS = (process.env.BENCH_BACKENDS ?? "socat haproxy").split(/\s+/).filter(Boolean);
@@ -49,7 +61,7 @@ const ALL_SERVED_CLIENT = fileURLToPath(new URL("./all-served-client.ts", import
 const HOURLY = { schedule: "0 0 * * * *" };
 
 const log = (line: string) => process.stderr.write(`reaction: ${line}\n`);
-const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ listen: 8000 + i, target: 80 }));
+const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ listen: 8000 + i, target: NGINX_PORT }));
 
 /** The agent's config: shipped log level, or (scale) debug with the health tick hourly so nothing else runs. */
 function writeAgentConfig(
@@ -74,16 +86,33 @@ function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
-function series(event: string, samples: number[], failed: number): Series {
+function percentiles(samples: readonly number[]): { p50Ms: number; p95Ms: number; maxMs: number } {
   const s = [...samples].sort((a, b) => a - b);
+  return { p50Ms: percentile(s, 0.5), p95Ms: percentile(s, 0.95), maxMs: s.at(-1) ?? NaN };
+}
+
+function floor(samples: number[], failed: number): Omit<Floor, "stalled"> {
+  return { trials: samples.length + failed, failed, ...percentiles(samples), samplesMs: samples };
+}
+
+function series(
+  event: string,
+  samples: number[],
+  agentSamples: (number | null)[],
+  failed: number,
+  stalled: number,
+  clientFloor: Floor,
+): Series {
+  const { p50Ms, p95Ms } = percentiles(agentSamples.filter((x): x is number => x !== null));
   return {
     event,
     trials: samples.length + failed,
     failed,
-    p50Ms: percentile(s, 0.5),
-    p95Ms: percentile(s, 0.95),
-    maxMs: s.at(-1) ?? NaN,
+    stalled,
+    ...percentiles(samples),
     samplesMs: samples,
+    agent: { p50Ms, p95Ms, samplesMs: agentSamples },
+    floor: clientFloor,
   };
 }
 
@@ -113,42 +142,98 @@ function changes(lab: Lab, agent: AgentProcess, base: number): Record<string, Ch
   };
 }
 
-/** One series of trials of `change`: each after a quiet second and with the agent serving, until all ports answer. */
-async function trials(
-  lab: Lab,
+/** What the client printed for one sweep: when the last port answered, and the ports that never did. */
+interface SweepLine {
+  seq: string;
+  doneAt: number;
+  pending: number[];
+  /** Connections that hung (no answer within the client's hedge delay, then none at all). */
+  stalled: number;
+}
+
+/** Triggers one sweep of every port at `address` and waits for its line; undefined when none came in time. */
+async function sweep(lab: Lab, client: Client, address: string): Promise<SweepLine | undefined> {
+  const id = String(++client.seq);
+  writeFileSync(client.trigger, `${id} ${address}\n`);
+  let line: SweepLine | undefined;
+  // A client that has not answered in time counts as a failed trial: one bad trial must not lose a long run.
+  await waitFor(
+    () => {
+      const mine = lab
+        .readLog(client.name)
+        .split("\n")
+        .find((l) => l.startsWith(`{"seq":"${id}"`));
+      line = mine === undefined ? undefined : (JSON.parse(mine) as SweepLine);
+      return line !== undefined;
+    },
+    { timeoutMs: 45_000, intervalMs: 10 },
+  ).catch(() => undefined);
+  return line;
+}
+
+/**
+ * When the agent, by its own log, was serving again after a change at `startedAt`: its first "phase serving" record
+ * from then on, else (a change that never took it out of serving) its first "reconciled" record. Undefined when it
+ * logged neither within `withinMs`.
+ */
+async function agentServedAt(
   agent: AgentProcess,
-  client: string,
-  trigger: string,
-  change: Change,
-  seq: { n: number },
-) {
+  startedAt: number,
+  withinMs = 5_000,
+): Promise<number | undefined> {
+  const first = (msg: string) =>
+    agent
+      .logs()
+      .filter((l) => l.msg === msg && typeof l.time === "number" && l.time >= startedAt)
+      .map((l) => Number(l.time))
+      .sort((a, b) => a - b)[0];
+  return waitFor(() => first("phase serving") ?? first("reconciled"), {
+    timeoutMs: withinMs,
+    intervalMs: 20,
+  }).catch(() => undefined);
+}
+
+/** The client floor: the same sweep with no change, so a reader sees what part of a figure is the measurement. */
+async function floorTrials(lab: Lab, agent: AgentProcess, client: Client): Promise<Floor> {
   const samples: number[] = [];
+  let stalled = 0;
+  for (let i = 0; i < FLOOR_TRIALS; i++) {
+    await agent.waitPhase("serving", 60_000);
+    await sleep(1000);
+    const startedAt = Date.now();
+    const line = await sweep(lab, client, lab.wanAddress);
+    stalled += line?.stalled ?? 0;
+    if (line !== undefined && line.pending.length === 0) samples.push(Math.round(line.doneAt - startedAt));
+    else log(`floor trial ${String(i)}: never served: ${line?.pending.join(" ") ?? "?"}`);
+  }
+  return { ...floor(samples, FLOOR_TRIALS - samples.length), stalled };
+}
+
+/**
+ * One series of trials of `change`: each after a quiet second and with the agent serving, until all ports answer;
+ * and for each, when the agent logged that it was serving again.
+ */
+async function trials(lab: Lab, agent: AgentProcess, client: Client, change: Change) {
+  const samples: number[] = [];
+  const agentSamples: (number | null)[] = [];
   let failed = 0;
+  let stalled = 0;
   for (let i = 0; i < TRIALS; i++) {
     await agent.waitPhase("serving", 60_000);
     await sleep(1000);
     const { startedAt, address } = await change(i);
-    const id = String(++seq.n);
-    writeFileSync(trigger, `${id} ${address}\n`);
-    let line: { seq: string; doneAt: number; pending: number[] } | undefined;
-    // A client that has not answered in time counts as a failed trial: one bad trial must not lose a long run.
-    await waitFor(
-      () => {
-        const mine = lab
-          .readLog(client)
-          .split("\n")
-          .find((l) => l.startsWith(`{"seq":"${id}"`));
-        line = mine === undefined ? undefined : (JSON.parse(mine) as typeof line);
-        return line !== undefined;
-      },
-      { timeoutMs: 45_000, intervalMs: 10 },
-    ).catch(() => undefined);
+    const line = await sweep(lab, client, address);
+    stalled += line?.stalled ?? 0;
     if (line === undefined || line.pending.length > 0) {
       failed++;
       log(`trial ${String(i)}: never served: ${line?.pending.join(" ") ?? "?"}`);
-    } else samples.push(Math.round(line.doneAt - startedAt));
+      continue;
+    }
+    samples.push(Math.round(line.doneAt - startedAt));
+    const served = await agentServedAt(agent, startedAt);
+    agentSamples.push(served === undefined ? null : Math.round(served - startedAt));
   }
-  return { samples, failed };
+  return { samples, agentSamples, failed, stalled };
 }
 
 /** utime + stime, and the same for reaped children, in ms; 0 for a process gone. */
@@ -227,10 +312,20 @@ async function footprint(lab: Lab, agent: AgentProcess, backend: string): Promis
   };
 }
 
-async function reactionRun(lab: Lab, backend: string, n: number, seq: { n: number }): Promise<ReactionRun> {
+/** The all-served client of one series of runs, running in the client namespace, and its trigger file. */
+interface Client {
+  name: string;
+  trigger: string;
+  seq: number;
+}
+
+async function reactionRun(lab: Lab, backend: string, n: number, base: number): Promise<ReactionRun> {
   const agent = lab.startAgent(await writeAgentConfig(lab, backend, n, "reaction"));
-  const trigger = join(lab.dir, `served-${backend}-${String(n)}.trigger`);
-  const client = `served-${backend}-${String(n)}`;
+  const client: Client = {
+    name: `served-${backend}-${String(n)}`,
+    trigger: join(lab.dir, `served-${backend}-${String(n)}.trigger`),
+    seq: 0,
+  };
   const proc = lab.spawn(
     "cli",
     [
@@ -238,21 +333,22 @@ async function reactionRun(lab: Lab, backend: string, n: number, seq: { n: numbe
       "--import",
       import.meta.resolve("tsx"),
       ALL_SERVED_CLIENT,
-      trigger,
+      client.trigger,
       ports(n)
         .map((p) => p.listen)
         .join(","),
-      "80",
+      String(NGINX_PORT),
     ],
-    client,
+    client.name,
   );
   try {
     await agent.waitPhase("serving", 120_000);
     const out: Series[] = [];
-    for (const [event, change] of Object.entries(changes(lab, agent, 0x1000 + seq.n))) {
+    for (const [event, change] of Object.entries(changes(lab, agent, base))) {
       log(`${backend}, ${String(n)} ports: ${event}`);
-      const { samples, failed } = await trials(lab, agent, client, trigger, change, seq);
-      out.push(series(event, samples, failed));
+      const clientFloor = await floorTrials(lab, agent, client);
+      const { samples, agentSamples, failed, stalled } = await trials(lab, agent, client, change);
+      out.push(series(event, samples, agentSamples, failed, stalled, clientFloor));
     }
     await agent.waitPhase("serving", 60_000);
     log(`${backend}, ${String(n)} ports: footprint`);
@@ -289,9 +385,10 @@ async function scaleRow(lab: Lab, backend: string, n: number): Promise<ScaleRow>
 }
 
 async function main(): Promise<void> {
-  const run: { date: string; trials: number; reaction: ReactionRun[]; scale: ScaleRow[] } = {
+  const run: ReactionResults & { host: NonNullable<ReactionResults["host"]> } = {
     date: new Date().toISOString(),
     trials: TRIALS,
+    host: { cpus: cpus().length, loadStart: loadavg()[0] ?? NaN },
     reaction: [],
     scale: [],
   };
@@ -306,20 +403,24 @@ async function main(): Promise<void> {
   };
   const lab = await createLab();
   try {
+    await startNginx(lab);
     // Scale first, while the device still has its first lease: a start that finds a lease and neighbour entries of
     // other addresses may reconcile twice, and that is not what the figure is about.
     for (const n of SCALE_COUNTS)
       for (const backend of BACKENDS) run.scale.push(await scaleRow(lab, backend, n));
     await save();
-    const seq = { n: 0 };
+    let base = 0x1000;
     for (const n of PORT_COUNTS)
       for (const backend of BACKENDS) {
-        run.reaction.push(await reactionRun(lab, backend, n, seq));
+        run.reaction.push(await reactionRun(lab, backend, n, base));
+        base += TRIALS;
         await save();
       }
   } finally {
     await lab.destroy();
   }
+  run.host.loadEnd = loadavg()[0] ?? NaN;
+  await save();
   process.stdout.write(
     `${reactionTables(run).text}\nwritten to bench/results/reaction.json and docs/benchmarks.md\n`,
   );
