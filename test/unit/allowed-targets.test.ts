@@ -62,3 +62,50 @@ test("refusedTargets names each field and port outside the allowed set", () => {
     /^ports\.0\.target: port 22 is not one of the config file's target ports \(80, 23\); list it in allowedTargets/,
   );
 });
+
+test("refusedTargets lists each refused port once, with every field that names it, and the allowed ports once each", () => {
+  // The config file's targets: 80 twice (two listen ports for one service), 23, and 8000-8010 with 8005-8020.
+  const config = makeConfig({
+    ports: [
+      { listen: 80, target: 80 },
+      { listen: 8080, target: 80 },
+      { listen: 23, target: 23 },
+      { listen: "9000-9010", target: "8000-8010" },
+      { listen: "9100-9115", target: "8005-8020" },
+    ],
+  });
+  assert.equal(
+    refusedTargets(
+      [
+        { target: 22 },
+        { target: 22 },
+        { target: "20-25" },
+        { target: "7998-8001" },
+        { target: 7999 },
+        { target: 23 },
+      ],
+      config,
+      device(config),
+    ),
+    "ports.0.target, ports.1.target, ports.2.target: port 22 is not one of the config file's target ports (80, 23, 8000-8020); list it in allowedTargets to allow it; " +
+      "ports.2.target: range 20-25 (20-21, 24-25) is not one of the config file's target ports (80, 23, 8000-8020); list it in allowedTargets to allow it; " +
+      "ports.3.target: range 7998-8001 (7998) is not one of the config file's target ports (80, 23, 8000-8020); list it in allowedTargets to allow it; " +
+      "ports.3.target, ports.4.target: port 7999 is not one of the config file's target ports (80, 23, 8000-8020); list it in allowedTargets to allow it",
+  );
+  const allowed = makeConfig({ allowedTargets: [80, 80, "8000-8010", "8005-8020"] });
+  assert.equal(
+    refusedTargets(
+      [{ target: 22 }, { target: 22 }, { target: "30-31" }, { target: "30-32" }],
+      allowed,
+      device(allowed),
+    ),
+    "ports.0.target, ports.1.target: port 22 is outside allowedTargets (80, 8000-8020); " +
+      "ports.2.target, ports.3.target: ports 30-31 are outside allowedTargets (80, 8000-8020); " +
+      "ports.3.target: range 30-32 (32) is outside allowedTargets (80, 8000-8020)",
+  );
+  // A range refused whole is not named twice.
+  assert.equal(
+    refusedTargets([{ target: "20-25" }], allowed, device(allowed)),
+    "ports.0.target: range 20-25 is outside allowedTargets (80, 8000-8020)",
+  );
+});
