@@ -2,7 +2,8 @@
 # npm run bench: lab benchmarks (root, namespaces); prints figures and writes bench/results/latest.json.
 # Then what one hook event costs, the socat hook against `sixgate notify` (bench/results/hooks.json), the idle
 # agent's memory per Node line and flags (bench/results/memory.json) and by module (bench/results/heap-by-module.json),
-# several devices (bench/results/devices.json), the data plane (bench/results/dataplane.json) and reaction, footprint
+# several devices (bench/results/devices.json), the data plane (bench/results/dataplane.json), sixgate's socat against
+# socat by hand (bench/results/socat-rate.json) and reaction, footprint
 # and scale (bench/results/reaction.json), both also into docs/benchmarks.md.
 #
 #   npm run bench                  all of the above (a few minutes)
@@ -13,6 +14,8 @@
 #                                  RSS at 32 (bench/results/devices.json; about 3 minutes)
 #   npm run bench -- dataplane     only the data plane against kernel routing, socat, 6tunnel and HAProxy
 #                                  (bench/results/dataplane.json, docs/benchmarks.md; about 8 minutes)
+#   npm run bench -- socat-rate    only sixgate's socat against the same socat by hand: new connections/s and CPU per
+#                                  connection, rounds alternating (bench/results/socat-rate.json; about 3 minutes)
 #   npm run bench -- reaction      only reaction (renumbering, lease change, link down/up to all ports served, with 2
 #                                  and 64 ports), footprint and scale, socat and HAProxy side by side
 #                                  (bench/results/reaction.json, docs/benchmarks.md; about 25 minutes)
@@ -57,9 +60,14 @@ reaction)
   node --import tsx bench/reaction.ts
   exit
   ;;
+socat-rate)
+  dataplane_tools
+  node --import tsx bench/socat-rate.ts
+  exit
+  ;;
 '') ;;
 *)
-  echo "usage: npm run bench [-- memory | idle-hour | devices | dataplane | reaction]" >&2
+  echo "usage: npm run bench [-- memory | idle-hour | devices | dataplane | socat-rate | reaction]" >&2
   exit 64
   ;;
 esac
@@ -70,4 +78,5 @@ node --import tsx bench/heap-by-module.ts
 node --import tsx bench/devices.ts
 dataplane_tools
 node --import tsx bench/dataplane.ts
+node --import tsx bench/socat-rate.ts
 node --import tsx bench/reaction.ts
