@@ -128,8 +128,10 @@ function changes(lab: Lab, agent: AgentProcess, base: number): Record<string, Ch
       return { startedAt, address: next };
     },
     // From the moment dnsmasq wrote the new lease (the file's mtime): DHCP itself is not the agent's reaction.
-    "device lease changed": async (i) => {
-      await lab.newDeviceLease(`192.168.1.${String(120 + (i % 2))}`);
+    // The other of two addresses than the device has now: a series may start where the last one ended.
+    "device lease changed": async () => {
+      const next = (await lab.deviceAddress()) === "192.168.1.120" ? "192.168.1.121" : "192.168.1.120";
+      await lab.newDeviceLease(next);
       return { startedAt: statSync(lab.leaseFile).mtimeMs, address: lab.wanAddress };
     },
     "WAN link down/up": async () => {
@@ -231,6 +233,8 @@ async function trials(lab: Lab, agent: AgentProcess, client: Client, change: Cha
     }
     samples.push(Math.round(line.doneAt - startedAt));
     const served = await agentServedAt(agent, startedAt);
+    if (served === undefined)
+      log(`trial ${String(i)}: the agent logged neither "phase serving" nor "reconciled"`);
     agentSamples.push(served === undefined ? null : Math.round(served - startedAt));
   }
   return { samples, agentSamples, failed, stalled };
@@ -262,6 +266,13 @@ async function dataPlanePids(lab: Lab, backend: string): Promise<number[]> {
 }
 
 /** CPU % and RSS of the agent and its data plane over a window in which `during` runs. */
+/** `pids` and their live children not among them (socat's connection processes). */
+async function withChildren(lab: Lab, pids: readonly number[]): Promise<number[]> {
+  const own = new Set(pids);
+  const children = (await lab.processesIn("gw")).filter((p) => own.has(p.ppid) && !own.has(p.pid));
+  return [...pids, ...children.map((p) => p.pid)];
+}
+
 async function window<T>(
   lab: Lab,
   agent: AgentProcess,
@@ -270,6 +281,7 @@ async function window<T>(
   during: () => Promise<T>,
 ): Promise<{ result: T; figures: WindowFigures }> {
   const plane = await dataPlanePids(lab, backend);
+  // A connection's socat child is counted in its listener's when reaped: the window's CPU is read once they are.
   const planeCpu = () => plane.reduce((s, p) => s + cpuMs(p).self + cpuMs(p).children, 0);
   // The agent's own and that of the commands it ran and reaped (probes, nft, ip) in the window.
   const agentCpu = () => cpuMs(agent.pid).self + cpuMs(agent.pid).children;
@@ -278,12 +290,16 @@ async function window<T>(
   const started = performance.now();
   let rss = { agentKiB: 0, dataPlaneKiB: 0 };
   const sample = sleep((seconds * 1000) / 2).then(async () => {
-    const now = await dataPlanePids(lab, backend);
+    const now = await withChildren(lab, await dataPlanePids(lab, backend));
     rss = { agentKiB: rssKiB(agent.pid), dataPlaneKiB: now.reduce((s, p) => s + (rssKiB(p) || 0), 0) };
   });
   const result = await during();
   await sample;
   const wallMs = performance.now() - started;
+  await waitFor(async () => (await withChildren(lab, plane)).length === plane.length, {
+    timeoutMs: 5_000,
+    intervalMs: 20,
+  }).catch(() => log("connection processes still running after the window: their CPU is not counted"));
   const pct = (ms: number) => Math.round((ms / wallMs) * 1000) / 10;
   const figures = {
     agentCpuPct: pct(agentCpu() - agentBefore),
