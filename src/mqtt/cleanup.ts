@@ -1,9 +1,8 @@
 // `sixgate cleanup`'s MQTT step: clear every retained message of ours without starting a session.
 import { randomBytes } from "node:crypto";
-import { connect } from "mqtt";
 import type { Logger } from "pino";
 import type { MqttConfig } from "./config.js";
-import { brokerForLog, clientOptions, withTimeout } from "./connection.js";
+import { brokerForLog, clientOptions, connectClient, withTimeout } from "./connection.js";
 import { RETAINED } from "./latest-publisher.js";
 import { scrubSecrets } from "./redact.js";
 import { loadSecrets, secretStrings } from "./secrets.js";
@@ -34,7 +33,7 @@ export async function cleanupMqtt(options: {
   );
   delete clientOpts.will;
   clientOpts.connectTimeout = timeoutMs;
-  const client = connect(config.url, clientOpts);
+  const client = connectClient(config.url, clientOpts);
   client.on("error", (e) =>
     log.debug({ error: scrubSecrets(e.message, secretStrings(secrets)) }, "mqtt error"),
   );

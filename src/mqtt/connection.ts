@@ -2,7 +2,13 @@
 // and the parts (availability, state, commands, discovery, publisher watch) it serves. A part names the topics it
 // wants, publishes what it owns in full on every connect, and stops on its own; the connection subscribes for it,
 // routes its messages and calls it in order. A feature is a new part, not more state here.
-import { connect, type IClientOptions, type MqttClient } from "mqtt";
+import { isIP } from "node:net";
+import type { ConnectionOptions as TlsOptions } from "node:tls";
+import type { IClientOptions, MqttClient, StreamBuilder } from "mqtt";
+// The client and the TCP stream builder, not the package's index: its connect() loads every transport
+// (websockets, SOCKS, the browser's), about 40 % of the package's code, for URLs the config refuses.
+import clientModule from "mqtt/lib/client";
+import tcpModule from "mqtt/lib/connect/tcp";
 import type { Logger } from "pino";
 import type { MqttConfig } from "./config.js";
 import { LatestPublisher } from "./latest-publisher.js";
@@ -84,6 +90,65 @@ export function clientOptions(
   return options;
 }
 
+/**
+ * mqtt's TLS stream builder (lib/connect/tls.js) for the options clientOptions() sets, with node:tls loaded on
+ * first use: the package's builder imports it with the module, and node:tls brings node:crypto, about 4 MiB of RSS
+ * on Node 24 (bench/idle-memory.ts) that a broker over mqtt:// does not need. What it does is the package's: port
+ * 8883 by default, the host name as SNI server name (not an IP address), and a certificate the CA does not vouch
+ * for is an error for the client unless rejectUnauthorized is false.
+ */
+const tlsStream: StreamBuilder = (client, opts = {}) => {
+  const { connect } = process.getBuiltinModule("node:tls");
+  opts.port = opts.port || 8883;
+  opts.host = opts.hostname || opts.host || "localhost";
+  if (isIP(opts.host) === 0 && !opts.servername) opts.servername = opts.host;
+  opts.rejectUnauthorized = opts.rejectUnauthorized !== false;
+  delete opts.path;
+  const tlsOptions: TlsOptions = {
+    host: opts.host,
+    port: opts.port,
+    rejectUnauthorized: opts.rejectUnauthorized,
+    ...(opts.servername === undefined ? {} : { servername: opts.servername }),
+    ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+    ...(opts.cert === undefined ? {} : { cert: opts.cert }),
+    ...(opts.key === undefined ? {} : { key: opts.key }),
+  };
+  const connection = connect(tlsOptions);
+  const handleTlsErrors = (error: Error) => {
+    if (opts.rejectUnauthorized) client.emit("error", error);
+    connection.end();
+  };
+  connection.on("secureConnect", () => {
+    if (opts.rejectUnauthorized && !connection.authorized)
+      connection.emit("error", new Error("TLS not authorized"));
+    else connection.removeListener("error", handleTlsErrors);
+  });
+  connection.on("error", handleTlsErrors);
+  return connection;
+};
+
+/**
+ * A client for an mqtt:// or mqtts:// URL (the only ones the config takes), as mqtt's connect() would make it for
+ * that URL and these options, from the same parts: MqttClient with the TCP or TLS stream builder, given the host
+ * without an IPv6 address's brackets and the port (the builder's default when the URL has none).
+ */
+export function connectClient(url: string, options: IClientOptions): MqttClient {
+  const parsed = new URL(url);
+  const protocol = parsed.protocol === "mqtts:" ? "mqtts" : "mqtt";
+  const opts: IClientOptions = {
+    ...options,
+    protocol,
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+    ...(parsed.port === "" ? {} : { port: Number(parsed.port) }),
+  };
+  const build = protocol === "mqtts" ? tlsStream : tcpModule.default;
+  // connect() hands its builder the options object the client holds: the builder fills in port and host there.
+  const client = new clientModule.default((c) => build(c, opts), opts);
+  // As connect() does: an error nobody listens to must not throw.
+  client.on("error", () => undefined);
+  return client;
+}
+
 /** Where we connect, for logs: scheme, host and port only (the schema forbids credentials in the URL anyway). */
 export function brokerForLog(url: string): string {
   try {
@@ -127,7 +192,7 @@ export function withTimeout<T>(work: Promise<T>, ms: number, message: string): P
 export function openConnection(options: ConnectionOptions): Connection {
   const { config, clientId, log, scrub, backoff } = options;
   const broker = brokerForLog(config.url);
-  const client = connect(config.url, clientOptions(config, options.secrets, clientId, options.topics));
+  const client = connectClient(config.url, clientOptions(config, options.secrets, clientId, options.topics));
   const publisher = new LatestPublisher(client, log);
   let parts: readonly Part[] = [];
   let stopping = false;
