@@ -51,6 +51,62 @@ function esmBuildOf(name, path) {
   };
 }
 
+/**
+ * Replaces modules the MQTT client loads but sixgate never runs by the smaller module named (or a stub), in the
+ * bundle only (dist/cli/main.js with node_modules loads them as published). Each one, in node with our mqtt:// and
+ * mqtts:// URLs:
+ * - readable-stream: a copy of node's streams for browsers; node's own node:stream, which readable-stream itself
+ *   uses when READABLE_STREAM=disable is set (node:net has it loaded already).
+ * - worker-timers: mqtt's keepalive timers in browsers (lib/get-timer.js picks node's own timers in node).
+ * - mqtt's SOCKS proxy code (lib/connect/socks.js, with socks, ip-address and smart-buffer): only mqtt's connect()
+ *   sets a proxy (from MQTTJS_SOCKS_PROXY); src/mqtt/connection.ts builds the client without it.
+ * - debug: mqtt.js's and mqtt-packet's tracing (DEBUG=mqttjs*), off unless that variable is set; a no-op here.
+ * And for every command, in pino:
+ * - thread-stream (with node:worker_threads): pino's transports, which sixgate does not use (src/cli/logger.ts
+ *   gives pino a stream of its own); a stub that refuses.
+ * - node:worker_threads in pino's lib/tools.js, read only for isMainThread: sixgate runs in the main thread.
+ * - node:assert in sonic-boom (pino's stdout writer), which checks one invariant with it when it closes: a plain
+ *   check that throws the same message.
+ * bench/idle-memory.ts measures what this saves.
+ */
+function lighterModules() {
+  const stubs = {
+    "worker-timers":
+      "module.exports = { setInterval: globalThis.setInterval, clearInterval: globalThis.clearInterval };",
+    socks:
+      'module.exports = { default: () => { throw new Error("SOCKS proxies are not supported"); }, __esModule: true };',
+    debug:
+      "const off = () => undefined; off.enabled = false; off.extend = () => off; module.exports = () => off;",
+    "thread-stream":
+      'module.exports = class ThreadStream { constructor() { throw new Error("pino transports are not in this build"); } };',
+    worker_threads: "module.exports = { isMainThread: true };",
+    assert: "module.exports = function assert(ok, message) { if (!ok) throw new Error(message); };",
+  };
+  return {
+    name: "lighter-modules",
+    setup(b) {
+      b.onResolve({ filter: /^readable-stream$/ }, () => ({ path: "node:stream", external: true }));
+      b.onResolve({ filter: /^(worker-timers|debug|thread-stream)$/ }, (args) => ({
+        path: args.path,
+        namespace: "stub",
+      }));
+      // These only for the one package named: elsewhere the module is what it says.
+      const only = (name, dir) =>
+        b.onResolve({ filter: new RegExp(`^${name}$`) }, (args) =>
+          dir.test(args.resolveDir) ? { path: name, namespace: "stub" } : undefined,
+        );
+      only("assert", /[\\/]node_modules[\\/]sonic-boom$/);
+      only("worker_threads", /[\\/]node_modules[\\/]pino[\\/]lib$/);
+      b.onResolve({ filter: /^\.\/socks$/ }, (args) =>
+        /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/.test(args.resolveDir)
+          ? { path: "socks", namespace: "stub" }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({ contents: stubs[args.path], loader: "js" }));
+    },
+  };
+}
+
 const outdir = dirname(values.outfile);
 const chunks = join(outdir, "chunks");
 // Chunk names carry a content hash: without this, every rebuild would leave the previous ones behind.
@@ -75,7 +131,7 @@ const result = await build({
   banner: { js: banner },
   // Optional native accelerators that their users load inside try/catch; plain JS is used without them.
   external: ["bufferutil", "utf-8-validate"],
-  plugins: [esmBuildOf("rxjs", "dist/esm/index.js")],
+  plugins: [esmBuildOf("rxjs", "dist/esm/index.js"), lighterModules()],
   metafile: true,
   sourcemap: values.sourcemap ? "external" : false,
   logLevel: "warning",
