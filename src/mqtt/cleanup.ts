@@ -1,10 +1,10 @@
 // `sixgate cleanup`'s MQTT step: clear every retained message of ours without starting a session.
-import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { MqttConfig } from "./config.js";
 import { brokerForLog, clientOptions, connectClient, withTimeout } from "./connection.js";
 import { RETAINED } from "./latest-publisher.js";
 import { scrubSecrets } from "./redact.js";
+import { randomHex } from "./sha256.js";
 import { loadSecrets, secretStrings } from "./secrets.js";
 import { subDeviceTopic, topicsFor } from "./topics.js";
 
@@ -25,12 +25,7 @@ export async function cleanupMqtt(options: {
   const timeoutMs = options.timeoutMs ?? 5000;
   const topics = topicsFor(config);
   const secrets = loadSecrets(config);
-  const clientOpts = clientOptions(
-    config,
-    secrets,
-    `sixgate-cleanup-${randomBytes(3).toString("hex")}`,
-    topics,
-  );
+  const clientOpts = clientOptions(config, secrets, `sixgate-cleanup-${randomHex(3)}`, topics);
   delete clientOpts.will;
   clientOpts.connectTimeout = timeoutMs;
   const client = connectClient(config.url, clientOpts);

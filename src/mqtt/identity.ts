@@ -4,6 +4,7 @@
 // factory MAC address (OpenWrt has no machine-id); it is hashed with sixgate's own key, never published as is.
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { sha256Hex } from "./sha256.js";
 
 /** Where the fingerprint is looked for; tests point these into a temporary directory. */
 export interface FingerprintSources {
@@ -41,10 +42,9 @@ function isFactoryMac(mac: string): boolean {
 
 /** Keyed like systemd's sd_id128_get_machine_app_specific: the raw id never leaves the machine. */
 function hashed(value: string): string {
-  // node:crypto is loaded here, not by an import: this module is part of the config schema, which every command
-  // loads, and loading node:crypto costs 3 MB of RSS (bench/idle-memory.ts) that only an MQTT set-up needs.
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  return createHash("sha256").update(`sixgate-mqtt-identity:${value}`).digest("hex").slice(0, 8);
+  // SHA-256 in JavaScript, not node:crypto: this module is part of the config schema, which every command loads,
+  // and loading node:crypto costs about 4 MiB of RSS (bench/idle-memory.ts) that MQTT over mqtt:// does not need.
+  return sha256Hex(`sixgate-mqtt-identity:${value}`).slice(0, 8);
 }
 
 /** The machine's fingerprint, or undefined when no source exists (then the host name alone is the identity). */

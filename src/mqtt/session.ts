@@ -3,7 +3,6 @@
 // status changes are coalesced and handed to the client on the next turn of the event loop, publishes are
 // fire-and-forget, and while the broker is away nothing queues up (every part republishes in full on reconnect).
 import { hostname as osHostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { Observable } from "rxjs";
 import type { AgentControl, ProbeReport } from "../control.js";
@@ -15,6 +14,7 @@ import { startDiscovery } from "./ha-discovery.js";
 import { machineFingerprint } from "./identity.js";
 import { watchPublishers, type Instance } from "./publisher-watch.js";
 import { scrubSecrets } from "./redact.js";
+import { randomHex } from "./sha256.js";
 import { startResponder } from "./responder.js";
 import { loadSecrets, secretStrings } from "./secrets.js";
 import { startStatePublishing } from "./state-publisher.js";
@@ -75,7 +75,7 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
   const secretList = secretStrings(secrets);
   const scrub = (text: string) => scrubSecrets(text, secretList);
   const hostname = topicHostname(options.hostname ?? osHostname());
-  const session = randomBytes(3).toString("hex");
+  const session = randomHex(3);
   const clientId = config.clientId ?? `sixgate-${config.nodeId.slice(0, 48)}-${session}`;
   const instance: Instance = { machine: machineFingerprint()?.id ?? null, session };
   const legacyBaseTopic = `sixgate/${topicHostname()}`;
