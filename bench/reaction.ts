@@ -13,6 +13,7 @@
 //   BENCH_FLOOR_TRIALS=5             sweeps with no change before each series (default 5)
 //   BENCH_IDLE_S=60 BENCH_LOAD_S=10  the footprint's windows
 //   BENCH_BACKENDS="socat haproxy"   the backends (default both)
+//   node --import tsx bench/reaction.ts --render   the page again from docs/benchmarks/reaction.json
 //
 // The agent runs from dist/ with the shipped debounceMs (300) and log level (info) for reaction and footprint, at
 // debug for scale (the processes are counted from the runner's debug records). Flap damping is off: twenty link
@@ -60,7 +61,10 @@ const LOAD_CONNECTIONS = 16;
 const ALL_SERVED_CLIENT = fileURLToPath(new URL("./all-served-client.ts", import.meta.url));
 const HOURLY = { schedule: "0 0 * * * *" };
 
-const log = (line: string) => process.stderr.write(`reaction: ${line}\n`);
+const log = (line: string) =>
+  process.stderr.write(
+    `reaction: ${new Date().toISOString().slice(11, 19)} (load ${loadavg()[0]?.toFixed(1) ?? "?"}) ${line}\n`,
+  );
 const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ listen: 8000 + i, target: NGINX_PORT }));
 
 /** The agent's config: shipped log level, or (scale) debug with the health tick hourly so nothing else runs. */
@@ -442,4 +446,6 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+// `--render`: docs/benchmarks.md again from the stored run (docs/benchmarks/reaction.json), without measuring.
+if (process.argv[2] === "--render") await writeBenchmarksPage();
+else await main();
