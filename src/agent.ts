@@ -126,6 +126,8 @@ export class Agent implements AgentControl {
   private choices: OperatorChoices;
   /** The tail of the operator commands' queue (changeChoices). */
   private choicesTail: Promise<unknown> = Promise.resolve();
+  /** The tail of the reloads' queue (reloadConfig). */
+  private reloadTail: Promise<unknown> = Promise.resolve();
   private lastProbe: ProbeReport | null = null;
   private probing: Promise<ProbeReport> | undefined;
   /** The phase and reason last logged: each change is logged once. */
@@ -352,7 +354,17 @@ export class Agent implements AgentControl {
     return this.state.config;
   }
 
-  async reloadConfig(): Promise<ReloadReport> {
+  /**
+   * Reloads one at a time, each reading the file when its turn comes: two reloads reading at once could finish in the
+   * other order (one file takes longer to load: a dns: section reads the key file too), and the older file would stay.
+   */
+  reloadConfig(): Promise<ReloadReport> {
+    const reload = this.reloadTail.then(() => this.reloadNow());
+    this.reloadTail = reload.catch(() => undefined);
+    return reload;
+  }
+
+  private async reloadNow(): Promise<ReloadReport> {
     if (this.deps.loadConfig === undefined) throw new Error("reload is not available");
     const { config, restartNeeded } = reloadedConfig(this.state.config, await this.deps.loadConfig());
     if (restartNeeded.length > 0)

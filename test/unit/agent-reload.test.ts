@@ -159,3 +159,32 @@ test("reloadedConfig: listener.backend is read at start: a change waits for a re
   assert.equal(config.listener.backend, "socat");
   assert.equal(config.listener.maxChildren, 7);
 });
+
+test("reloads back to back (a SIGHUP storm, or SIGHUP beside MQTT reload-config): the file as it is last is what stays", async () => {
+  // The file is A, a reload starts; the file becomes B, a second reload starts. Reading A takes longer (a dns: section
+  // makes the load read the key file too): the first reload must not apply A after the second applied B.
+  const a = makeConfig({ ports: [{ listen: 80, target: 80 }] });
+  const b = makeConfig({ ports: [{ listen: 8080, target: 80 }] });
+  let file = a;
+  const agent = new Agent({
+    config: b,
+    log: pino({ level: "silent" }),
+    firewall: new FakeFirewall(),
+    listeners: new FakeListeners(),
+    addresses: new FakeAddresses(),
+    links: new Subject<Event>(),
+    leases: () => new Subject<Event>(),
+    loadConfig: () => {
+      const read = file;
+      return new Promise((resolve) => setTimeout(() => resolve(read), read === a ? 50 : 0));
+    },
+    version: "test",
+  });
+  agent.start();
+  const first = agent.reloadConfig();
+  file = b;
+  const second = agent.reloadConfig();
+  await Promise.all([first, second]);
+  assert.deepEqual(agent.config.devices[0]?.ports, [{ listen: 8080, target: 80 }], "the file's last content");
+  await agent.stop();
+});
