@@ -4,6 +4,7 @@ import { Agent } from "../agent.js";
 import { loadConfig, ConfigError } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { longestTickGapSec } from "../config/health.js";
+import { ReloadRefused } from "../config/reload.js";
 import { catchSignals, type SignalInbox } from "./signals.js";
 import { createRunner } from "../effects/exec.js";
 import { EXIT_UNAVAILABLE, requireTools } from "../effects/preflight.js";
@@ -232,7 +233,7 @@ export async function runCommand(
       agent.reloadConfig().catch((e: unknown) => {
         // A bad file changes nothing: the agent keeps serving with what it has.
         log.error(
-          { error: e instanceof ConfigError ? e.problems : String(e) },
+          { error: e instanceof ConfigError || e instanceof ReloadRefused ? e.problems : String(e) },
           "reload refused; keeping the old configuration",
         );
       });

@@ -1,7 +1,7 @@
 // What a reload (SIGHUP, MQTT reload-config) does with each top-level field of the config: applied at once, or
 // kept at its old value until the next restart. docs/configuration.md ("What a reload applies") says the same.
 import { isDeepStrictEqual } from "node:util";
-import type { Config } from "./schema.js";
+import { crossFieldProblems, type Config } from "./schema.js";
 
 /**
  * Each top-level field's reload behaviour. A field added to the schema without an entry here is a type error, so
@@ -44,9 +44,20 @@ export interface ReloadReport {
   restartNeeded: string[];
 }
 
+/** A reload whose file is valid on its own, but not with the values kept until the next restart: nothing applied. */
+export class ReloadRefused extends Error {
+  constructor(readonly problems: string[]) {
+    super(`reload refused:\n  ${problems.join("\n  ")}`);
+    this.name = "ReloadRefused";
+  }
+}
+
 /**
  * Splits a reloaded config into what is applied now: `config` is `next` with every restart-only field kept at its
  * value in `current` (the old stateDir stays in use), and `restartNeeded` names the restart-only fields that changed.
+ * Throws ReloadRefused when the checks that span fields fail on that mix: the file was checked with its own
+ * listener.backend (two devices with addresses of their own may share a listen port with socat, not with HAProxy)
+ * and dns.gatewayName, not with the ones that stay in use.
  */
 export function reloadedConfig(current: Config, next: Config): { config: Config } & ReloadReport {
   const restartNeeded: string[] = RESTART_ONLY.filter(
@@ -56,5 +67,12 @@ export function reloadedConfig(current: Config, next: Config): { config: Config 
   if (current.listener.backend !== next.listener.backend) restartNeeded.push(RESTART_ONLY_NESTED[0]);
   // The rest of `listener` is applied; its backend stays the one in use.
   const listener = { ...next.listener, backend: current.listener.backend };
-  return { config: { ...next, ...kept, listener }, restartNeeded };
+  const config = { ...next, ...kept, listener };
+  const problems = restartNeeded.length === 0 ? [] : crossFieldProblems(config);
+  if (problems.length > 0)
+    throw new ReloadRefused([
+      ...problems,
+      `(with the values of ${restartNeeded.join(", ")} in use until the next restart)`,
+    ]);
+  return { config, restartNeeded };
 }

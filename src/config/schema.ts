@@ -248,9 +248,7 @@ const configFields = z.strictObject({
 type RawConfig = z.output<typeof configFields>;
 
 /** The checks that span fields: one form of device list, unique names, MACs, addresses and listen ports. */
-function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
-  const issue = (path: (string | number)[], message: string) =>
-    ctx.addIssue({ code: "custom", path, message });
+function checkDevices(c: RawConfig, issue: (path: (string | number)[], message: string) => void): void {
   // Refused rather than merged: a file naming both most likely moved device.leases up and forgot to delete it.
   if (c.leases !== undefined && c.device?.leases !== undefined)
     issue(["leases"], "give leases or device.leases, not both");
@@ -309,7 +307,9 @@ function checkDevices(c: RawConfig, ctx: z.RefinementCtx): void {
  * and the leases to read in `leases`, so the rest of the agent knows one form.
  */
 export const configSchema = configFields
-  .superRefine(checkDevices)
+  .superRefine((c, ctx) => {
+    checkDevices(c, (path, message) => ctx.addIssue({ code: "custom", path, message }));
+  })
   .transform(({ device, ports, devices, ...rest }) => ({
     ...rest,
     leases: rest.leases ?? (device?.leases === undefined ? undefined : [device.leases]),
@@ -328,6 +328,18 @@ export const configSchema = configFields
   }));
 
 export type Config = z.output<typeof configSchema>;
+
+/**
+ * The checks that span fields, run again on a config as a reload applies it (config/reload.ts): the file was checked
+ * with its own listener.backend and dns, but the ones in use stay until a restart. One `path: problem` line each.
+ */
+export function crossFieldProblems(config: Config): string[] {
+  const problems: string[] = [];
+  checkDevices({ ...config, device: undefined, ports: undefined }, (path, message) =>
+    problems.push(`${path.map(String).join(".")}: ${message}`),
+  );
+  return problems;
+}
 
 /** The lease file dnsmasq writes on OpenWrt, read when the config names none. */
 export const DEFAULT_LEASE_FILE = "/tmp/dhcp.leases";

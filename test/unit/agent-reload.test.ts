@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { pino } from "pino";
 import { Subject } from "rxjs";
 import { Agent } from "../../src/agent.js";
-import { RELOAD_BEHAVIOUR, reloadedConfig } from "../../src/config/reload.js";
+import { RELOAD_BEHAVIOUR, ReloadRefused, reloadedConfig } from "../../src/config/reload.js";
 import type { Config } from "../../src/config/schema.js";
 import type { Event } from "../../src/core/types.js";
 import { createRunner } from "../../src/effects/exec.js";
@@ -187,4 +187,41 @@ test("reloads back to back (a SIGHUP storm, or SIGHUP beside MQTT reload-config)
   await Promise.all([first, second]);
   assert.deepEqual(agent.config.devices[0]?.ports, [{ listen: 8080, target: 80 }], "the file's last content");
   await agent.stop();
+});
+
+test("reloadedConfig: a file checked with its own listener.backend is refused when the backend in use makes it wrong", () => {
+  const own = (name: string, address: string, suffix: string) => ({
+    name,
+    address,
+    ipv6: "own",
+    ipv6Suffix: suffix,
+    ports: [{ listen: 80, target: 80 }],
+  });
+  const devices = (listen: number) => [
+    { name: "cam", address: "192.168.1.100", ports: [{ listen: 80, target: 80 }] },
+    { name: "nas", address: "192.168.1.60", ports: [{ listen, target: 80 }] },
+  ];
+  const current = makeConfig({
+    device: undefined,
+    ports: undefined,
+    listener: { backend: "haproxy" },
+    devices: devices(81),
+  });
+  // Valid with socat (each device listens on its own address), not with the HAProxy in use until the restart.
+  const next = makeConfig({
+    device: undefined,
+    ports: undefined,
+    listener: { backend: "socat" },
+    devices: [own("cam", "192.168.1.100", "::80"), own("nas", "192.168.1.60", "::81")],
+  });
+  assert.throws(
+    () => reloadedConfig(current, next),
+    (e: unknown) =>
+      e instanceof ReloadRefused &&
+      e.problems[0] === "devices.1.ports.0.listen: listen port 80 is also devices.0's (cam)" &&
+      /listener\.backend in use until the next restart/.test(e.message),
+  );
+  // A backend change that conflicts with nothing reloads, the backend waiting for the restart.
+  const other = makeConfig({ device: undefined, ports: undefined, devices: devices(82) });
+  assert.deepEqual(reloadedConfig(current, other).restartNeeded, ["listener.backend"]);
 });
