@@ -604,6 +604,7 @@ export class Agent implements AgentControl {
       reason: phase.reason ?? problems[0] ?? null,
       enabled: this.plan.devices.some((d) => d.enabled),
       devices: devices.map((d) => d.status),
+      shorthand: config.shorthand,
       ports: first?.ports ?? [],
       portsSource: first?.portsSource ?? "config",
       wan: { interface: config.wan.interface, address: facts.wanAddress ?? null },

@@ -76,7 +76,6 @@ function startMqttIfConfigured(
       version: VERSION,
       probeReports,
       tickIntervalSec: longestTickGapSec(config.health.schedule),
-      shorthand: config.shorthand,
     });
   } catch (e) {
     // An unreadable password or TLS file must not stop the proxy: run without MQTT and say why.

@@ -105,6 +105,11 @@ export interface AgentStatus {
   enabled: boolean;
   /** Every device, in config order. */
   devices: DeviceStatus[];
+  /**
+   * True while the config in force uses the one-device shorthand (`device:` + `ports:`), false with a `devices:` list:
+   * Home Assistant discovery follows it (0.1's single device, or the gateway and one device per LAN device).
+   */
+  shorthand: boolean;
   /** The first device's port mappings and their source; kept for scripts built on 0.1: read `devices`. */
   ports: PortMap[];
   portsSource: "config" | "runtime";

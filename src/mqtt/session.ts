@@ -36,11 +36,6 @@ export interface StartMqttOptions {
   reconnect?: { initialMs: number; maxMs: number };
   /** A command that takes longer is answered with an error (the action itself may still complete). Default 30 s. */
   commandTimeoutMs?: number;
-  /**
-   * The config used the one-device shorthand (config.shorthand): one Home Assistant device with 0.1's entities.
-   * False: the gateway and each LAN device as its own Home Assistant device. Default true.
-   */
-  shorthand?: boolean;
 }
 
 export interface MqttView {
@@ -123,27 +118,15 @@ export function startMqtt(options: StartMqttOptions): MqttHandle {
     scrub,
   });
   const discoveryOptions = { topics, version, tickIntervalSec, commands: !config.readOnly };
-  const perDevice = options.shorthand === false;
+  // The form (shorthand or devices list) follows the config in force, as the agent's status says (ha-discovery.ts).
   const discovery = startDiscovery({
     connection,
     topics,
-    payload: JSON.stringify(
-      buildDiscovery({
-        ...discoveryOptions,
-        hostname,
-        perDevice,
-        // The shorthand's address and name entities, when its device has a name (as configured at start).
-        deviceName: !perDevice && control.status().devices[0]?.hostname != null,
-      }),
-    ),
-    ...(perDevice
-      ? {
-          perDevice: {
-            payload: (name: string) => JSON.stringify(buildDeviceDiscovery(discoveryOptions, name)),
-            control,
-          },
-        }
-      : {}),
+    payloads: {
+      gateway: (form) => JSON.stringify(buildDiscovery({ ...discoveryOptions, hostname, ...form })),
+      device: (name) => JSON.stringify(buildDeviceDiscovery(discoveryOptions, name)),
+    },
+    control,
     state,
     log,
   });

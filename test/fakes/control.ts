@@ -77,6 +77,7 @@ export function sampleStatus(overrides: Partial<AgentStatus> = {}): AgentStatus 
         ipv6: { mode: "shared", address: "2001:db8::1", state: null },
       },
     ],
+    shorthand: true,
     listeners: LISTENERS,
     firewall: { backend: "nft", applied: true, matchesPlan: true },
     lastReconcile: { at: "2026-01-01T00:00:01.000Z", durationMs: 42, ok: true, steps: 3, error: null },

@@ -19,17 +19,14 @@ function withDevices(names: string[]) {
 
 describe("several devices over mqtt", { timeout: 60000 }, () => {
   test("a config per LAN device, the removed one cleared at a reload; per-device state and commands", async () => {
-    const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["cam", "printer"]) });
+    const control = new FakeControl({
+      ...sampleStatus(),
+      shorthand: false,
+      devices: withDevices(["cam", "printer"]),
+    });
     const config = testConfig(fixture.broker);
     const handle = fixture.track(
-      startMqtt({
-        config,
-        control,
-        log: memoryLogger().log,
-        version: "1",
-        probeReports: new Subject(),
-        shorthand: false,
-      }),
+      startMqtt({ config, control, log: memoryLogger().log, version: "1", probeReports: new Subject() }),
     );
     await eventually(() => handle.connected, "connected");
     const { topics } = handle;
@@ -80,5 +77,57 @@ describe("several devices over mqtt", { timeout: 60000 }, () => {
     assert.equal(after.on(topics.state).length, 0, "the state removed");
     assert.equal(after.on(cam).length, 0, "cam's config removed");
     assert.equal(after.on(topics.discovery).length, 0, "the gateway's config removed");
+  });
+
+  test("a reload that switches between the shorthand and a devices list re-announces discovery in the new form", async () => {
+    // The shorthand (0.1's single device, named "device"), as the agent starts with it.
+    const control = new FakeControl(sampleStatus());
+    const config = testConfig(fixture.broker);
+    const handle = fixture.track(
+      startMqtt({ config, control, log: memoryLogger().log, version: "1", probeReports: new Subject() }),
+    );
+    await eventually(() => handle.connected, "connected");
+    const { topics } = handle;
+    const [cam, printer, shorthand] = ["cam", "printer", "device"].map((n) => subDeviceTopic(topics, n));
+    assert.ok(cam !== undefined && printer !== undefined && shorthand !== undefined);
+    const all = [topics.discovery, cam, printer, shorthand];
+    const seen = await fixture.observe(all);
+    /** The components of the newest gateway config after `mark`. */
+    const gatewayAfter = async (mark: number, what: string, ok: (keys: string[]) => boolean) => {
+      const m = await seen.waitFor(
+        (x) => x.seq > mark && x.topic === topics.discovery && ok(Object.keys(json(x).components ?? {})),
+        what,
+      );
+      return Object.keys(json(m).components as Record<string, unknown>);
+    };
+    const shorthandForm = (keys: string[]) => keys.includes("reachable") && keys.includes("device_ipv4");
+    await gatewayAfter(-1, "the shorthand's gateway config", shorthandForm);
+
+    // SIGHUP with a devices list: the gateway's config without the one device's entities, one config per device.
+    let mark = seen.mark();
+    control.update({ shorthand: false, devices: withDevices(["cam", "printer"]) });
+    await gatewayAfter(mark, "the gateway's config in the devices form", (k) => !shorthandForm(k));
+    await seen.waitFor((m) => m.seq > mark && m.topic === cam && m.payload.length > 0, "cam's config");
+    await seen.waitFor(
+      (m) => m.seq > mark && m.topic === printer && m.payload.length > 0,
+      "printer's config",
+    );
+
+    // SIGHUP back to the shorthand: 0.1's gateway config again, the LAN devices' configs cleared.
+    mark = seen.mark();
+    control.update({ shorthand: true, devices: withDevices(["device"]) });
+    await gatewayAfter(mark, "the shorthand's gateway config again", shorthandForm);
+    await seen.waitFor((m) => m.seq > mark && m.topic === cam && m.payload === "", "cam's config cleared");
+    await seen.waitFor((m) => m.seq > mark && m.topic === printer && m.payload === "", "printer's cleared");
+    // What a newcomer (Home Assistant restarting) finds retained: the shorthand's config alone.
+    const marker = `${config.baseTopic}/marker`;
+    const newcomer = await fixture.observe([...all, marker]);
+    await newcomer.publish(marker, "x");
+    await newcomer.waitFor((m) => m.topic === marker, "the marker");
+    assert.equal(newcomer.on(cam).length + newcomer.on(printer).length, 0, "no LAN device's config retained");
+    assert.equal(newcomer.on(shorthand).length, 0, "the shorthand's device is no config of its own");
+    const retained = newcomer.on(topics.discovery);
+    assert.equal(retained.length, 1);
+    assert.ok(shorthandForm(Object.keys(json(retained[0]).components as Record<string, unknown>)));
   });
 });

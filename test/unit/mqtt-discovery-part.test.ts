@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { pino } from "pino";
 import type { Connection } from "../../src/mqtt/connection.js";
-import { startDiscovery } from "../../src/mqtt/ha-discovery.js";
+import { startDiscovery, type DiscoveryPayloads } from "../../src/mqtt/ha-discovery.js";
 import type { StatePart } from "../../src/mqtt/state-publisher.js";
 import { subDeviceTopic, topicsFor } from "../../src/mqtt/topics.js";
 import { FakeControl, sampleStatus } from "../fakes/control.js";
@@ -37,18 +37,21 @@ function recordingConnection(): { connection: Connection; sent: string[] } {
 const state = { republish: () => undefined } as unknown as StatePart;
 const device = (name: string, payload: string) => `${subDeviceTopic(topics, name)} ${payload}`;
 
+/** Payloads that say what they are: GATEWAY (a devices list), GATEWAY(shorthand[, named]) and CONFIG(<name>). */
+const payloads: DiscoveryPayloads = {
+  gateway: (form) => (form.perDevice ? "GATEWAY" : `GATEWAY(shorthand${form.deviceName ? ", named" : ""})`),
+  device: (name) => `CONFIG(${name})`,
+};
+
 /** The discovery part with a devices list of cam and printer, recording what it sends. */
 function startWithCamAndPrinter() {
-  const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["cam", "printer"]) });
-  const { connection, sent } = recordingConnection();
-  const part = startDiscovery({
-    connection,
-    topics,
-    payload: "GATEWAY",
-    perDevice: { payload: (name) => `CONFIG(${name})`, control },
-    state,
-    log,
+  const control = new FakeControl({
+    ...sampleStatus(),
+    shorthand: false,
+    devices: withDevices(["cam", "printer"]),
   });
+  const { connection, sent } = recordingConnection();
+  const part = startDiscovery({ connection, topics, payloads, control, state, log });
   return { control, sent, part };
 }
 
@@ -98,12 +101,48 @@ describe("discovery part", () => {
     );
   });
 
-  test("the one-device shorthand: the gateway's config only, whatever the status says", () => {
+  test("the one-device shorthand: the gateway's config only, whatever the status says of its devices", () => {
     const control = new FakeControl({ ...sampleStatus(), devices: withDevices(["device"]) });
     const { connection, sent } = recordingConnection();
-    const part = startDiscovery({ connection, topics, payload: "GATEWAY", state, log });
+    const part = startDiscovery({ connection, topics, payloads, control, state, log });
     part.onConnect?.();
     control.update({ devices: withDevices(["device", "cam"]) });
-    assert.deepEqual(sent, [`${topics.discovery} GATEWAY`]);
+    assert.deepEqual(sent, [`${topics.discovery} GATEWAY(shorthand)`]);
+  });
+
+  test("a reload switching between the shorthand and a devices list: the gateway's config in the new form, the LAN devices announced or cleared", () => {
+    const named = (name: string, hostname: string | null) =>
+      withDevices([name]).map((d) => ({ ...d, hostname }));
+    const control = new FakeControl({ ...sampleStatus(), devices: named("device", null) });
+    const { connection, sent } = recordingConnection();
+    const part = startDiscovery({ connection, topics, payloads, control, state, log });
+    part.onConnect?.();
+    assert.deepEqual(sent.splice(0), [`${topics.discovery} GATEWAY(shorthand)`]);
+
+    control.update({ shorthand: false, devices: withDevices(["cam", "printer"]) });
+    assert.deepEqual(sent.splice(0), [
+      `${topics.discovery} GATEWAY`,
+      device("cam", "CONFIG(cam)"),
+      device("printer", "CONFIG(printer)"),
+    ]);
+
+    // Back to the shorthand, its device now with a DNS name: 0.1's config with the name entities; cam and printer go.
+    control.update({ shorthand: true, devices: named("device", "device.example.net") });
+    assert.deepEqual(sent.splice(0), [
+      `${topics.discovery} GATEWAY(shorthand, named)`,
+      device("cam", ""),
+      device("printer", ""),
+    ]);
+    // A reconnect: the gateway in the form in force, the LAN devices' configs cleared again.
+    part.onConnect?.();
+    assert.deepEqual(sent.splice(0), [
+      `${topics.discovery} GATEWAY(shorthand, named)`,
+      device("cam", ""),
+      device("printer", ""),
+    ]);
+    // A devices list whose one device is named "device", like the shorthand's: still a change of form.
+    control.update({ shorthand: false, devices: named("device", "device.example.net") });
+    assert.deepEqual(sent.splice(0), [`${topics.discovery} GATEWAY`, device("device", "CONFIG(device)")]);
+    void part.stop?.();
   });
 });
