@@ -12,6 +12,7 @@
 //   3. else the unreachable lease, when there is nothing better;
 //   4. else an unconfirmed neighbour entry (STALE, DELAY, PROBE): the device talked at that address, not lately;
 //   5. else the last known address is kept (see chooseDevice).
+// Nothing is chosen from the neighbour table before the lease files are first read: a lease outranks it.
 // Among confirmed entries, one confirmed more than MOVE_MARGIN_SEC more recently than the address in use wins (a
 // static device moved; the old entry stays REACHABLE for a while); otherwise, and among unconfirmed ones, the
 // address in use is kept, else the lowest, so two addresses of one device never make the listeners flap.
@@ -157,8 +158,10 @@ export function chooseDevice(
   lanInterface: string,
   previous: DeviceChoice,
 ): DeviceChoice {
-  // Until the lease files are read (an address snapshot came first), nothing is known about a lease.
-  if (evidence.leases === undefined && evidence.neighbours === undefined && device.address === undefined)
+  // Until the lease files are read (an address snapshot or the neighbour table came first), nothing is known about a
+  // lease, which outranks a neighbour entry: choosing from the table meanwhile would set the device up at an address
+  // the lease may overrule a moment later (a second reconcile at every start, its listeners moved).
+  if (evidence.leases === undefined && device.address === undefined)
     return previous.source === "config" ? unknownDevice : previous;
   const sameDevice = device.mac === undefined || previous.mac === device.mac;
   const found = fromEvidence(evidence, device, lanInterface, sameDevice ? previous.address : undefined);

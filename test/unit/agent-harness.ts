@@ -28,6 +28,8 @@ export interface HarnessOptions {
   addresses?: FakeAddresses;
   /** Hints that the firewall changed behind the agent's back (the nft watch). */
   firewallChanges?: Subject<void>;
+  /** The neighbour table's events (a device found by MAC alone); none without. */
+  neighbours?: Subject<Event>;
 }
 
 export function setup(options: HarnessOptions = {}) {
@@ -47,6 +49,7 @@ export function setup(options: HarnessOptions = {}) {
     links,
     leases: () => leases,
     firewallChanges: options.firewallChanges,
+    ...(options.neighbours === undefined ? {} : { neighbours: () => options.neighbours ?? links }),
     version: "test",
     probe: async () => {
       const ok = await probeOk();

@@ -3,7 +3,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PARALLEL_STEPS } from "../../src/agent.js";
 import { setup, sleep, until } from "./agent-harness.js";
-import { addr, link } from "./fixtures.js";
+import { Subject } from "rxjs";
+import type { Event } from "../../src/core/types.js";
+import { addr, lease, link } from "./fixtures.js";
 
 test("a reconcile with nothing to do answers with a fresh report of its own, not the previous one", async (t) => {
   const { agent, healthy } = setup();
@@ -129,5 +131,33 @@ test("a phase change is logged once, with its reason", async (t) => {
   assert.deepEqual(
     after.map((l) => [l.phase, l.reason]),
     [["waiting", "wan0 is missing or has no carrier"]],
+  );
+});
+
+test("startup with the neighbour table before the lease file: one reconcile, for the lease's address", async (t) => {
+  const neighbours = new Subject<Event>();
+  const { agent, leases, firewall, listeners, snapshot } = setup({
+    neighbours,
+    config: { device: { mac: "02:00:00:00:01:00", leases: "/tmp/dhcp.leases" } },
+  });
+  t.after(() => agent.stop());
+  snapshot(link("wan0", [addr("2001:db8:1::1")]));
+  // The device's old address, still REACHABLE in the kernel's table; its lease names the new one.
+  neighbours.next({
+    type: "neighbours",
+    neighbours: [
+      { address: "192.168.1.50", mac: "02:00:00:00:01:00", state: ["REACHABLE"], confirmedAgoSec: 1 },
+    ],
+  });
+  await sleep(20);
+  leases.next({ type: "leases", leases: [lease("02:00:00:00:01:00", "192.168.1.100")] });
+  await until(() => agent.status().phase === "serving", "serving");
+  await sleep(150); // past debounceMs (50): a second reconcile would have run
+  assert.deepEqual(firewall.calls, ["apply"], "the SNAT rule applied once");
+  assert.equal(firewall.rules[0]?.deviceAddress, "192.168.1.100");
+  assert.equal(
+    listeners.calls.length,
+    listeners.running.size,
+    `each listener started once, never moved: ${listeners.calls.join(", ")}`,
   );
 });

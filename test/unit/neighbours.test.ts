@@ -301,3 +301,36 @@ test("the source: a snapshot at start, then one per monitor line naming the MAC 
     "ip -o monitor neigh",
   ]);
 });
+
+test("a device found by MAC waits for the lease read before a neighbour entry is taken: a lease ranks above it", () => {
+  let state: State = { config: byMac, facts: initialFacts };
+  state = reduce(state, {
+    type: "links",
+    links: [link("wan0", [addr("2001:db8:1::1")]), link("lan0", [addr("192.168.1.1")])],
+  });
+  // The neighbour table first (an old address of the device still REACHABLE), the lease file not read yet.
+  state = reduce(state, { type: "neighbours", neighbours: [neigh("192.168.1.50", "REACHABLE")] });
+  const before = plan(state.facts, byMac);
+  assert.equal(before.waitingFor, "device");
+  assert.equal(before.detail, "lease file not read yet");
+  assert.deepEqual(before.desired.snat, [], "nothing is set up for an address the lease may overrule");
+  state = reduce(state, { type: "leases", leases: [lease(MAC, "192.168.1.100")] });
+  const after = plan(state.facts, byMac);
+  assert.equal(after.desired.snat[0]?.deviceAddress, "192.168.1.100");
+  assert.equal(after.devices[0]?.device.source, "lease-mac");
+  // An empty lease file, once read: the neighbour entry serves.
+  const empty = reduce(
+    reduce(
+      reduce(
+        { config: byMac, facts: initialFacts },
+        {
+          type: "links",
+          links: [link("wan0", [addr("2001:db8:1::1")]), link("lan0", [addr("192.168.1.1")])],
+        },
+      ),
+      { type: "neighbours", neighbours: [neigh("192.168.1.50", "REACHABLE")] },
+    ),
+    { type: "leases", leases: [] },
+  );
+  assert.equal(plan(empty.facts, byMac).desired.snat[0]?.deviceAddress, "192.168.1.50");
+});
