@@ -23,9 +23,15 @@ import {
 } from "rxjs";
 import type { Logger } from "pino";
 import { refusedTargets } from "./config/allowed-targets.js";
-import { reloadedConfig, type ReloadReport } from "./config/reload.js";
-import { leaseFiles, portsSchema, formatIssues, tooManyListeners } from "./config/schema.js";
-import { expandPorts, portCount } from "./core/ports.js";
+import { ReloadRefused, reloadedConfig, type ReloadReport } from "./config/reload.js";
+import {
+  leaseFiles,
+  portsSchema,
+  formatIssues,
+  runtimePortProblems,
+  tooManyListeners,
+} from "./config/schema.js";
+import { expandPorts, mappingText, portCount } from "./core/ports.js";
 import type { AgentControl, ProbeReport } from "./control.js";
 import { sameDesired, sameSnat } from "./core/diff.js";
 import { deviceHopsOf, initialFacts, reduce } from "./core/facts.js";
@@ -367,6 +373,18 @@ export class Agent implements AgentControl {
   private async reloadNow(): Promise<ReloadReport> {
     if (this.deps.loadConfig === undefined) throw new Error("reload is not available");
     const { config, restartNeeded } = reloadedConfig(this.state.config, await this.deps.loadConfig());
+    // The run-time mappings stay in force across a reload (until reset-ports): the file must leave their ports free.
+    const taken = runtimePortProblems(config, this.choices);
+    if (taken.length > 0) {
+      const mappings = config.devices.flatMap((d) => {
+        const ports = this.choices[d.name]?.ports;
+        return ports === undefined ? [] : [`${d.name}: ${ports.map(mappingText).join(", ")}`];
+      });
+      throw new ReloadRefused([
+        ...taken,
+        `(with the run-time port mappings from set-ports in force: ${mappings.join("; ")}; reset-ports returns a device to the file's)`,
+      ]);
+    }
     if (restartNeeded.length > 0)
       this.log.warn(
         { restartNeeded },

@@ -341,6 +341,18 @@ export function crossFieldProblems(config: Config): string[] {
   return problems;
 }
 
+/**
+ * The checks that span devices (listen ports, at most 256 listeners) on the config with each device's run-time port
+ * mappings (set-ports) in place of its file ports: empty when they fit together.
+ */
+export function runtimePortProblems(
+  config: Config,
+  choices: Readonly<Record<string, { ports?: PortMap[] | undefined }>>,
+): string[] {
+  const devices = config.devices.map((d) => ({ ...d, ports: choices[d.name]?.ports ?? d.ports }));
+  return crossFieldProblems({ ...config, devices });
+}
+
 /** The lease file dnsmasq writes on OpenWrt, read when the config names none. */
 export const DEFAULT_LEASE_FILE = "/tmp/dhcp.leases";
 

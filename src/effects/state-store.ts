@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import * as z from "zod";
 import { refusedTargets } from "../config/allowed-targets.js";
-import { portsSchema, type Config } from "../config/schema.js";
+import { portsSchema, runtimePortProblems, type Config } from "../config/schema.js";
 import type { DeviceChoices, OperatorChoices } from "../core/types.js";
 import { tryParseJson } from "../util/json.js";
 import { writeFileAtomic } from "./atomic-file.js";
@@ -109,5 +109,20 @@ export async function loadOperatorChoices(
       );
     result[device.name] = refused === undefined ? choices : { ...choices, ports: undefined };
   }
-  return result;
+  // A listen port the file has given another device since the mapping was saved: both cannot bind it. In the file's
+  // order, each device's saved mappings are kept only when they fit beside those kept before them.
+  const kept: OperatorChoices = {};
+  for (const device of config.devices) {
+    const choices = result[device.name];
+    if (choices === undefined) continue;
+    const taken =
+      choices.ports === undefined ? [] : runtimePortProblems(config, { ...kept, [device.name]: choices });
+    if (taken.length > 0)
+      log.error(
+        { file: join(config.stateDir, "state.json"), device: device.name, error: taken.join("; ") },
+        "ignoring the saved port mappings: they take another device's listen port; using the config file's ports",
+      );
+    kept[device.name] = taken.length === 0 ? choices : { ...choices, ports: undefined };
+  }
+  return kept;
 }

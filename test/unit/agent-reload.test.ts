@@ -225,3 +225,47 @@ test("reloadedConfig: a file checked with its own listener.backend is refused wh
   const other = makeConfig({ device: undefined, ports: undefined, devices: devices(82) });
   assert.deepEqual(reloadedConfig(current, other).restartNeeded, ["listener.backend"]);
 });
+
+test("a reload giving another device the listen port of a run-time mapping (set-ports) is refused; nothing applied", async () => {
+  const devices = (nasListen: number) =>
+    makeConfig({
+      device: undefined,
+      ports: undefined,
+      devices: [
+        { name: "cam", address: "192.168.1.100", ports: [{ listen: 80, target: 80 }] },
+        { name: "nas", address: "192.168.1.60", ports: [{ listen: nasListen, target: 80 }] },
+      ],
+    });
+  let file = devices(81);
+  const agent = new Agent({
+    config: file,
+    log: pino({ level: "silent" }),
+    firewall: new FakeFirewall(),
+    listeners: new FakeListeners(),
+    addresses: new FakeAddresses(),
+    links: new Subject<Event>(),
+    leases: () => new Subject<Event>(),
+    // cam's dashboard moved it to 8080.
+    persisted: { cam: { enabled: true, ports: [{ listen: 8080, target: 80 }] } },
+    loadConfig: () => Promise.resolve(file),
+    version: "test",
+  });
+  agent.start();
+  file = devices(8080);
+  await assert.rejects(
+    agent.reloadConfig(),
+    (e: unknown) =>
+      e instanceof ReloadRefused &&
+      e.problems.some((p) => p.includes("listen port 8080")) &&
+      /cam: 8080->80/.test(e.message),
+  );
+  assert.deepEqual(
+    agent.config.devices.at(1)?.ports,
+    [{ listen: 81, target: 80 }],
+    "the old file stays in force",
+  );
+  file = devices(8081);
+  await agent.reloadConfig();
+  assert.deepEqual(agent.config.devices.at(1)?.ports, [{ listen: 8081, target: 80 }]);
+  await agent.stop();
+});

@@ -118,3 +118,36 @@ test("without allowedTargets, saved ports may use only the config file's own tar
     /ports\.0\.target: port 443 is not one of the config file's target ports \(80, 23\)/,
   );
 });
+
+test("saved ports taking another device's listen port are refused at start, with an error naming the port", async (t) => {
+  // cam's dashboard moved it to 8080 (free then); the file has since given 8080 to nas. Both cannot bind it.
+  const saved = { devices: { cam: { enabled: true, ports: [{ listen: 8080, target: 80 }] } } };
+  const config = await gateway(t, saved, {
+    device: undefined,
+    ports: undefined,
+    devices: [
+      { name: "cam", address: "192.168.1.100", ports: [{ listen: 80, target: 80 }] },
+      { name: "nas", address: "192.168.1.60", ports: [{ listen: 8080, target: 80 }] },
+    ],
+  });
+  const { log, records: lines } = recordingLogger();
+  assert.deepEqual(await loadOperatorChoices(config, log), { cam: { enabled: true, ports: undefined } });
+  const error = lines.find((l) => l.level === 50);
+  assert.ok(error !== undefined, "an error is logged");
+  assert.equal(error.device, "cam");
+  assert.match(String(error.error), /listen port 8080 is also devices\.0's \(cam\)/);
+  assert.match(error.msg, /another device's listen port/);
+  // plan and doctor serve what the agent serves: the file's ports, 8080 once.
+  assert.deepEqual(await planAndDoctor(config), {
+    plan: ["80->80", "8080->80"],
+    doctor: ["80->80", "8080->80"],
+  });
+  // A saved mapping on a free port stays.
+  const free = { devices: { cam: { enabled: true, ports: [{ listen: 8081, target: 80 }] } } };
+  const fine = await gateway(t, free, {
+    device: undefined,
+    ports: undefined,
+    devices: config.devices,
+  });
+  assert.deepEqual(await loadOperatorChoices(fine, quiet), free.devices);
+});
