@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
-import { createLab, sleep, waitFor, type Lab } from "../test/lab/lab.js";
+import { createLab, nsPids, sleep, waitFor, type Lab } from "../test/lab/lab.js";
 import { benchPaths, type BenchPath, type PathContext } from "./dataplane/paths.js";
 import {
   figureRows,
@@ -44,10 +44,39 @@ async function wrk(lab: Lab, url: string, connections: number, close: boolean): 
   return parseWrk(r.stdout);
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU time in clock ticks of every process in the gateway's namespace, by pid: utime + stime, plus cutime + cstime
+ * (children it reaped, as socat's forks for each connection).
+ */
+async function gatewayTicks(lab: Lab): Promise<Map<number, number>> {
+  const ticks = new Map<number, number>();
+  for (const pid of await nsPids(lab.ns.gw)) {
+    try {
+      const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+      // Fields after the parenthesised comm: state is [0], utime [11], stime [12], cutime [13], cstime [14].
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks.set(
+        pid,
+        [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0),
+      );
+    } catch {
+      // gone between the listing and the read: its time is lost either way
+    }
+  }
+  return ticks;
+}
+
 /** The four wrk runs of one path in one round. */
 async function measure(lab: Lab, path: BenchPath): Promise<RoundFigures> {
   const base = `http://[${path.address}]:${String(path.port)}`;
+  const before = await gatewayTicks(lab);
   const newConn = await wrk(lab, `${base}/small.html`, LOAD_CONNECTIONS, true);
+  const after = await gatewayTicks(lab);
+  // A process that started during the run counts from 0; one that ended is lost (its parent may count it).
+  const ticks = [...after].reduce((sum, [pid, t]) => sum + Math.max(0, t - (before.get(pid) ?? 0)), 0);
   const keepAlive = await wrk(lab, `${base}/small.html`, LOAD_CONNECTIONS, false);
   const bulk = await wrk(lab, `${base}/big.bin`, BULK_CONNECTIONS, false);
   // Latency of one new connection at a time: what a lone client waits, without queueing behind others.
@@ -59,6 +88,7 @@ async function measure(lab: Lab, path: BenchPath): Promise<RoundFigures> {
     p50Ms: lone.p50Ms,
     p99Ms: lone.p99Ms,
     errors: newConn.errors + keepAlive.errors + bulk.errors + lone.errors,
+    gatewayCpuUsPerConn: newConn.requests > 0 ? (ticks / USER_HZ / newConn.requests) * 1e6 : NaN,
   };
 }
 
@@ -112,8 +142,10 @@ async function measureAll(): Promise<void> {
       "keep-alive req/s": `wrk -t1 -c${String(LOAD_CONNECTIONS)}, the same file over kept-alive connections`,
       "bulk MB/s": `wrk -t1 -c${String(BULK_CONNECTIONS)}, an ${String(BULK_BYTES / 1024 / 1024)} MiB file (MB = 10^6 bytes)`,
       "p50/p99 ms": "wrk -t1 -c1 -H 'Connection: close': the latency of a lone request on a new connection",
+      "gateway CPU µs/new conn":
+        "user and system CPU time of every process in the gateway's namespace (the relay, and the agent for sixgate-*) over the new-connection run, per request (/proc/<pid>/stat); 0 for the kernel path, whose forwarding has no process. Unlike the rates, other work on the machine does not change it much",
       "sixgate-*":
-        "the agent from dist/ with its defaults (logLevel info), one port, started and stopped each round",
+        "the agent from dist/ with its defaults (logLevel info, keepaliveSec 120, firewall nft), one port, started and stopped each round. Its SNAT table (a nat hook) turns on connection tracking in the gateway's namespace, which the paths run by hand do without",
       "by hand":
         "socat and 6tunnel with the plain options a user types; HAProxy in TCP mode with its defaults",
     },

@@ -10,9 +10,15 @@ export interface RoundFigures {
   p99Ms: number;
   /** wrk's socket errors and non-2xx answers over the round's runs. */
   errors: number;
+  /**
+   * CPU time (user + system, every process in the gateway's namespace: the relay and the agent) per request of the
+   * new-connection run, in microseconds. Other work on the machine slows a path without adding to it, so it compares
+   * relays where the rates are noisy. 0 for the kernel path (no process); absent in runs stored before it existed.
+   */
+  gatewayCpuUsPerConn?: number;
 }
 
-export type Figure = Exclude<keyof RoundFigures, "errors">;
+export type Figure = Exclude<keyof RoundFigures, "errors" | "gatewayCpuUsPerConn">;
 export const FIGURES: readonly Figure[] = ["newConnPerSec", "keepAlivePerSec", "bulkMBps", "p50Ms", "p99Ms"];
 const FIGURE_LABEL: Readonly<Record<Figure, string>> = {
   newConnPerSec: "new conn/s",
@@ -128,7 +134,7 @@ export function summarize(runs: readonly PathRun[]): { paths: PathSummary[]; tar
     };
     if (run.unavailable !== undefined) summary.unavailable = run.unavailable;
     if (done.length > 0) {
-      const m = (f: keyof RoundFigures) => median(done.map((r) => r[f]));
+      const m = (f: keyof RoundFigures) => median(done.map((r) => r[f] ?? NaN));
       summary.median = {
         newConnPerSec: m("newConnPerSec"),
         keepAlivePerSec: m("keepAlivePerSec"),
@@ -137,6 +143,8 @@ export function summarize(runs: readonly PathRun[]): { paths: PathSummary[]; tar
         p99Ms: m("p99Ms"),
         errors: done.reduce((sum, r) => sum + r.errors, 0),
       };
+      const cpu = m("gatewayCpuUsPerConn");
+      if (Number.isFinite(cpu)) summary.median.gatewayCpuUsPerConn = cpu;
     }
     return summary;
   });
@@ -162,12 +170,22 @@ function figureCell(s: PathSummary, f: Figure): string {
   return `${value} (${fixed(ratio, ratio !== undefined && ratio >= 10 ? 0 : 2)})`;
 }
 
-/** Rows of cells: a header, then one row per path; each figure as "median (ratio to kernel)". */
+/**
+ * Rows of cells: a header, then one row per path; each figure as "median (ratio to kernel)", then the gateway's CPU
+ * per new connection (a column only when the run measured it).
+ */
 export function figureRows(paths: readonly PathSummary[]): string[][] {
-  const header = ["path", ...FIGURES.map((f) => FIGURE_LABEL[f]), "errors"];
+  const cpu = paths.some((s) => s.median?.gatewayCpuUsPerConn !== undefined);
+  const header = [
+    "path",
+    ...FIGURES.map((f) => FIGURE_LABEL[f]),
+    ...(cpu ? ["gateway CPU µs/new conn"] : []),
+    "errors",
+  ];
   const rows = paths.map((s) => [
     s.label,
     ...FIGURES.map((f) => figureCell(s, f)),
+    ...(cpu ? [fixed(s.median?.gatewayCpuUsPerConn, 1)] : []),
     s.median === undefined ? "–" : String(s.median.errors),
   ]);
   return [header, ...rows];

@@ -3,7 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseWrk } from "../../bench/dataplane/wrk.js";
-import { renderSvg, summarize, type PathRun, type RoundFigures } from "../../bench/dataplane/report.js";
+import {
+  figureRows,
+  renderSvg,
+  summarize,
+  type PathRun,
+  type RoundFigures,
+} from "../../bench/dataplane/report.js";
 
 // Real wrk 4.1 reports (Debian's wrk, against python3 -m http.server in a namespace).
 const WRK_CLOSE = `Running 1s test @ http://[::1]:8080/x
@@ -108,4 +114,24 @@ test("the chart draws a bar per rate and says when a path did not run", () => {
   assert.equal((svg.match(/<rect class="bar"/g) ?? []).length, 6); // kernel and socat, three figures each
   assert.match(svg, />0\.25</);
   assert.match(svg, />not available</);
+});
+
+test("the gateway's CPU per new connection is a column (its median) only when the run measured it", () => {
+  const cpu = (us: number): RoundFigures => ({ ...figures(1000), gatewayCpuUsPerConn: us });
+  const measured = summarize([
+    run("kernel", [cpu(0), cpu(0), cpu(0)]),
+    run("haproxy", [cpu(40), cpu(60), cpu(45)]),
+    run("sixgate-haproxy", [], "not supported"),
+  ]);
+  const rows = figureRows(measured.paths);
+  const column = rows[0]?.indexOf("gateway CPU µs/new conn") ?? -1;
+  assert.ok(column > 0);
+  assert.deepEqual(
+    rows.slice(1).map((r) => r[column]),
+    ["0.0", "45.0", "–"],
+  );
+  // A run stored before the figure existed: no column, no median.
+  const old = summarize([run("kernel", [figures(1000)]), run("haproxy", [figures(500)])]);
+  assert.equal(old.paths[1]?.median?.gatewayCpuUsPerConn, undefined);
+  assert.ok(!(figureRows(old.paths)[0] ?? []).includes("gateway CPU µs/new conn"));
 });
