@@ -107,6 +107,49 @@ function lighterModules() {
   };
 }
 
+/**
+ * node:util and node:fs for ES module imports as a module that exports their values by name, read through the
+ * banner's require(). Node gives an ES module import of a built-in a namespace built by reading every export, which
+ * runs the lazy getters of these two: node:util's load its worker, diff and abort-signal parts (with
+ * node:worker_threads), node:fs's its streams and node:fs/promises; esbuild's own interop for require() reads every
+ * property descriptor, with the same effect. In an empty node 24, `import { parseArgs } from "node:util"` costs 2.5
+ * MiB of RSS, require("node:util") 0.5. The names are those of the node that builds, less the getters of any line
+ * from 20 to 26 (GETTERS: the lazy ones, and node:fs's F_OK ... X_OK, which warn of their deprecation when read):
+ * importing one of those fails the build; read it from the module's default export instead.
+ */
+const GETTERS = {
+  "node:util": ["transferableAbortSignal", "transferableAbortController", "aborted", "debounce", "throttle"],
+  "node:fs": [
+    ...["ReadStream", "WriteStream", "FileReadStream", "FileWriteStream", "Utf8Stream", "promises"],
+    ...["F_OK", "R_OK", "W_OK", "X_OK"],
+  ],
+};
+function builtinsWithoutLazyExports() {
+  return {
+    name: "builtins-without-lazy-exports",
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?(util|fs)$/ }, (args) =>
+        args.kind === "import-statement"
+          ? { path: `node:${args.path.replace(/^node:/, "")}`, namespace: "builtin-values" }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: "builtin-values" }, async (args) => {
+        const { createRequire } = await import("node:module");
+        const getters = new Set(GETTERS[args.path]);
+        const names = Object.getOwnPropertyNames(createRequire(import.meta.url)(args.path)).filter(
+          (name) => !getters.has(name) && name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name),
+        );
+        const contents = [
+          `const mod = require(${JSON.stringify(args.path)});`,
+          "export default mod;",
+          `export const { ${names.join(", ")} } = mod;`,
+        ].join("\n");
+        return { contents, loader: "js" };
+      });
+    },
+  };
+}
+
 const outdir = dirname(values.outfile);
 const chunks = join(outdir, "chunks");
 // Chunk names carry a content hash: without this, every rebuild would leave the previous ones behind.
@@ -131,7 +174,7 @@ const result = await build({
   banner: { js: banner },
   // Optional native accelerators that their users load inside try/catch; plain JS is used without them.
   external: ["bufferutil", "utf-8-validate"],
-  plugins: [esmBuildOf("rxjs", "dist/esm/index.js"), lighterModules()],
+  plugins: [esmBuildOf("rxjs", "dist/esm/index.js"), lighterModules(), builtinsWithoutLazyExports()],
   metafile: true,
   sourcemap: values.sourcemap ? "external" : false,
   logLevel: "warning",
