@@ -88,7 +88,8 @@ function word(value: string, what: string): string {
  * keepalive as render/socat.ts: idle time, KEEPALIVE_PROBES probes, idle/KEEPALIVE_PROBES apart (at least 1 s).
  * HAProxy sets these on each connection's two sockets (8 setsockopt calls; a socket option on the listener would
  * be inherited, but HAProxy 2.6 has none for keepalive). Measured in the lab (bench/dataplane.ts's gateway CPU per
- * new connection): about 3-4 us of HAProxy's 45, the one cost this file adds to a hand-written TCP proxy that shows (source ... interface is one more call).
+ * new connection): about 3-4 us of HAProxy's 45, the one cost this file adds to a hand-written TCP proxy that
+ * shows (source ... interface is one more call).
  */
 function keepaliveLines(keepaliveSec: number): string[] {
   if (keepaliveSec === 0) return [];
