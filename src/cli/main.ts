@@ -2,7 +2,7 @@
 // sixgate's command line: run | plan | status | doctor | cleanup | notify.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError, EXIT_CONFIG, loadConfig } from "../config/load.js";
+import { ConfigError, EXIT_CONFIG, loadConfig, runtimeDirAsWritten } from "../config/load.js";
 import type { LevelWithSilent } from "pino";
 import { VERSION } from "../version.js";
 import { oldNodeWarning } from "./node-support.js";
@@ -67,11 +67,21 @@ async function main(argv: string[]): Promise<number> {
     if (warning !== undefined) process.stderr.write(`sixgate: warning: ${warning}\n`);
   }
   const configFile = values.config ?? DEFAULT_CONFIG;
-  // status and notify only need the runtime directory: without a config file, the default one.
-  const runtimeDir = async () =>
-    values.config === undefined && !existsSync(DEFAULT_CONFIG)
-      ? DEFAULT_RUNTIME_DIR
-      : (await loadConfig(configFile)).runtimeDir;
+  // status and notify only need the runtime directory: without a config file, the default one. An invalid file (an
+  // edit the running agent refused to reload) must not hide the agent: its runtimeDir is read as written, if it can be.
+  const runtimeDir = async () => {
+    if (values.config === undefined && !existsSync(DEFAULT_CONFIG)) return DEFAULT_RUNTIME_DIR;
+    try {
+      return (await loadConfig(configFile)).runtimeDir;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      const dir = (await runtimeDirAsWritten(configFile)) ?? DEFAULT_RUNTIME_DIR;
+      process.stderr.write(
+        `sixgate: warning: invalid config ${configFile}: ${e.problems.join("; ")}; looking for the agent in runtimeDir ${dir}\n`,
+      );
+      return dir;
+    }
+  };
   if (command === "status") return (await commands()).statusCommand(await runtimeDir(), values.json);
   if (command === "notify") {
     const { notifyCommand } = await import("./notify.js");

@@ -1,6 +1,6 @@
 // Reads and validates the config file. Errors carry every problem found, each naming its field.
 import { readFile } from "node:fs/promises";
-import { parseDocument } from "yaml";
+import { parse, parseDocument } from "yaml";
 import { readTsigKey } from "../dns/key.js";
 import { configSchema, formatIssues, type Config } from "./schema.js";
 
@@ -61,4 +61,21 @@ export async function loadConfig(file: string): Promise<Config> {
       throw new ConfigError(file, [`dns.keyFile: ${(e as Error).message}`]);
     });
   return config;
+}
+
+/**
+ * The `runtimeDir` a config file names, read without checking the rest: where `status` and `notify` find the agent
+ * when the file has become invalid since the agent loaded it. undefined when the file cannot be read or parsed, or
+ * names no absolute runtimeDir.
+ */
+export async function runtimeDirAsWritten(file: string): Promise<string | undefined> {
+  try {
+    const text = await readFile(file, "utf8");
+    if (text.length > MAX_CONFIG_BYTES) return undefined;
+    const raw: unknown = parse(text, { maxAliasCount: 100 });
+    const dir = raw !== null && typeof raw === "object" && "runtimeDir" in raw ? raw.runtimeDir : undefined;
+    return typeof dir === "string" && dir.startsWith("/") && !dir.includes("\0") ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
