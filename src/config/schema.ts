@@ -1,7 +1,7 @@
 // The configuration file's schema. Every value that can reach a command line is validated here,
 // so a bad file is refused before anything is touched.
 import * as z from "zod";
-import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../core/addr.js";
+import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv4 } from "../core/addr.js";
 import { formatSuffix, parseSuffix } from "../core/own-address.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
 import {
@@ -36,6 +36,25 @@ const ipv6OrAuto = z.string().transform((s, ctx) => {
 const ipv4 = z
   .string()
   .refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
+
+/** Why an IPv4 address cannot be a LAN device's: socat would connect to the gateway itself, or to no one host. */
+function notAHost(address: string): string | undefined {
+  const n = parseIPv4(address);
+  if (n === undefined) return undefined;
+  const first = Math.floor(n / 2 ** 24);
+  if (first === 0) return "0.0.0.0/8 means this host: the gateway itself";
+  if (first === 127) return "loopback: the gateway itself";
+  if (first >= 224 && first < 240) return "multicast";
+  if (first >= 240) return "reserved or broadcast";
+  return undefined;
+}
+
+/** A device's static address: an IPv4 address of a host (the schema cannot know the gateway's own, plan.ts can). */
+const deviceAddress = ipv4.superRefine((s, ctx) => {
+  const why = notAHost(s);
+  if (why !== undefined)
+    ctx.addIssue({ code: "custom", message: `${s} is not a LAN host's address (${why})` });
+});
 
 const ipv4OrAuto = z.string().refine((s) => s === "auto" || isIPv4(s), {
   error: (issue) => `"${String(issue.input)}" is not "auto" or an IPv4 address`,
@@ -155,7 +174,7 @@ export const deviceSchema = z.strictObject({
   /** Found by MAC: its lease, else the LAN's neighbour table (src/core/device.ts). */
   mac: mac.optional(),
   /** A static address: served as given. */
-  address: ipv4.optional(),
+  address: deviceAddress.optional(),
   ports: portsSchema,
   /** Where its listeners bind: the gateway's WAN address (shared), or an address of its own in the prefix (own). */
   ipv6: z.enum(["shared", "own"]).default("shared"),
@@ -183,7 +202,7 @@ const configFields = z.strictObject({
   device: z
     .strictObject({
       mac: mac.optional(),
-      address: ipv4.optional(),
+      address: deviceAddress.optional(),
       hostname: dnsLabel.optional(),
       /** The shorthand's lease file; the top-level `leases` list is the general form. */
       leases: absolutePath.optional(),

@@ -34,7 +34,7 @@ test("the bundle runs alone: --version, plan, and a bad config exits 78", { time
       [
         "wan: { interface: lo }",
         "lan: { interface: lo, address: 127.0.0.1 }",
-        `device: { address: 127.0.0.2, leases: ${join(dir, "leases")} }`,
+        `device: { address: 192.0.2.2, leases: ${join(dir, "leases")} }`,
         "ports: [{ listen: 8080, target: 80 }]",
         `runtimeDir: ${join(dir, "run")}`,
         "",

@@ -232,3 +232,30 @@ test("the several-devices example in docs/configuration.md is a valid config", (
     ],
   );
 });
+
+test("a device address that is no LAN host is refused: it would expose the gateway's own services", () => {
+  // socat connecting to 0.0.0.0 reaches the gateway itself (a service bound to its LAN address answered over the
+  // WAN in the lab); loopback, multicast and broadcast are no device either.
+  for (const address of [
+    "0.0.0.0",
+    "0.1.2.3",
+    "127.0.0.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "255.255.255.255",
+  ]) {
+    for (const text of [
+      base + `device: { address: ${address} }\n`,
+      base.replace(/ports:[\s\S]*/, "") +
+        `devices: [{ name: cam, address: ${address}, ports: [{ listen: 80, target: 80 }] }]\n`,
+    ]) {
+      const found = problems(text);
+      assert.ok(
+        found.some((p) => /^devices?(\.0)?\.address: .* is not a LAN host's address/.test(p)),
+        `${address}: ${JSON.stringify(found)}`,
+      );
+    }
+  }
+  for (const address of ["192.168.1.100", "10.0.0.5", "172.16.0.9", "100.64.0.1", "1.2.3.4"])
+    assert.deepEqual(problems(base + `device: { address: ${address} }\n`), [], address);
+});
