@@ -472,8 +472,10 @@ export class Agent implements AgentControl {
    */
   private listenPortsTaken(device: string, ports: readonly PortMap[]): string | undefined {
     const others = this.plan.devices.filter((d) => d.name !== device);
-    // Listen ports are shared among the devices on the WAN address; a device with its own address has its own.
-    const shared = (name: string) => this.deviceNamed(name).ipv6 === "shared";
+    // Listen ports are shared among the devices on the WAN address; a device with its own address has its own, except
+    // with HAProxy, which names each proxy by its listen port (as schema.ts checkDevices refuses in the file).
+    const shared = (name: string) =>
+      this.deviceNamed(name).ipv6 === "shared" || this.state.config.listener.backend === "haproxy";
     const rivals = shared(device) ? others.filter((d) => shared(d.name)) : [];
     const owners = new Map(
       rivals.flatMap((d) => expandPorts(d.ports).map((q) => [q.listen, d.name] as const)),

@@ -203,3 +203,28 @@ test("several devices: a set-ports range may not cover another device's listen p
   await agent.setPorts([{ listen: "6000-6254", target: "6000-6254" }], "cam");
   assert.deepEqual(store.saved.cam?.ports, [{ listen: "6000-6254", target: "6000-6254" }]);
 });
+
+test("several devices with HAProxy: set-ports may not take another device's listen port, even with addresses of their own", async (t) => {
+  // HAProxy names each proxy by its listen port (the config file is refused the same way, schema.ts checkDevices).
+  const own = {
+    device: undefined,
+    ports: undefined,
+    listener: { backend: "haproxy" },
+    devices: [
+      { name: "cam", mac: "02:00:00:00:01:00", ipv6: "own", ports: [{ listen: 8080, target: 80 }] },
+      { name: "plc", address: "192.168.1.50", ipv6: "own", ports: [{ listen: 5020, target: 502 }] },
+    ],
+  };
+  const { agent, store } = setup(undefined, { ...own, allowedTargets: [80, 502] });
+  t.after(() => agent.stop());
+  await assert.rejects(
+    agent.setPorts([{ listen: 5020, target: 80 }], "cam"),
+    /ports\.0\.listen: port 5020 is plc's listen port/,
+  );
+  assert.equal(store.saves, 0);
+  // With socat each own address has its own ports: the same command is taken.
+  const socat = setup(undefined, { ...own, listener: { backend: "socat" }, allowedTargets: [80, 502] });
+  t.after(() => socat.agent.stop());
+  await socat.agent.setPorts([{ listen: 5020, target: 80 }], "cam");
+  assert.deepEqual(socat.store.saved.cam?.ports, [{ listen: 5020, target: 80 }]);
+});
