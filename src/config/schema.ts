@@ -1,7 +1,7 @@
 // The configuration file's schema. Every value that can reach a command line is validated here,
 // so a bad file is refused before anything is touched.
 import * as z from "zod";
-import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv4 } from "../core/addr.js";
+import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv4, parseIPv6 } from "../core/addr.js";
 import { formatSuffix, parseSuffix } from "../core/own-address.js";
 import { mqttConfigSchema } from "../mqtt/config.js";
 import {
@@ -22,12 +22,34 @@ const interfaceName = z
   .string()
   .refine(isInterfaceName, "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)");
 
+/** Why the listeners cannot serve on an IPv6 address (a global or unique-local unicast one is fine), or undefined. */
+function notServable(groups: readonly number[]): string | undefined {
+  const [first = 0] = groups;
+  const zeroUpTo = (n: number) => groups.slice(0, n).every((g) => g === 0);
+  if (groups.every((g) => g === 0)) return "unspecified";
+  if (zeroUpTo(7) && groups[7] === 1) return "loopback";
+  if (zeroUpTo(5) && groups[5] === 0xffff) return "an IPv4-mapped address";
+  if (first >= 0xff00) return "multicast";
+  if ((first & 0xffc0) === 0xfe80)
+    return "link-local: it needs an interface to bind and is reached on the link only";
+  return undefined;
+}
+
 /** "auto" or an IPv6 literal, kept in canonical form so comparisons with `ip` output hold. */
 const ipv6OrAuto = z.string().transform((s, ctx) => {
   if (s === "auto") return s;
   const c = canonicalIPv6(s);
-  if (c === undefined) {
+  const groups = parseIPv6(s);
+  if (c === undefined || groups === undefined) {
     ctx.addIssue({ code: "custom", message: `"${s}" is not "auto" or an IPv6 address` });
+    return z.NEVER;
+  }
+  const why = notServable(groups);
+  if (why !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${c} is ${why}; give a global or unique-local address, or auto`,
+    });
     return z.NEVER;
   }
   return c;

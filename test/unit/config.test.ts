@@ -259,3 +259,28 @@ test("a device address that is no LAN host is refused: it would expose the gatew
   for (const address of ["192.168.1.100", "10.0.0.5", "172.16.0.9", "100.64.0.1", "1.2.3.4"])
     assert.deepEqual(problems(base + `device: { address: ${address} }\n`), [], address);
 });
+
+test("a wan.address literal the listeners cannot serve on is refused naming the field", () => {
+  // fe80::1 on wan0 made the agent wait for ever, "waiting for fe80::1 on wan0", while it was on wan0.
+  const cases: [string, RegExp][] = [
+    ["fe80::1", /^wan\.address: fe80::1 is link-local/],
+    ["FE80::1", /^wan\.address: fe80::1 is link-local/],
+    ["ff02::1", /^wan\.address: ff02::1 is multicast/],
+    ["::1", /^wan\.address: ::1 is loopback/],
+    ["::", /^wan\.address: :: is unspecified/],
+    ["::ffff:192.0.2.1", /^wan\.address: ::ffff:c000:201 is an IPv4-mapped address/],
+  ];
+  for (const [address, expected] of cases) {
+    const found = problems(base.replace("{ interface: wan0 }", `{ interface: wan0, address: "${address}" }`));
+    assert.ok(
+      found.some((p) => expected.test(p)),
+      `${address}: ${JSON.stringify(found)}`,
+    );
+  }
+  for (const address of ["2001:db8:1::1", "fd00::1", "2a01:4f8::5"])
+    assert.deepEqual(
+      problems(base.replace("{ interface: wan0 }", `{ interface: wan0, address: "${address}" }`)),
+      [],
+      address,
+    );
+});
