@@ -1,4 +1,4 @@
-// End-to-end tests: the built agent (dist/cli/main.js) as a real child process in the lab's gateway
+// End-to-end tests: the built agent (the bundle, dist/sixgate.mjs) as a real child process in the lab's gateway
 // namespace, real socat and nft/iptables. Each test asserts what a client (or an operator) sees.
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";

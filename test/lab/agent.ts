@@ -8,7 +8,11 @@ import { fdCount } from "./procs.js";
 import { pidAlive, run, signalPid, waitFor, type ExecResult } from "./util.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const AGENT_CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+/**
+ * What ships (docs/operations.md): the bundle, dist/sixgate.mjs with its chunks, not tsc's dist/cli/main.js. The
+ * bundle replaces some of its dependencies' modules (scripts/bundle.js), so the lab runs it, never a stand-in.
+ */
+export const AGENT_CLI = fileURLToPath(new URL("../../dist/sixgate.mjs", import.meta.url));
 
 export type Phase = PhaseName;
 
