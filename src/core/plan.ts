@@ -199,8 +199,20 @@ function planDevice(
   });
   if (!choices.enabled) return result(undefined, "disabled");
   if (wait !== undefined && !wait.keepsSnat) return result(wait.waitingFor, wait.detail);
-  if (choice.address === undefined || lanAddress === undefined)
-    return result("device", choice.detail ?? "device unknown");
+  if (choice.address === undefined || lanAddress === undefined) {
+    // A device's own IPv6 address does not hang on its IPv4 address: it stays while the device is away or not found
+    // yet (at start-up, before the lease files are read), so a restart or a lease gap never removes it and adds it
+    // again (DAD, its DNS name and every connection to it would go with it). Nothing listens on it meanwhile.
+    const place =
+      wait === undefined && facts.wanAddress !== undefined
+        ? listenPlace(facts, config, device, facts.wanAddress, suffix)
+        : undefined;
+    return result("device", choice.detail ?? "device unknown", null, [], {
+      listenAddress: undefined,
+      ...(place?.ownAddress === undefined ? {} : { ownAddress: place.ownAddress }),
+      ...(place?.refusedAddress === undefined ? {} : { refusedAddress: place.refusedAddress }),
+    });
+  }
   const snat: SnatRule = {
     device: device.name,
     lanInterface: config.lan.interface,

@@ -143,7 +143,13 @@ describe("nft watch: our table changed behind our back is repaired within a seco
       );
       await assertServes(w);
 
-      // Our own writes are reported by the monitor too; they must not feed a loop. Two quiet seconds: no reads, no writes.
+      // Our own writes are reported by the monitor too; they must not feed a loop. The last repair's own echo is
+      // checked first: after four repairs in a row that check is held back (1 s doubling, agent.ts watchFirewall), so
+      // under load it can come a few seconds later. Then two quiet seconds: no reads, no writes.
+      await waitFor(() => readBackSince(agent, (r) => isCommand(r, APPLY)), {
+        timeoutMs: 35_000,
+        message: () => `the agent never checked its last repair\n${agent.tail()}`,
+      });
       const reads = ran(agent, READ_BACK);
       const writes = ran(agent, APPLY);
       await sleep(2_000);

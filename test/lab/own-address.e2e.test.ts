@@ -198,7 +198,11 @@ describe("own IPv6 addresses", () => {
       await agent.waitStatus(bothServe(first), "serving again after the restart");
       await waitAnswers(lab, first);
       const during = lab.readLog("addr-monitor").slice(monitorBefore);
-      assert.doesNotMatch(during, /::80|fc6b/, `our addresses changed across the restart:\n${during}`);
+      assert.doesNotMatch(
+        during,
+        /::80|fc6b/,
+        `our addresses changed across the restart:\n${during}\n${agent.tail(80)}`,
+      );
       assert.match(agent.tail(200), /adopted the addresses an earlier run added/);
 
       // Renumbering: the new prefix's addresses come, the listeners move, the old addresses go; the foreign stays.

@@ -224,6 +224,38 @@ test("plan: the own address is the /64 of the listen address plus the suffix; it
   assert.deepEqual(after.desired.addresses, before.desired.addresses);
 });
 
+test("a device not found yet (no lease read, or away) keeps its own address: wanted, nothing listens on it", () => {
+  const config = ownConfig();
+  const printerAddress = `2001:db8:1:0:${PRINTER_SUFFIX.slice(2)}`;
+  const present = [addr("2001:db8:1::1"), valid("2001:db8:1::80"), valid(printerAddress)];
+  // Only the interfaces are known: as at a restart, before the lease files are read.
+  const state = reduce(
+    { config, facts: initialFacts },
+    { type: "links", links: [link("wan0", present), link("lan0", [addr("192.168.1.1")])] },
+  );
+  const recorded = present
+    .filter((a) => a.prefixlen === 128)
+    .map((a) => ({ device: "?", interface: "wan0", address: a.address }));
+  const p = plan({ ...state.facts, recordedAddresses: recorded }, config);
+  assert.deepEqual(
+    p.desired.addresses,
+    [
+      { device: "cam", interface: "wan0", address: "2001:db8:1::80" },
+      { device: "printer", interface: "wan0", address: printerAddress },
+    ],
+    "a reconcile now must not remove the adopted addresses",
+  );
+  const cam = device(p, "cam");
+  assert.equal(cam.waitingFor, "device");
+  assert.deepEqual(cam.ownAddress, { address: "2001:db8:1::80", interface: "wan0", state: "valid" });
+  assert.equal(cam.listenAddress, undefined);
+  assert.deepEqual(
+    p.desired.listeners.map((l) => l.device),
+    ["nas"],
+    "only nas (a configured address) serves: the others have no IPv4 address yet",
+  );
+});
+
 test("a device's own address is never taken for the gateway's listen address", () => {
   const config = ownConfig();
   // Numerically lower than the gateway's own address, and equal in rank: "auto" would take it.
