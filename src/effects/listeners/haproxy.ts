@@ -269,7 +269,8 @@ export function createHaproxyListeners(options: HaproxyOptions): Listeners {
   /** Makes HAProxy serve `text`: started, or reloaded by its master; checked first, verified after. */
   const apply = async (text: string, specs: Iterable<ListenerSpec>): Promise<void> => {
     await writeFileAtomic(configFile, text, { parentMode: 0o700, mode: 0o600 });
-    const check = await runner.run([haproxy, "-c", "-q", "-f", configFile]);
+    // Not -q: it silences the alerts too, and a refusal would name nothing but its exit code.
+    const check = await runner.run([haproxy, "-c", "-f", configFile]);
     if (check.exitCode !== 0) {
       const alerts = `${check.stderr}\n${check.stdout}`.split("\n").filter((l) => l.trim() !== "");
       throw new ApplyError(
