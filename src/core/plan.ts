@@ -60,6 +60,13 @@ function held(facts: Facts, config: Config, name: string): string | undefined {
  */
 export const UNREACHABLE_AFTER = 2;
 
+/** The interface on which `address` is one of the gateway's own IPv4 addresses, or undefined. */
+function gatewayInterfaceOf(facts: Facts, address: string): string | undefined {
+  return Object.values(facts.links ?? {}).find((l) =>
+    l.addresses.some((a) => a.family === "inet" && a.address === address),
+  )?.name;
+}
+
 /** Why the device's listeners are left out, or undefined while it is not known unreachable at `address`. */
 function unreachable(facts: Facts, device: string, address: string): string | undefined {
   const reach = facts.unreachable[device];
@@ -213,6 +220,14 @@ function planDevice(
       ...(place?.refusedAddress === undefined ? {} : { refusedAddress: place.refusedAddress }),
     });
   }
+  // The gateway's own address (a configured address, or a lease or neighbour entry that names it) would forward the
+  // WAN to the gateway's own services, whatever listens on it: never served.
+  const gatewayOwn = gatewayInterfaceOf(facts, choice.address);
+  if (gatewayOwn !== undefined)
+    return result(
+      "device",
+      `device address ${choice.address} is the gateway's own (on ${gatewayOwn}): not served, it would open the gateway's own services to the WAN; give ${device.name} its device's address`,
+    );
   const snat: SnatRule = {
     device: device.name,
     lanInterface: config.lan.interface,

@@ -83,6 +83,28 @@ test("device selection: static address, lease by MAC (newest), single lease", ()
   assert.match(unknownMac.detail ?? "", /02:00:00:00:09:09/);
 });
 
+test("a device address that is the gateway's own is never served: no SNAT, no listener, the reason says why", () => {
+  for (const [address, iface] of [
+    ["192.168.1.1", "lan0"],
+    ["10.0.0.2", "wan0"],
+  ] as const) {
+    const own = makeConfig({ device: { address } });
+    const facts = healthyFacts({}, own);
+    const links = {
+      ...facts.links,
+      wan0: link("wan0", [addr("2001:db8:1::1"), addr("10.0.0.2", { prefixlen: 24 })]),
+    };
+    const p = plan(healthyFacts({ links }, own), own);
+    assert.deepEqual(p.desired.snat, [], address);
+    assert.deepEqual(p.desired.listeners, [], address);
+    assert.equal(only(p).waitingFor, "device");
+    assert.match(
+      only(p).detail ?? "",
+      new RegExp(`${address.replace(/\./g, "\\.")} is the gateway's own \\(on ${iface}\\)`),
+    );
+  }
+});
+
 test("device selection by MAC: an infinite lease (expiry 0) outlives any finite one, in either order", () => {
   const macConfig = makeConfig({ device: { mac: "02:00:00:00:01:00" } });
   const infinite = lease("02:00:00:00:01:00", "192.168.1.130", 0);
