@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       [
         "wan: { interface: lo }",
         "lan: { interface: lo, address: 127.0.0.1 }",
-        "device: { address: 127.0.0.2 }",
+        "device: { address: 192.0.2.2 }",
         "ports: [{ listen: 8080, target: 80 }]",
         `runtimeDir: ${scratch}`,
         "",
