@@ -565,11 +565,31 @@ export class Agent implements AgentControl {
       { snat: rules, listeners: inPlace, addresses },
       { snat: device.snat === null ? [] : [device.snat], listeners: device.listeners, addresses: wanted },
     );
+    // The last reconcile's failed steps for this device, while it is still short of its plan.
+    const failures = converging ? this.reconciler.failures.filter((f) => f.device === device.name) : [];
+    // A listener whose start failed runs nowhere: listed stopped, with its error, rather than left out.
+    for (const spec of device.listeners) {
+      const failure = failures.find((f) => f.listen === spec.listen);
+      if (failure !== undefined && !listeners.some((l) => l.listen === spec.listen))
+        listeners.push({
+          device: device.name,
+          listen: spec.listen,
+          target: spec.target,
+          state: "stopped",
+          pid: null,
+          restarts: 0,
+          lastError: failure.error,
+          connections: 0,
+          maxChildren: spec.maxChildren,
+          connectionErrors: 0,
+        });
+    }
     const phase = devicePhaseOf({
       plan: device,
       converging: converging || this.reconciler.reconciling,
       listeners,
       probeFailure: this.lastProbe === null ? undefined : failingHop(this.lastProbe, device.name),
+      failures: failures.map((f) => f.error),
     });
     const status: DeviceStatus = {
       name: device.name,

@@ -25,6 +25,13 @@ export interface ReconcilerDeps {
   now?: () => number;
 }
 
+/** A step that failed: the device it was for (none for removing our rules), the listen port of a listener's. */
+export interface StepFailure {
+  device: string;
+  listen: number | null;
+  error: string;
+}
+
 export const EMPTY: Actual = { snat: [], listeners: [], addresses: [] };
 const RETRY_MS = { initial: 1000, max: 30000 };
 /** The back-off of a failed reconcile, and of a firewall watch that keeps finding drift (Agent.watchFirewall). */
@@ -43,6 +50,7 @@ export class Reconciler {
   private reconcilingNow = false;
   private stopping = false;
   private report: ReconcileReport | null = null;
+  private failed: StepFailure[] = [];
   private generationCount = 0;
   private retryMs = RETRY_MS.initial;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -65,6 +73,15 @@ export class Reconciler {
   /** The last reconcile that did something; null before the first. */
   get lastReport(): ReconcileReport | null {
     return this.report;
+  }
+
+  /**
+   * The steps of the last reconcile that failed, each with the device it was for: a device's own phase names them
+   * while what is in place for it still differs from its plan. Empty before the first reconcile and after one that
+   * went well.
+   */
+  get failures(): readonly StepFailure[] {
+    return this.failed;
   }
 
   /** Counts reconciles that changed what is in place: a probe that spans a change tested a setup now gone. */
@@ -145,7 +162,8 @@ export class Reconciler {
     this.reconcilingNow = true;
     this.deps.changed();
     const errors: string[] = [];
-    const done = await this.executeAll(steps, errors);
+    const failures: StepFailure[] = [];
+    const done = await this.executeAll(steps, errors, failures);
     this.reconcilingNow = false;
     if (done > 0) this.generationCount++;
     if (done < steps.length) {
@@ -161,6 +179,7 @@ export class Reconciler {
       error: errors.length === 0 ? null : errors.join("; "),
     };
     this.report = report;
+    this.failed = failures;
     this.deps.log.info(
       { steps: steps.map((s) => s.kind), durationMs: report.durationMs, ok: report.ok },
       "reconciled",
@@ -217,7 +236,7 @@ export class Reconciler {
    * `listeners.concurrency` (else PARALLEL_STEPS) listeners, PARALLEL_STEPS others (each is a command). A stop lets
    * the steps in flight finish and starts no more. Tracks what is in place step by step; returns how many steps ran (failed ones included).
    */
-  private async executeAll(steps: Step[], errors: string[]): Promise<number> {
+  private async executeAll(steps: Step[], errors: string[], failures: StepFailure[]): Promise<number> {
     const keys = (kind: Step["kind"]) =>
       new Set(steps.flatMap((s) => (s.kind === kind && "spec" in s ? [listenerKey(s.spec)] : [])));
     const starts = keys("start-listener");
@@ -241,7 +260,9 @@ export class Reconciler {
               await this.execute(step);
               this.actualState = applyStep(this.actualState, step);
             } catch (e) {
-              errors.push(e instanceof Error ? e.message : String(e));
+              const error = e instanceof Error ? e.message : String(e);
+              errors.push(error);
+              failures.push(...failuresOf(step, error));
               this.deps.log.error({ step: step.kind, error: String(e) }, "reconcile step failed");
               // A start that failed left nothing of its key running, the listener it replaced included.
               if (step.kind === "start-listener")
@@ -263,5 +284,21 @@ export class Reconciler {
     }
     this.retryTimer = setTimeout(() => this.deps.retry(), this.retryMs);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MS.max);
+  }
+}
+
+/** Whom a failed step concerns: a listener's or an address's device, every device a firewall rule serves. */
+function failuresOf(step: Step, error: string): StepFailure[] {
+  switch (step.kind) {
+    case "start-listener":
+    case "stop-listener":
+      return [{ device: step.spec.device, listen: step.spec.listen, error }];
+    case "apply-snat":
+      return step.rules.map((r) => ({ device: r.device, listen: null, error }));
+    case "remove-snat":
+      return [];
+    case "add-address":
+    case "remove-address":
+      return [{ device: step.address.device, listen: null, error }];
   }
 }

@@ -35,6 +35,11 @@ export interface DevicePhaseInput {
   listeners: { listen: number; state: ListenerState; connections: number; maxChildren: number }[];
   /** The failing hop of the last health probe of this device, if it failed. */
   probeFailure: string | undefined;
+  /**
+   * The errors of this device's steps in the last reconcile (a listener that could not bind its port...), while what
+   * is in place for it still differs from its plan; none when absent.
+   */
+  failures?: readonly string[];
 }
 
 /** One device's phase, from its plan and what is in place for it. */
@@ -44,6 +49,10 @@ export function devicePhaseOf(input: DevicePhaseInput): DevicePhase {
   if (!plan.enabled) return { name, phase: "disabled", reason: "disabled by the operator" };
   if (plan.waitingFor !== undefined)
     return { name, phase: "waiting", waitingFor: plan.waitingFor, reason: plan.detail ?? plan.waitingFor };
+  // A failed step leaves the device short of its plan until a retry succeeds: degraded, naming the error, rather
+  // than converging with no reason (also while the retry runs, so the phase does not flap at every retry).
+  const failures = input.failures ?? [];
+  if (failures.length > 0) return { name, phase: "degraded", reason: failures.join("; ") };
   if (input.converging) return { name, phase: "converging" };
   const own = plan.ownAddress;
   if (own?.state === "dadfailed")
