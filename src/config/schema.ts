@@ -23,7 +23,7 @@ const interfaceName = z
   .refine(isInterfaceName, "must be a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)");
 
 /** Why the listeners cannot serve on an IPv6 address (a global or unique-local unicast one is fine), or undefined. */
-function notServable(groups: readonly number[]): string | undefined {
+export function notServable(groups: readonly number[]): string | undefined {
   const [first = 0] = groups;
   const zeroUpTo = (n: number) => groups.slice(0, n).every((g) => g === 0);
   if (groups.every((g) => g === 0)) return "unspecified";
@@ -60,7 +60,7 @@ const ipv4 = z
   .refine(isIPv4, { error: (issue) => `"${String(issue.input)}" is not an IPv4 address` });
 
 /** Why an IPv4 address cannot be a LAN device's: socat would connect to the gateway itself, or to no one host. */
-function notAHost(address: string): string | undefined {
+export function notAHost(address: string): string | undefined {
   const n = parseIPv4(address);
   if (n === undefined) return undefined;
   const first = Math.floor(n / 2 ** 24);

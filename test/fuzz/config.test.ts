@@ -5,10 +5,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { stringify } from "yaml";
-import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac } from "../../src/core/addr.js";
+import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv6 } from "../../src/core/addr.js";
 import { expandPorts } from "../../src/core/ports.js";
 import { ConfigError, parseConfig } from "../../src/config/load.js";
-import { configSchema, formatIssues, leaseFiles, type Config } from "../../src/config/schema.js";
+import {
+  configSchema,
+  formatIssues,
+  leaseFiles,
+  notAHost,
+  notServable,
+  type Config,
+} from "../../src/config/schema.js";
 import { anyText, checkProperty, dotted, mutated, mutatedText } from "./support.js";
 
 const opts = { noNullPrototype: true } as const;
@@ -26,13 +33,19 @@ const ports = fc.uniqueArray(fc.record({ listen: port, target: port }, opts), {
   selector: (p) => p.listen,
 });
 const some = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+/** Addresses the schema takes: a LAN host's IPv4, and an IPv6 address listeners can serve on (global or ULA). */
+const hostIPv4 = fc.ipV4().filter((a) => notAHost(a) === undefined);
+const servableIPv6 = fc.ipV6().filter((a) => {
+  const groups = parseIPv6(a);
+  return groups !== undefined && notServable(groups) === undefined;
+});
 
 const validConfig = fc
   .record(
     {
-      wan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV6())) }, opts),
+      wan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), servableIPv6)) }, opts),
       lan: fc.record({ interface: ifname, address: some(fc.oneof(fc.constant("auto"), fc.ipV4())) }, opts),
-      device: some(fc.record({ mac: some(mac), address: some(fc.ipV4()), leases: some(path) }, opts)),
+      device: some(fc.record({ mac: some(mac), address: some(hostIPv4), leases: some(path) }, opts)),
       leases: some(fc.uniqueArray(path, { minLength: 1, maxLength: 8 })),
       ports,
       firewall: some(fc.constantFrom("auto", "nft", "iptables")),
