@@ -653,3 +653,24 @@ test("several devices: disabling one removes only its listeners and rule", () =>
     ["serving", "disabled", "serving"],
   );
 });
+
+test("phase: a device's failed steps degrade it, naming them, before converging; disabled and waiting come first", () => {
+  const p = plan(healthyFacts(), config);
+  const base = { plan: only(p), converging: true, listeners: [], probeFailure: undefined };
+  const bind = "socat for :80 exited: bind(5, {AF=10 [2001:db8:1::1]:80}, 28): Address already in use";
+  assert.deepEqual(devicePhaseOf(base), { name: "device", phase: "converging" });
+  assert.deepEqual(devicePhaseOf({ ...base, failures: [] }), { name: "device", phase: "converging" });
+  assert.deepEqual(devicePhaseOf({ ...base, failures: [bind, "listener :81 failed"] }), {
+    name: "device",
+    phase: "degraded",
+    reason: `${bind}; listener :81 failed`,
+  });
+  assert.equal(
+    devicePhaseOf({ ...base, plan: { ...only(p), enabled: false }, failures: [bind] }).phase,
+    "disabled",
+  );
+  assert.equal(
+    devicePhaseOf({ ...base, plan: { ...only(p), waitingFor: "device" }, failures: [bind] }).phase,
+    "waiting",
+  );
+});
