@@ -1,5 +1,6 @@
 // The configuration file's schema. Every value that can reach a command line is validated here,
 // so a bad file is refused before anything is touched.
+import { posix } from "node:path";
 import * as z from "zod";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv4, parseIPv6 } from "../core/addr.js";
 import { formatSuffix, parseSuffix } from "../core/own-address.js";
@@ -95,7 +96,15 @@ const port = z.number().int("must be a whole number").min(1, "must be 1-65535").
 
 const absolutePath = z
   .string()
-  .refine((s) => s.startsWith("/") && !s.includes("\0") && s.length < 4096, "must be an absolute path");
+  .refine((s) => s.startsWith("/") && !s.includes("\0") && s.length < 4096, "must be an absolute path")
+  // Written plainly, one spelling per file: the duplicate checks compare text, and ".." must not lead elsewhere.
+  .refine(
+    (s) => !s.startsWith("/") || posix.normalize(s) === s,
+    "must be written plainly: no . or .. parts, no repeated /",
+  );
+
+/** A directory the agent writes its own files into: never the root itself. */
+const ownDirectory = absolutePath.refine((s) => s.replace(/\/+$/, "") !== "", "must not be / itself");
 
 /** A port (a number) or an inclusive range "8000-8010"; kept as written (see core/ports.ts). */
 const portText = z.union([z.number(), z.string()]).transform((value, ctx): PortText => {
@@ -244,8 +253,8 @@ const configFields = z.strictObject({
   /** The target ports a run-time set-ports may use (see allowed-targets.ts); default: those of `ports`. */
   allowedTargets: allowedTargetsSchema.optional(),
   firewall: z.enum(["auto", "nft", "iptables"]).default("auto"),
-  runtimeDir: absolutePath.default("/run/sixgate"),
-  stateDir: absolutePath.default("/var/lib/sixgate"),
+  runtimeDir: ownDirectory.default("/run/sixgate"),
+  stateDir: ownDirectory.default("/var/lib/sixgate"),
   debounceMs: z.number().int().min(0).max(60000).default(300),
   listener: z
     .strictObject({

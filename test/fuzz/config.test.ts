@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { posix } from "node:path";
 import { stringify } from "yaml";
 import { canonicalIPv6, isIPv4, isInterfaceName, normalizeMac, parseIPv6 } from "../../src/core/addr.js";
 import { expandPorts } from "../../src/core/ports.js";
@@ -20,7 +21,7 @@ import { anyText, checkProperty, dotted, mutated, mutatedText } from "./support.
 
 const opts = { noNullPrototype: true } as const;
 const ifname = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/).filter(isInterfaceName);
-const path = fc.stringMatching(/^(\/[A-Za-z0-9_.-]{1,12}){1,4}$/);
+const path = fc.stringMatching(/^(\/[A-Za-z0-9_.-]{1,12}){1,4}$/).filter((p) => posix.normalize(p) === p);
 const mac = fc
   .array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 })
   .map((bytes) => bytes.map((b) => b.toString(16).padStart(2, "0")).join(":"));
