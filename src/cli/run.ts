@@ -26,6 +26,7 @@ import { nftTableChanges } from "../sources/nft-monitor.js";
 import { createProblems, type Problems } from "../util/problems.js";
 import { VERSION } from "../version.js";
 import { createOwnedNames } from "../dns/owned-names.js";
+import { startIdleGc } from "../util/idle-gc.js";
 import { createDnsUpdater } from "../dns/updater.js";
 import { createStatusWriter } from "./status-writer.js";
 import { ensureRuntimeDir, removeRuntimeFiles, runningAgentPid, writePidFile } from "./runtime.js";
@@ -188,6 +189,7 @@ export async function runCommand(
     log,
   );
   const mqtt = startMqttIfConfigured(mqttModule, config, agent, probeReports, log);
+  const stopIdleGc = startIdleGc();
 
   // The status file adds what only the composition root knows: the MQTT session's view of itself.
   const status = createStatusWriter(config.runtimeDir, problems, log);
@@ -206,6 +208,7 @@ export async function runCommand(
         resolve(1);
       }, STOP_DEADLINE_MS);
       ticker.stop();
+      stopIdleGc();
       // The records stay as they are: a stopped agent leaves its names pointing at the last address.
       dns?.stop();
       // Dashboards hear "offline" while the listeners are being stopped, not after.
