@@ -65,39 +65,64 @@ test("the bundle runs alone: --version, plan, and a bad config exits 78", { time
 interface Metafile {
   outputs: Record<
     string,
-    { entryPoint?: string; inputs: Record<string, unknown>; imports: { path: string; kind: string }[] }
+    {
+      entryPoint?: string;
+      inputs: Record<string, unknown>;
+      imports: { path: string; kind: string; external?: boolean }[];
+    }
   >;
+}
+
+/** What node reads statically from some of the bundle's entries: the output files, their inputs, the externals. */
+interface StaticClosure {
+  /** Output files, as esbuild names them (relative to this working directory). */
+  files: string[];
+  inputs: string[];
+  external: Set<string>;
+}
+
+/** Bundles into a scratch directory, hands `use` the static closure of `entries`, then removes the directory. */
+async function withStaticClosure(entries: string[], use: (c: StaticClosure) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
+  try {
+    const metafile = join(dir, "meta.json");
+    await run(process.execPath, [
+      join(ROOT, "scripts/bundle.js"),
+      "--outfile",
+      join(dir, "sixgate.mjs"),
+      "--metafile",
+      metafile,
+    ]);
+    const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
+    const outputOf = (entry: string) => Object.keys(outputs).find((k) => outputs[k]?.entryPoint === entry);
+    const loaded = new Set<string>();
+    const external = new Set<string>();
+    const pending = entries.map((entry) => {
+      const file = outputOf(entry);
+      assert.ok(file !== undefined, `${entry} is an entry or chunk of its own`);
+      return file;
+    });
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (loaded.has(file)) continue;
+      loaded.add(file);
+      for (const i of outputs[file]?.imports ?? []) {
+        if (i.external === true) external.add(i.path);
+        else if (i.kind === "import-statement") pending.push(i.path);
+      }
+    }
+    const inputs = [...loaded].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
+    await use({ files: [...loaded], inputs, external });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 test(
   "sixgate run without MQTT loads neither the MQTT client, doctor nor pino-pretty",
   { timeout: 120000 },
-  async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
-    try {
-      const metafile = join(dir, "meta.json");
-      await run(process.execPath, [
-        join(ROOT, "scripts/bundle.js"),
-        "--outfile",
-        join(dir, "sixgate.mjs"),
-        "--metafile",
-        metafile,
-      ]);
-      const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
-      const outputOf = (entry: string) => Object.keys(outputs).find((k) => outputs[k]?.entryPoint === entry);
-      // What node reads for `run`: the entry, the run and logger chunks, and every file they import statically.
-      const loaded = new Set<string>();
-      const pending = ["src/cli/main.ts", "src/cli/run.ts", "src/cli/logger.ts"].map((entry) => {
-        const file = outputOf(entry);
-        assert.ok(file !== undefined, `${entry} is an entry or chunk of its own`);
-        return file;
-      });
-      for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
-        if (loaded.has(file)) continue;
-        loaded.add(file);
-        for (const i of outputs[file]?.imports ?? []) if (i.kind === "import-statement") pending.push(i.path);
-      }
-      const inputs = [...loaded].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
+  () =>
+    // What node reads for `run`: the entry, the run and logger chunks, and every file they import statically.
+    withStaticClosure(["src/cli/main.ts", "src/cli/run.ts", "src/cli/logger.ts"], ({ inputs }) => {
       assert.ok(inputs.includes("src/agent.ts"), "the agent is loaded (the closure is not empty)");
       const unused = inputs.filter((i) =>
         /(^|\/)node_modules\/(mqtt|mqtt-packet|ws|pino-pretty)\/|^src\/doctor\/|^src\/mqtt\/(client|index)\.ts$/.test(
@@ -105,76 +130,41 @@ test(
         ),
       );
       assert.deepEqual(unused, []);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  },
+      return Promise.resolve();
+    }),
 );
 
 test(
   "sixgate run with MQTT over mqtt:// loads no transport but TCP and TLS, no browser shims and no node:crypto",
   { timeout: 120000 },
-  async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
-    try {
-      const metafile = join(dir, "meta.json");
-      await run(process.execPath, [
-        join(ROOT, "scripts/bundle.js"),
-        "--outfile",
-        join(dir, "sixgate.mjs"),
-        "--metafile",
-        metafile,
-      ]);
-      const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
-      const outputOf = (entry: string) => Object.keys(outputs).find((k) => outputs[k]?.entryPoint === entry);
-      // What node reads for `run` with mqtt: configured: as above, and the MQTT chunk with what it imports.
-      const loaded = new Set<string>();
-      const pending = ["src/cli/main.ts", "src/cli/run.ts", "src/cli/logger.ts", "src/mqtt/index.ts"].map(
-        (entry) => {
-          const file = outputOf(entry);
-          assert.ok(file !== undefined, `${entry} is an entry or chunk of its own`);
-          return file;
-        },
-      );
-      const external = new Set<string>();
-      for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
-        if (loaded.has(file)) continue;
-        loaded.add(file);
-        for (const i of (outputs[file]?.imports ?? []) as {
-          path: string;
-          kind: string;
-          external?: boolean;
-        }[]) {
-          if (i.external === true) external.add(i.path);
-          else if (i.kind === "import-statement") pending.push(i.path);
-        }
-      }
-      const inputs = [...loaded].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
-      assert.ok(
-        inputs.some((i) => /node_modules\/mqtt\/build\/lib\/client\.js$/.test(i)),
-        "the client is in",
-      );
-      const unused = inputs.filter((i) =>
-        /node_modules\/(ws|socks|ip-address|smart-buffer|readable-stream|debug|worker-timers)\/|node_modules\/mqtt\/build\/lib\/connect\/(index|ws|wx|ali|socks)\.js$/.test(
-          i,
-        ),
-      );
-      assert.deepEqual(unused, []);
-      // node:crypto costs about 4 MiB of RSS; only TLS (mqtts://) may load it, through node:tls.
-      const texts = await Promise.all(
-        // Output paths are relative to the bundler's working directory, which is ours.
-        [...loaded].map((file) => readFile(resolve(file), "utf8")),
-      );
-      assert.deepEqual(
-        [...external, ...texts.flatMap((text) => text.match(/["'](node:)?crypto["']/g) ?? [])].filter((s) =>
-          /crypto/.test(s),
-        ),
-        [],
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  },
+  () =>
+    // What node reads for `run` with mqtt: configured: as above, and the MQTT chunk with what it imports.
+    withStaticClosure(
+      ["src/cli/main.ts", "src/cli/run.ts", "src/cli/logger.ts", "src/mqtt/index.ts"],
+      async ({ files, inputs, external }) => {
+        assert.ok(
+          inputs.some((i) => /node_modules\/mqtt\/build\/lib\/client\.js$/.test(i)),
+          "the client is in",
+        );
+        const unused = inputs.filter((i) =>
+          /node_modules\/(ws|socks|ip-address|smart-buffer|readable-stream|debug|worker-timers)\/|node_modules\/mqtt\/build\/lib\/connect\/(index|ws|wx|ali|socks)\.js$/.test(
+            i,
+          ),
+        );
+        assert.deepEqual(unused, []);
+        // node:crypto costs about 4 MiB of RSS; only TLS (mqtts://) may load it, through node:tls.
+        const texts = await Promise.all(
+          // Output paths are relative to the bundler's working directory, which is ours.
+          files.map((file) => readFile(resolve(file), "utf8")),
+        );
+        assert.deepEqual(
+          [...external, ...texts.flatMap((text) => text.match(/["'](node:)?crypto["']/g) ?? [])].filter((c) =>
+            /crypto/.test(c),
+          ),
+          [],
+        );
+      },
+    ),
 );
 
 test(

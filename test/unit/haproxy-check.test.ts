@@ -7,30 +7,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import type { ListenerSpec } from "../../src/core/types.js";
 import { createRunner } from "../../src/effects/exec.js";
 import { createHaproxyListeners } from "../../src/effects/listeners/haproxy.js";
 import { createPidRecords } from "../../src/effects/pid-records.js";
+import { listenerSpec } from "./fixtures.js";
 
 const HAPROXY = "/usr/sbin/haproxy";
 
-const spec: ListenerSpec = {
-  device: "cam",
-  listen: 8080,
-  target: 80,
-  wanInterface: "wan0",
-  // Not an address: what `haproxy -c` refuses (the schema never lets one through; the check is the last guard).
-  wanAddress: "2001:db8::zz",
-  deviceAddress: "192.168.1.100",
-  lanAddress: "192.168.1.1",
-  lanInterface: "lan0",
-  maxChildren: 64,
-  backlog: 32,
-  connectTimeoutSec: 5,
-  keepaliveSec: 120,
-  idleTimeoutSec: null,
-  halfCloseSec: 30,
-};
+// Not an address: what `haproxy -c` refuses (the schema never lets one through; the check is the last guard).
+const spec = listenerSpec({ device: "cam", listen: 8080, wanAddress: "2001:db8::zz" });
 
 test(
   "a configuration haproxy -c refuses: the start rejects with HAProxy's alert naming the line",
