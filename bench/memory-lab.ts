@@ -14,7 +14,7 @@ export const BUNDLE = join(ROOT, "dist/sixgate.mjs");
 const PROBE = pathToFileURL(join(ROOT, "bench/memory-probe.js")).href;
 
 /** The node flags systemd/sixgate.service and openwrt/sixgate.init ship. */
-export const SHIPPED_FLAGS = ["--jitless", "--max-semi-space-size=1"];
+export const SHIPPED_FLAGS = ["--jitless", "--max-semi-space-size=1", "--expose-gc"];
 
 /** A way to start node: flags before the script, and environment variables. */
 export interface NodeSetup {

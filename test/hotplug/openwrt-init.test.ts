@@ -43,7 +43,7 @@ test("start_service registers one respawned instance running sixgate run --confi
   assert.deepEqual(result.stdout.trimEnd().split("\n"), [
     "open sixgate",
     `param command /usr/bin/sixgate run --config ${INIT}`,
-    "param env NODE_OPTIONS=--jitless --max-semi-space-size=1",
+    "param env NODE_OPTIONS=--jitless --max-semi-space-size=1 --expose-gc",
     "param respawn 3600 5 5",
     `param file ${INIT}`,
     "param stdout 1",

@@ -42,3 +42,29 @@ test("the unit's exposure score is at most 2.0 (documented: 1.6)", async (t) => 
   assert.ok(m?.[1] !== undefined, r.stdout + r.stderr);
   assert.ok(Number(m[1]) <= 2.0, `exposure ${m[1]}`);
 });
+
+/** The NODE_OPTIONS the service files ship: the unit's Environment= line and the procd script's env. */
+async function shippedNodeOptions(): Promise<string[]> {
+  const unit = await readFile(join(root, "systemd", "sixgate.service"), "utf8");
+  const procd = await readFile(join(root, "openwrt", "sixgate.init"), "utf8");
+  return [
+    /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit)?.[1],
+    /procd_set_param env NODE_OPTIONS="([^"]*)"/.exec(procd)?.[1],
+  ].map((o) => o ?? "(missing)");
+}
+
+test("the shipped NODE_OPTIONS are the same in both service files, and this node takes them (gc exposed)", async () => {
+  const [unit, procd] = await shippedNodeOptions();
+  assert.equal(unit, procd);
+  // This file runs on every supported line in CI: a flag a line refuses in NODE_OPTIONS would stop the service.
+  const r = await execa(
+    process.execPath,
+    ["-e", "process.exit(typeof globalThis.gc === 'function' ? 0 : 3)"],
+    {
+      env: { NODE_OPTIONS: unit },
+      reject: false,
+      timeout: 30_000,
+    },
+  );
+  assert.equal(r.exitCode, 0, `NODE_OPTIONS=${String(unit)}: ${r.stderr}`);
+});
