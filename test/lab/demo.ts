@@ -25,7 +25,7 @@ async function startAgent(lab: Lab): Promise<AgentProcess> {
   const config = await lab.writeConfig({ mqtt: LAB_MQTT, health: { schedule: "*/5 * * * * *" } });
   heading(`Agent config (${config})`);
   say((await readFile(config, "utf8")).replace(/^/gm, "  ").trimEnd());
-  heading(`Starting the agent: ip netns exec ${lab.ns.gw} node dist/cli/main.js run --config ...`);
+  heading(`Starting the agent: ip netns exec ${lab.ns.gw} node dist/sixgate.mjs run --config ...`);
   const agent = lab.startAgent(config);
   const started = Date.now();
   const status = await agent.waitPhase("serving", 20_000);
