@@ -6,7 +6,9 @@ import { waitFor } from "../lab/util.js";
 
 test("collects every interval until stopped", async () => {
   let calls = 0;
-  const stop = startIdleGc(5, () => void calls++);
+  const stop = startIdleGc(5, () => {
+    calls++;
+  });
   await waitFor(() => calls >= 3, { timeoutMs: 2000 });
   stop();
   const after = calls;
