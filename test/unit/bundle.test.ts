@@ -81,8 +81,8 @@ interface StaticClosure {
   external: Set<string>;
 }
 
-/** Bundles into a scratch directory, hands `use` the static closure of `entries`, then removes the directory. */
-async function withStaticClosure(entries: string[], use: (c: StaticClosure) => Promise<void>): Promise<void> {
+/** Bundles into a scratch directory, hands `use` esbuild's outputs and the directory, then removes it. */
+async function withBundle(use: (outputs: Metafile["outputs"], dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
   try {
     const metafile = join(dir, "meta.json");
@@ -94,6 +94,15 @@ async function withStaticClosure(entries: string[], use: (c: StaticClosure) => P
       metafile,
     ]);
     const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
+    await use(outputs, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Bundles, and hands `use` the static closure of `entries`. */
+function withStaticClosure(entries: string[], use: (c: StaticClosure) => Promise<void>): Promise<void> {
+  return withBundle(async (outputs) => {
     const outputOf = (entry: string) => Object.keys(outputs).find((k) => outputs[k]?.entryPoint === entry);
     const loaded = new Set<string>();
     const external = new Set<string>();
@@ -112,9 +121,7 @@ async function withStaticClosure(entries: string[], use: (c: StaticClosure) => P
     }
     const inputs = [...loaded].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
     await use({ files: [...loaded], inputs, external });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 test(
@@ -167,39 +174,23 @@ test(
     ),
 );
 
-test(
-  "the bundle imports node:util and node:fs by require(), not as ES modules",
-  { timeout: 120000 },
-  async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sixgate-bundle-"));
-    try {
-      const metafile = join(dir, "meta.json");
-      await run(process.execPath, [
-        join(ROOT, "scripts/bundle.js"),
-        "--outfile",
-        join(dir, "sixgate.mjs"),
-        "--metafile",
-        metafile,
-      ]);
-      const { outputs } = JSON.parse(await readFile(metafile, "utf8")) as Metafile;
-      // An ES module import of these two reads all their exports, lazy ones included: 2 MiB of RSS on Node 24.
-      const esmImports = Object.entries(outputs).flatMap(([file, output]) =>
-        (output.imports as { path: string; kind: string; external?: boolean }[])
-          .filter(
-            (i) => i.external === true && i.kind === "import-statement" && /^(node:)?(util|fs)$/.test(i.path),
-          )
-          .map((i) => `${file}: ${i.path}`),
-      );
-      assert.deepEqual(esmImports, []);
-      // The names are there, without node:fs's deprecated F_OK (a warning when read).
-      const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_PATH: "" };
-      const version = await run(process.execPath, ["--throw-deprecation", "sixgate.mjs", "--version"], {
-        cwd: dir,
-        env,
-      });
-      assert.match(version.stdout, /^\d+\.\d+\.\d+/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  },
+test("the bundle imports node:util and node:fs by require(), not as ES modules", { timeout: 120000 }, () =>
+  withBundle(async (outputs, dir) => {
+    // An ES module import of these two reads all their exports, lazy ones included: 2 MiB of RSS on Node 24.
+    const esmImports = Object.entries(outputs).flatMap(([file, output]) =>
+      (output.imports as { path: string; kind: string; external?: boolean }[])
+        .filter(
+          (i) => i.external === true && i.kind === "import-statement" && /^(node:)?(util|fs)$/.test(i.path),
+        )
+        .map((i) => `${file}: ${i.path}`),
+    );
+    assert.deepEqual(esmImports, []);
+    // The names are there, without node:fs's deprecated F_OK (a warning when read).
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_PATH: "" };
+    const version = await run(process.execPath, ["--throw-deprecation", "sixgate.mjs", "--version"], {
+      cwd: dir,
+      env,
+    });
+    assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  }),
 );
