@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { pino } from "pino";
 import { Subject } from "rxjs";
-import { Agent } from "../../src/agent.js";
+import { Agent, type AgentDeps } from "../../src/agent.js";
 import { RELOAD_BEHAVIOUR, ReloadRefused, reloadedConfig } from "../../src/config/reload.js";
 import type { Config } from "../../src/config/schema.js";
 import type { Event } from "../../src/core/types.js";
@@ -23,8 +23,15 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-/** An agent whose config file is `file.next` at each reload, logging at the config's level into `lines`. */
-function reloadable(config: Config, store = createStateStore("/nonexistent", pino({ level: "silent" }))) {
+/**
+ * An agent whose config file is `file.next` at each reload (unless `deps` reads it otherwise), logging at the config's
+ * level into `lines`.
+ */
+function reloadable(
+  config: Config,
+  store = createStateStore("/nonexistent", pino({ level: "silent" })),
+  deps: Partial<Pick<AgentDeps, "loadConfig" | "persisted">> = {},
+) {
   const lines: LogLine[] = [];
   const log = pino(
     { level: config.logLevel },
@@ -42,6 +49,7 @@ function reloadable(config: Config, store = createStateStore("/nonexistent", pin
     store,
     loadConfig: () => Promise.resolve(file.next),
     version: "test",
+    ...deps,
   });
   agent.start();
   // Wired as in src/cli/run.ts: the runner reads the timeout from the config in force at each command.
@@ -166,21 +174,12 @@ test("reloads back to back (a SIGHUP storm, or SIGHUP beside MQTT reload-config)
   const a = makeConfig({ ports: [{ listen: 80, target: 80 }] });
   const b = makeConfig({ ports: [{ listen: 8080, target: 80 }] });
   let file = a;
-  const agent = new Agent({
-    config: b,
-    log: pino({ level: "silent" }),
-    firewall: new FakeFirewall(),
-    listeners: new FakeListeners(),
-    addresses: new FakeAddresses(),
-    links: new Subject<Event>(),
-    leases: () => new Subject<Event>(),
+  const { agent } = reloadable(b, undefined, {
     loadConfig: () => {
       const read = file;
       return new Promise((resolve) => setTimeout(() => resolve(read), read === a ? 50 : 0));
     },
-    version: "test",
   });
-  agent.start();
   const first = agent.reloadConfig();
   file = b;
   const second = agent.reloadConfig();
@@ -237,20 +236,11 @@ test("a reload giving another device the listen port of a run-time mapping (set-
       ],
     });
   let file = devices(81);
-  const agent = new Agent({
-    config: file,
-    log: pino({ level: "silent" }),
-    firewall: new FakeFirewall(),
-    listeners: new FakeListeners(),
-    addresses: new FakeAddresses(),
-    links: new Subject<Event>(),
-    leases: () => new Subject<Event>(),
+  const { agent } = reloadable(file, undefined, {
     // cam's dashboard moved it to 8080.
     persisted: { cam: { enabled: true, ports: [{ listen: 8080, target: 80 }] } },
     loadConfig: () => Promise.resolve(file),
-    version: "test",
   });
-  agent.start();
   file = devices(8080);
   await assert.rejects(
     agent.reloadConfig(),
