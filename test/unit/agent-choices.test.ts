@@ -8,6 +8,7 @@ import { Agent } from "../../src/agent.js";
 import type { DeviceChoices, Event } from "../../src/core/types.js";
 import type { PersistedState, StateStore, StoredChoices } from "../../src/effects/state-store.js";
 import { FakeAddresses, FakeFirewall, FakeListeners } from "../fakes/adapters.js";
+import { twoDevices } from "./agent-harness.js";
 import { makeConfig } from "./fixtures.js";
 
 const log = pino({ level: "silent" });
@@ -136,15 +137,6 @@ test("set-ports within allowedTargets is taken; outside it is refused and the ea
   assert.deepEqual(store.saved.device, { enabled: true, ports });
   assert.deepEqual(choices(agent), store.saved.device);
 });
-
-const twoDevices = {
-  device: undefined,
-  ports: undefined,
-  devices: [
-    { name: "cam", mac: "02:00:00:00:01:00", ports: [{ listen: 8080, target: 80 }] },
-    { name: "plc", address: "192.168.1.50", ports: [{ listen: 5020, target: 502 }] },
-  ],
-};
 
 test("several devices: a port command needs the device's name; an unknown name is refused naming the devices", async (t) => {
   const { agent, store } = setup(undefined, twoDevices);

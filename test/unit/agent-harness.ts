@@ -77,3 +77,13 @@ export function setup(options: HarnessOptions = {}) {
   };
   return { agent, links, leases, firewall, listeners, addresses, snapshot, healthy, lan, lines };
 }
+
+/** Config overrides for two devices: cam found by MAC (8080 -> 80), plc at a configured address (5020 -> 502). */
+export const twoDevices = {
+  device: undefined,
+  ports: undefined,
+  devices: [
+    { name: "cam", mac: "02:00:00:00:01:00", ports: [{ listen: 8080, target: 80 }] },
+    { name: "plc", address: "192.168.1.50", ports: [{ listen: 5020, target: 502 }] },
+  ],
+};

@@ -1,16 +1,7 @@
 // A reconcile step that fails (a listener that cannot bind its port) shows in its device's own phase and listeners.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { setup, until } from "./agent-harness.js";
-
-const twoDevices = {
-  device: undefined,
-  ports: undefined,
-  devices: [
-    { name: "cam", mac: "02:00:00:00:01:00", ports: [{ listen: 8080, target: 80 }] },
-    { name: "plc", address: "192.168.1.50", ports: [{ listen: 5020, target: 502 }] },
-  ],
-};
+import { setup, twoDevices, until } from "./agent-harness.js";
 
 test("a listener that cannot start degrades its device, naming the port and the error; the others serve", async (t) => {
   const { agent, listeners, healthy } = setup({ config: twoDevices });
